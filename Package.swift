@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The CPU backend's GEMM micro-kernel is written with SIMD8<Float>; `-target-cpu haswell` lets
+// LLVM lower it to AVX2 + FMA (every x86-64 host of an H100/H200 has both). The backend checks
+// the CPU's flags at run time before it touches that code (MoECore.CPUFeatures).
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"])]
+
+let package = Package(
+  name: "FlashMoE",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "FlashMoE", targets: ["FlashMoE"]),
+    .executable(name: "flashmoe", targets: ["flashmoe"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // Shapes, dtypes, the gate's routing rule and the memory plan: what every backend shares.
+    .target(name: "MoECore"),
+    // The pure-Swift CPU backend: the default without a GPU and the oracle for GPU results.
+    .target(name: "MoECPU", dependencies: ["MoECore"], swiftSettings: kernelFlags),
+    // safetensors and .npy, read defensively.
+    .target(name: "MoEFiles", dependencies: ["MoECore"]),
+    // The public API: a layer = config + weights + backend.
+    .target(name: "FlashMoE", dependencies: ["MoECore", "MoECPU", "MoEFiles"]),
+    .executableTarget(
+      name: "flashmoe",
+      dependencies: ["FlashMoE", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+    .testTarget(name: "MoECoreTests", dependencies: ["MoECore"]),
+    .testTarget(name: "MoECPUTests", dependencies: ["MoECPU", "MoECore"]),
+    .testTarget(name: "MoEFilesTests", dependencies: ["MoEFiles", "MoECore"]),
+    .testTarget(name: "FlashMoETests", dependencies: ["FlashMoE", "flashmoe"]),
+
+    // CUDA driver API / NVRTC declarations (types only; nothing is linked) and the Swift layer
+    // that loads them with dlopen: the only home of Unsafe* pointer work for CUDA.
+    .target(name: "CCUDA"),
+    .target(name: "CUDADriver", dependencies: ["CCUDA"]),
+    .testTarget(name: "CUDADriverTests", dependencies: ["CUDADriver"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

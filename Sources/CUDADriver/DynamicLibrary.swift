@@ -1,0 +1,52 @@
+import Glibc
+
+/// A library opened with dlopen. Never closed: the CUDA layer keeps its libraries for the life of
+/// the process.
+struct DynamicLibrary: @unchecked Sendable {
+  let handle: UnsafeMutableRawPointer
+  /// The path (or soname) it was opened by, made absolute with dladdr where possible.
+  let path: String
+
+  /// dlopen; on failure the error carries dlerror's text.
+  static func open(_ pathOrName: String, global: Bool = false) -> Result<DynamicLibrary, DLError> {
+    let flags = RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL)
+    guard let handle = dlopen(pathOrName, flags) else {
+      return .failure(DLError(message: lastError() ?? "dlopen failed"))
+    }
+    return .success(DynamicLibrary(handle: handle, path: pathOrName))
+  }
+
+  struct DLError: Error { let message: String }
+
+  static func lastError() -> String? {
+    guard let message = dlerror() else { return nil }
+    return String(cString: message)
+  }
+
+  /// The raw address of a symbol, or nil.
+  func address(_ name: String) -> UnsafeMutableRawPointer? {
+    _ = dlerror()
+    return dlsym(handle, name)
+  }
+
+  /// A symbol as a C function type, trying `names` in order (versioned names first).
+  func function<F>(_ names: String..., as type: F.Type) throws -> F {
+    for name in names {
+      if let raw = address(name) { return unsafeBitCast(raw, to: F.self) }
+    }
+    throw CUDAError.unavailable(what: "symbol \(names.joined(separator: " or ")) in \(path)", searched: [path])
+  }
+
+  /// A symbol that older libraries may lack.
+  func optionalFunction<F>(_ name: String, as type: F.Type) -> F? {
+    address(name).map { unsafeBitCast($0, to: F.self) }
+  }
+
+  /// The file a loaded symbol lives in (dladdr), used to name a library opened by soname.
+  func fileContaining(symbol name: String) -> String? {
+    guard let raw = address(name) else { return nil }
+    var info = Dl_info()
+    guard dladdr(raw, &info) != 0, let file = info.dli_fname else { return nil }
+    return String(cString: file)
+  }
+}

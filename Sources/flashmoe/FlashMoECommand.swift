@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct FlashMoECommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "flashmoe",
+    abstract: "Run, verify, benchmark and plan a Mixture-of-Experts layer (FlashDMoE design).",
+    discussion: """
+      Settings from the environment: FLASHMOE_BACKEND (auto|cpu|cuda), FLASHMOE_THREADS (CPU threads).
+      Flags override them.
+      """,
+    subcommands: [Run.self, Bench.self, Plan.self, Info.self],
+    defaultSubcommand: Run.self)
+}
