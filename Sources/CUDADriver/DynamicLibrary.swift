@@ -1,4 +1,5 @@
 import Glibc
+internal import CCUDA
 
 /// A library opened with dlopen. Never closed: the CUDA layer keeps its libraries for the life of
 /// the process.
@@ -44,8 +45,10 @@ struct DynamicLibrary: @unchecked Sendable {
 
   /// The file a loaded symbol lives in (dladdr), used to name a library opened by soname.
   func fileContaining(symbol name: String) -> String? {
-    guard let raw = address(name) else { return nil }
-    var info = Dl_info()
+    guard let raw = address(name), let process = dlopen(nil, RTLD_NOW), let symbol = dlsym(process, "dladdr")
+    else { return nil }
+    let dladdr = unsafeBitCast(symbol, to: PFN_dladdr.self)
+    var info = FlashMoEDlInfo()
     guard dladdr(raw, &info) != 0, let file = info.dli_fname else { return nil }
     return String(cString: file)
   }

@@ -62,8 +62,15 @@ public final class NVRTC: @unchecked Sendable {
         throw CUDAError.unavailable(what: "NVRTC (FLASHMOE_NVRTC)", searched: ["\(override) (\(error.message))"])
       }
     }
+    return try load(
+      patterns: CUDAPaths.nvrtcFilePatterns(environment: environment), loaderName: CUDAPaths.nvrtcSoname,
+      include: include)
+  }
+
+  /// Tries each path or glob pattern in order, then `loaderName` on the loader path.
+  static func load(patterns: [String], loaderName: String, include: Result<String, CUDAError>) throws -> NVRTC {
     var searched: [String] = []
-    for pattern in CUDAPaths.nvrtcFilePatterns(environment: environment) {
+    for pattern in patterns {
       let files = FileSystem.hasGlobCharacters(pattern)
         ? FileSystem.glob(pattern) : (FileSystem.exists(pattern) ? [pattern] : [])
       if files.isEmpty { searched.append(pattern); continue }
@@ -74,13 +81,13 @@ public final class NVRTC: @unchecked Sendable {
         }
       }
     }
-    switch DynamicLibrary.open(CUDAPaths.nvrtcSoname) {
+    switch DynamicLibrary.open(loaderName) {
     case .success(let library):
       let file = library.fileContaining(symbol: "nvrtcVersion")
       let builtins = file.flatMap(preloadBuiltins(nextTo:))
       return try NVRTC(library: library, builtins: builtins, include: include)
     case .failure(let error):
-      searched.append("\(CUDAPaths.nvrtcSoname) on the loader path (\(error.message))")
+      searched.append("\(loaderName) on the loader path (\(error.message))")
     }
     throw CUDAError.unavailable(what: "NVRTC (\(CUDAPaths.nvrtcSoname); set FLASHMOE_NVRTC to its path)", searched: searched)
   }

@@ -98,8 +98,13 @@ public enum CUDAPaths {
         what: "CUDA headers (\(includeMarker)) in FLASHMOE_CUDA_INCLUDE",
         searched: [override])
     }
+    return try includeDirectory(patterns: includeFolderPatterns(environment: environment))
+  }
+
+  /// The first folder (path or glob pattern) holding `includeMarker`.
+  static func includeDirectory(patterns: [String]) throws -> String {
     var searched: [String] = []
-    for pattern in includeFolderPatterns(environment: environment) {
+    for pattern in patterns {
       searched.append(pattern)
       let matches = FileSystem.hasGlobCharacters(pattern)
         ? FileSystem.glob("\(pattern)/\(includeMarker)").map(FileSystem.directory(of:))

@@ -39,16 +39,11 @@ func gemmPackBPanel(
   _ b: UnsafePointer<Float>, ldb: Int, cols: Int, kc: Int, into dst: UnsafeMutablePointer<Float>
 ) {
   if cols == gemmNR {
-    // Eight k at a time: 16 row reads of SIMD8, then a scalar transpose into the panel. Reading
-    // whole vectors keeps 16 sequential streams going; the scatter stays in L1.
+    // Eight k at a time: two 8×8 transposes in registers (rows 0..<8 and 8..<16 of the panel).
     var kk = 0
     while kk + 8 <= kc {
-      let d = dst + kk * gemmNR
-      for j in 0..<gemmNR {
-        let v = UnsafeRawPointer(b + j * ldb + kk).loadUnaligned(as: SIMD8<Float>.self)
-        d[j] = v[0]; d[j + 16] = v[1]; d[j + 32] = v[2]; d[j + 48] = v[3]
-        d[j + 64] = v[4]; d[j + 80] = v[5]; d[j + 96] = v[6]; d[j + 112] = v[7]
-      }
+      gemmTranspose8x8(b + kk, ld: ldb, into: dst + kk * gemmNR, ldd: gemmNR)
+      gemmTranspose8x8(b + 8 * ldb + kk, ld: ldb, into: dst + kk * gemmNR + 8, ldd: gemmNR)
       kk += 8
     }
     while kk < kc {
@@ -62,6 +57,47 @@ func gemmPackBPanel(
       for j in 0..<gemmNR { d[j] = j < cols ? b[j * ldb + kk] : 0 }
     }
   }
+}
+
+/// dst[c * ldd + r] = src[r * ld + c] for r, c in 0..<8. `dst` must be 32-byte aligned
+/// (`ldd` a multiple of 8). Three perfect unshuffles of the 64 elements rotate the 6-bit index
+/// (r, c) → (c, r); LLVM lowers each one to a few shuffles and blends.
+@inline(__always)
+func gemmTranspose8x8(
+  _ src: UnsafePointer<Float>, ld: Int, into dst: UnsafeMutablePointer<Float>, ldd: Int
+) {
+  typealias V = SIMD8<Float>
+  let s = UnsafeRawPointer(src)
+  let rowBytes = ld * MemoryLayout<Float>.stride
+  var v0 = s.loadUnaligned(as: V.self)
+  var v1 = s.loadUnaligned(fromByteOffset: rowBytes, as: V.self)
+  var v2 = s.loadUnaligned(fromByteOffset: 2 * rowBytes, as: V.self)
+  var v3 = s.loadUnaligned(fromByteOffset: 3 * rowBytes, as: V.self)
+  var v4 = s.loadUnaligned(fromByteOffset: 4 * rowBytes, as: V.self)
+  var v5 = s.loadUnaligned(fromByteOffset: 5 * rowBytes, as: V.self)
+  var v6 = s.loadUnaligned(fromByteOffset: 6 * rowBytes, as: V.self)
+  var v7 = s.loadUnaligned(fromByteOffset: 7 * rowBytes, as: V.self)
+  for _ in 0..<3 {
+    let w0 = V(lowHalf: v0.evenHalf, highHalf: v1.evenHalf)
+    let w1 = V(lowHalf: v2.evenHalf, highHalf: v3.evenHalf)
+    let w2 = V(lowHalf: v4.evenHalf, highHalf: v5.evenHalf)
+    let w3 = V(lowHalf: v6.evenHalf, highHalf: v7.evenHalf)
+    let w4 = V(lowHalf: v0.oddHalf, highHalf: v1.oddHalf)
+    let w5 = V(lowHalf: v2.oddHalf, highHalf: v3.oddHalf)
+    let w6 = V(lowHalf: v4.oddHalf, highHalf: v5.oddHalf)
+    let w7 = V(lowHalf: v6.oddHalf, highHalf: v7.oddHalf)
+    v0 = w0; v1 = w1; v2 = w2; v3 = w3; v4 = w4; v5 = w5; v6 = w6; v7 = w7
+  }
+  let d = UnsafeMutableRawPointer(dst)
+  let dBytes = ldd * MemoryLayout<Float>.stride
+  d.storeBytes(of: v0, as: V.self)
+  d.storeBytes(of: v1, toByteOffset: dBytes, as: V.self)
+  d.storeBytes(of: v2, toByteOffset: 2 * dBytes, as: V.self)
+  d.storeBytes(of: v3, toByteOffset: 3 * dBytes, as: V.self)
+  d.storeBytes(of: v4, toByteOffset: 4 * dBytes, as: V.self)
+  d.storeBytes(of: v5, toByteOffset: 5 * dBytes, as: V.self)
+  d.storeBytes(of: v6, toByteOffset: 6 * dBytes, as: V.self)
+  d.storeBytes(of: v7, toByteOffset: 7 * dBytes, as: V.self)
 }
 
 // MARK: - Micro-kernel
@@ -81,7 +117,8 @@ func gemmMicroKernel6x16(
   var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
   var pa = a
   var pb = UnsafeRawPointer(b)
-  for _ in 0..<kc {
+  // One k step: two B vectors, six A broadcasts, twelve FMAs (15 of the 16 ymm registers).
+  @inline(__always) func step(_ pa: UnsafePointer<Float>, _ pb: UnsafeRawPointer) {
     let b0 = pb.load(as: V.self)
     let b1 = pb.load(fromByteOffset: 32, as: V.self)
     var av = V(repeating: pa[0])
@@ -96,8 +133,23 @@ func gemmMicroKernel6x16(
     c40 = c40.addingProduct(av, b0); c41 = c41.addingProduct(av, b1)
     av = V(repeating: pa[5])
     c50 = c50.addingProduct(av, b0); c51 = c51.addingProduct(av, b1)
+  }
+  let bStep = gemmNR * MemoryLayout<Float>.stride
+  var left = kc
+  while left >= 4 {
+    step(pa, pb)
+    step(pa + gemmMR, pb + bStep)
+    step(pa + 2 * gemmMR, pb + 2 * bStep)
+    step(pa + 3 * gemmMR, pb + 3 * bStep)
+    pa += 4 * gemmMR
+    pb += 4 * bStep
+    left -= 4
+  }
+  while left > 0 {
+    step(pa, pb)
     pa += gemmMR
-    pb += gemmNR * MemoryLayout<Float>.stride
+    pb += bStep
+    left -= 1
   }
 
   if rows == gemmMR && cols == gemmNR {

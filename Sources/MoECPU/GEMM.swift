@@ -146,12 +146,16 @@ private func gemmRunTile(_ tile: GEMMTile, _ q: GEMMProblem, _ ws: inout GEMMWor
 }
 
 /// Carries values that are shared by the worker threads but not Sendable by type: the epilogue
-/// (the caller promises it may run concurrently on disjoint tiles) and the problems' pointers.
+/// (the caller promises it may run concurrently on disjoint tiles), the problems' pointers and the
+/// chunk cursors (atomics at fixed addresses).
 private struct GEMMShared: @unchecked Sendable {
   let problems: [GEMMProblem]
   let tiles: [GEMMTile]
   let epilogue: ((_ problem: Int, _ rows: Range<Int>, _ cols: Range<Int>) -> Void)?
   let bFloats: Int
+  /// Chunk c of the tile list is `chunkStart[c]..<chunkStart[c + 1]`; `cursors[c]` is its next tile.
+  let chunkStart: [Int]
+  let cursors: UnsafeMutablePointer<Atomic<Int>>
 }
 
 /// Runs every problem (a grouped GEMM: e.g. one problem per expert) on `threads` threads.
@@ -172,29 +176,58 @@ func gemmNT(
   let tiles = gemmTiles(problems, threads: max(1, threads))
   if tiles.isEmpty { return }
   var bFloats = 0
+  var cost: [Double] = []
+  cost.reserveCapacity(tiles.count)
   for t in tiles {
     let ncPad = (t.cols.count + gemmNR - 1) / gemmNR * gemmNR
     bFloats = max(bFloats, ncPad * problems[t.problem].k)
+    cost.append(Double(t.rows.count + gemmMR) * Double(ncPad) * Double(problems[t.problem].k))
   }
-  let shared = GEMMShared(problems: problems, tiles: tiles, epilogue: epilogue, bFloats: bFloats)
   let workers = min(max(1, threads), tiles.count)
-  let next = Atomic<Int>(0)
 
-  @Sendable func work() {
+  // Each worker owns a contiguous chunk of about equal cost, so it packs B of as few
+  // (problem, column block) pairs as it can; one that runs out helps the others from their cursors.
+  let total = cost.reduce(0, +)
+  var chunkStart = [0]
+  var sum = 0.0
+  for (i, c) in cost.enumerated() {
+    sum += c
+    if chunkStart.count < workers && sum >= total * Double(chunkStart.count) / Double(workers) {
+      chunkStart.append(i + 1)
+    }
+  }
+  while chunkStart.count < workers + 1 { chunkStart.append(tiles.count) }
+  chunkStart[workers] = tiles.count
+
+  let cursors = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: workers)
+  for c in 0..<workers { (cursors + c).initialize(to: Atomic(chunkStart[c])) }
+  defer {
+    _ = cursors.deinitialize(count: workers)
+    cursors.deallocate()
+  }
+  let shared = GEMMShared(
+    problems: problems, tiles: tiles, epilogue: epilogue, bFloats: bFloats, chunkStart: chunkStart,
+    cursors: cursors)
+
+  @Sendable func work(_ worker: Int) {
     var ws = GEMMWorkspace(bFloats: shared.bFloats)
     defer { ws.free() }
-    while true {
-      let i = next.add(1, ordering: .relaxed).oldValue
-      if i >= shared.tiles.count { break }
-      let tile = shared.tiles[i]
-      gemmRunTile(tile, shared.problems[tile.problem], &ws)
-      shared.epilogue?(tile.problem, tile.rows, tile.cols)
+    for step in 0..<workers {
+      let chunk = (worker + step) % workers
+      let end = shared.chunkStart[chunk + 1]
+      while true {
+        let i = shared.cursors[chunk].add(1, ordering: .relaxed).oldValue
+        if i >= end { break }
+        let tile = shared.tiles[i]
+        gemmRunTile(tile, shared.problems[tile.problem], &ws)
+        shared.epilogue?(tile.problem, tile.rows, tile.cols)
+      }
     }
   }
 
   if workers == 1 {
-    work()
+    work(0)
   } else {
-    DispatchQueue.concurrentPerform(iterations: workers) { _ in work() }
+    DispatchQueue.concurrentPerform(iterations: workers) { work($0) }
   }
 }

@@ -3,10 +3,12 @@ import MoECore
 extension Checkpoint {
   /// Writes one MoE layer with `preset`'s names (each prefixed by `prefix`), stored as `dtype`.
   ///
-  /// With `shards == 1`, `path` is the `.safetensors` file; with more, `path` is the index file and
-  /// the shards `model-00001-of-0000N.safetensors`, … are written beside it (shards first, the
-  /// index last, each atomically). A `path` that is a directory gets `model.safetensors` or
-  /// `model.safetensors.index.json` inside it. Returns the path of the file written (or index).
+  /// With `shards == 1`, `path` is the `.safetensors` file. With more, the index goes to `path` when
+  /// it ends in `.json` and to `path + ".index.json"` otherwise (`x.safetensors` gives
+  /// `x.safetensors.index.json`), and the shards `model-00001-of-0000N.safetensors`, … are written
+  /// beside it (shards first, the index last, each atomically). A `path` that is a directory gets
+  /// `model.safetensors` or `model.safetensors.index.json` inside it. Returns the path of the file
+  /// written (the index when sharded), which `Checkpoint(path:)` opens.
   @discardableResult
   public static func saveLayer(
     _ weights: MoEWeights, to path: String, preset: NamePreset = .canonical, prefix: String = "",
@@ -28,7 +30,8 @@ extension Checkpoint {
       try SafetensorsFile.write(tensors, dtype: dtype, metadata: metadata, to: file)
       return file
     }
-    let index = PathName.isDirectory(path) ? PathName.join(path, indexFileName) : path
+    let index = PathName.isDirectory(path) ? PathName.join(path, indexFileName)
+      : path.hasSuffix(".json") ? path : path + ".index.json"
     let directory = PathName.directory(of: index)
     var weightMap: [String] = []
     var totalSize = 0

@@ -30,9 +30,12 @@ public enum NPY {
     let file = try InputFile(path: path)
     let start = try file.readBytes(count: min(file.size, 12), at: 0)
     let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
-    guard start.count >= 10, Array(start[0..<6]) == magic else {
+    guard start.count >= 6, Array(start[0..<6]) == magic else {
       throw FileError(.malformed, file: path, problem: "the file does not start with the .npy magic",
                       expected: "\\x93NUMPY (a NumPy .npy file)")
+    }
+    guard start.count >= 10 else {
+      throw FileError(.truncated, file: path, problem: "the file holds \(file.size) bytes", expected: "at least 10")
     }
     let (major, minor) = (start[6], start[7])
     guard (1...3).contains(major), minor == 0 else {

@@ -65,6 +65,22 @@ import Testing
     }
   }
 
+  /// Opening reads only the header and loading reads only the tensor asked for: a 400 MB tensor
+  /// in a sparse file costs nothing until it is loaded.
+  @Test func readsLazily() throws {
+    try withTempDir { dir in
+      let header = #"{"small":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+        + #""big":{"dtype":"F32","shape":[10000,10000],"data_offsets":[8,400000008]}}"#
+      let path = dir.write(rawSafetensors(header, data: [0, 0, 0x80, 0x3F, 0, 0, 0, 0x40]), "sparse.safetensors")
+      let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+      try handle.truncate(atOffset: UInt64(8 + 136 + 400_000_008))
+      try handle.close()
+      let file = try SafetensorsFile(path: path)
+      #expect(try file.info("big").elementCount == 100_000_000)
+      #expect(try file.load("small") == [1, 2])
+    }
+  }
+
   @Test func writerRejectsBadTensors() throws {
     try withTempDir { dir in
       let path = dir.file("w.safetensors")

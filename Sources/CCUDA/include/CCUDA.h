@@ -152,4 +152,14 @@ typedef nvrtcResult (*PFN_nvrtcGetCUBIN)(nvrtcProgram prog, char *cubin);
 typedef nvrtcResult (*PFN_nvrtcAddNameExpression)(nvrtcProgram prog, const char *nameExpression);
 typedef nvrtcResult (*PFN_nvrtcGetLoweredName)(nvrtcProgram prog, const char *nameExpression, const char **loweredName);
 
+// MARK: - dladdr (glibc declares it only under _GNU_SOURCE; looked up with dlsym like the rest)
+
+typedef struct {
+  const char *dli_fname;  // path of the shared object containing the address
+  void *dli_fbase;
+  const char *dli_sname;
+  void *dli_saddr;
+} FlashMoEDlInfo;         // layout of glibc's Dl_info
+typedef int (*PFN_dladdr)(const void *addr, FlashMoEDlInfo *info);
+
 #endif  // FLASHMOE_CCUDA_H
