@@ -1,11 +1,13 @@
 // The CPU backend's matrix multiply: a grouped, multi-threaded fp32 NT GEMM, BLIS-style.
 //
 // For each problem, C[m×n] = A[m×k] · B[n×k]ᵀ. C is cut into tiles of at most MC rows × NC
-// columns; a tile is one task, and threads take tasks from a shared atomic counter. A thread packs
-// B's columns of the tile (all of k, in KC-deep blocks of NR-wide panels) and keeps that packing
-// for its next task on the same columns; per KC block it packs the tile's rows of A into MR-tall
-// panels and runs the 6×16 micro-kernel (GEMM+MicroKernel.swift) over the tile. When a tile has
-// seen all of k, the caller's epilogue runs on it, on the same thread.
+// columns; a tile is one task. Each thread owns a contiguous chunk of the tile list (about equal
+// work) and takes its tiles through an atomic cursor; a thread done with its chunk takes tiles
+// from the others' cursors. A thread packs B's columns of the tile (all of k, in KC-deep blocks of
+// NR-wide panels) and keeps that packing for its next tile on the same columns; per KC block it
+// packs the tile's rows of A into MR-tall panels and runs the 6×16 micro-kernel
+// (GEMM+MicroKernel.swift) over the tile: B micro-panel in L1, packed A block in L2. When a tile
+// has seen all of k, the caller's epilogue runs on it, on the same thread.
 //
 // Summation order: an element's value is ((blk₀ + blk₁) + blk₂) + … over the fixed KC blocks of k,
 // where each blkᵢ is a fused multiply-add chain over its k in order starting from zero. That order

@@ -246,6 +246,8 @@ enum Cases {
     Case(name: "S=33 H=17 D=9 E=5 k=2 tf32 gated gelu_tanh dropless", config: shape(S: 33, H: 17, D: 9, E: 5, k: 2, capacity: .dropless, activation: .geluTanh, form: .gated, math: .tf32)),
     Case(name: "S=101 H=72 D=40 E=6 k=3 bf16 f=1.25", config: shape(S: 101, H: 72, D: 40, E: 6, k: 3, capacity: .factor(1.25), dtype: .bf16)),
     Case(name: "S=37 H=33 D=65 E=9 k=2 f=1.1 relu", config: shape(S: 37, H: 33, D: 65, E: 9, k: 2, capacity: .factor(1.1), activation: .relu)),
+    // Crosses the GEMM's blocking (K > 256 in both GEMMs, > 144 rows for one expert).
+    Case(name: "S=150 H=270 D=260 E=1 k=1 dropless bf16", config: shape(S: 150, H: 270, D: 260, E: 1, k: 1, capacity: .dropless, activation: .silu, dtype: .bf16)),
     Case(name: "groups=2 S=11 E=4 k=2 f=1", config: shape(S: 11, H: 13, D: 7, E: 4, k: 2), groups: 2),
     Case(name: "groups=2 S=11 E=4 k=2 f=0.5 bf16", config: shape(S: 11, H: 13, D: 7, E: 4, k: 2, capacity: .factor(0.5), dtype: .bf16), groups: 2),
     Case(name: "groups=3 S=5 E=3 k=1 f=0.5 fp16", config: shape(S: 5, H: 7, D: 3, E: 3, k: 1, capacity: .factor(0.5), dtype: .fp16), groups: 3),
