@@ -24,7 +24,7 @@ let package = Package(
     // safetensors and .npy, read defensively.
     .target(name: "MoEFiles", dependencies: ["MoECore"]),
     // The public API: a layer = config + weights + backend.
-    .target(name: "FlashMoE", dependencies: ["MoECore", "MoECPU", "MoEFiles"]),
+    .target(name: "FlashMoE", dependencies: ["MoECore", "MoECPU", "MoEFiles", "MoECUDA"]),
     .executableTarget(
       name: "flashmoe",
       dependencies: ["FlashMoE", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -39,6 +39,17 @@ let package = Package(
     .target(name: "CCUDA"),
     .target(name: "CUDADriver", dependencies: ["CCUDA"]),
     .testTarget(name: "CUDADriverTests", dependencies: ["CUDADriver"]),
+
+    // The CUDA kernel sources (Sources/MoEKernels/cuda/*.cuh, *.cu), embedded in the binary as
+    // string literals by a build-tool plugin that runs embed-kernels at build time.
+    .executableTarget(name: "embed-kernels", path: "Sources/embed-kernels"),
+    .plugin(name: "EmbedKernelsPlugin", capability: .buildTool(), dependencies: ["embed-kernels"]),
+    .target(name: "MoEKernels", exclude: ["cuda"], plugins: ["EmbedKernelsPlugin"]),
+    // Specialises the kernel for one layer shape, compiles it with NVRTC and caches cubins on disk.
+    .target(name: "MoEJIT", dependencies: ["CUDADriver", "MoECore", "MoEKernels"]),
+    // The CUDA backend: one persistent cooperative kernel per forward on one GPU.
+    .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore"]),
+    .testTarget(name: "MoEJITTests", dependencies: ["MoEJIT", "MoEKernels", "CUDADriver", "MoECore"]),
   ],
   swiftLanguageModes: [.v6]
 )

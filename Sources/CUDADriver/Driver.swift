@@ -49,6 +49,7 @@ public final class Driver: @unchecked Sendable {
   let cuModuleLoadData: PFN_cuModuleLoadData
   let cuModuleUnload: PFN_cuModuleUnload
   let cuModuleGetFunction: PFN_cuModuleGetFunction
+  let cuModuleGetGlobal: PFN_cuModuleGetGlobal
   let cuFuncGetAttribute: PFN_cuFuncGetAttribute
   let cuFuncSetAttribute: PFN_cuFuncSetAttribute
   let cuFuncGetParamInfo: PFN_cuFuncGetParamInfo?
@@ -137,6 +138,7 @@ public final class Driver: @unchecked Sendable {
     cuModuleLoadData = try lib.function("cuModuleLoadData", as: PFN_cuModuleLoadData.self)
     cuModuleUnload = try lib.function("cuModuleUnload", as: PFN_cuModuleUnload.self)
     cuModuleGetFunction = try lib.function("cuModuleGetFunction", as: PFN_cuModuleGetFunction.self)
+    cuModuleGetGlobal = try lib.function("cuModuleGetGlobal_v2", as: PFN_cuModuleGetGlobal.self)
     cuFuncGetAttribute = try lib.function("cuFuncGetAttribute", as: PFN_cuFuncGetAttribute.self)
     cuFuncSetAttribute = try lib.function("cuFuncSetAttribute", as: PFN_cuFuncSetAttribute.self)
     cuFuncGetParamInfo = lib.optionalFunction("cuFuncGetParamInfo", as: PFN_cuFuncGetParamInfo.self)

@@ -41,6 +41,22 @@ public final class Module: @unchecked Sendable {
     _ = driver.cuModuleUnload(handle)
   }
 
+  /// The values of a `__device__` array of `T` named `name` (an `extern "C"` symbol), copied to the host.
+  public func global<T: BitwiseCopyable>(named name: String, as type: T.Type) throws -> [T] {
+    try context.makeCurrent()
+    var address: CUdeviceptr = 0
+    var bytes = 0
+    try driver.check(driver.cuModuleGetGlobal(&address, &bytes, handle, name), "cuModuleGetGlobal(\(name))")
+    let count = bytes / MemoryLayout<T>.stride
+    guard count > 0 else { return [] }
+    return try [T](unsafeUninitializedCapacity: count) { storage, initialized in
+      try driver.check(
+        driver.cuMemcpyDtoH(UnsafeMutableRawPointer(storage.baseAddress!), address, count * MemoryLayout<T>.stride),
+        "cuMemcpyDtoH(\(name))")
+      initialized = count
+    }
+  }
+
   /// The kernel with this (lowered, for C++ names) entry name.
   public func kernel(named name: String) throws -> Kernel { try Kernel(module: self, name: name) }
 }

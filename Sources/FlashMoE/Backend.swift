@@ -1,3 +1,4 @@
+import CUDADriver
 import MoECPU
 
 /// Which engine runs the layer.
@@ -35,15 +36,36 @@ public enum Backends {
     return [cpu, cudaStatus]
   }
 
-  static let cudaStatus = BackendStatus(
-    name: "cuda", available: false,
-    detail: "this build has no CUDA backend yet (the persistent-kernel backend is FlashMoE issue #3)")
+  /// Whether the CUDA backend can run: libcuda loads, a GPU is visible, NVRTC and the CUDA headers
+  /// are found. The detail says what is missing and where it was looked for.
+  static var cudaStatus: BackendStatus {
+    do {
+      let driver = try Driver.shared()
+      let count = try driver.deviceCount()
+      guard count > 0 else {
+        return BackendStatus(name: "cuda", available: false, detail: "libcuda loaded (\(driver.libraryPath)) but no GPU is visible")
+      }
+      let nvrtc = try NVRTC.shared()
+      if let problem = nvrtc.includeError {
+        return BackendStatus(name: "cuda", available: false, detail: "CUDA headers not found: \(problem)")
+      }
+      let names = try driver.devices().map { "\($0.index): \($0.name) (\($0.multiprocessorCount) SMs, cc \($0.computeCapability))" }
+      return BackendStatus(
+        name: "cuda", available: true,
+        detail: "driver \(driver.versionString), NVRTC \(nvrtc.version) at \(nvrtc.libraryPath); GPUs \(names.joined(separator: ", "))")
+    } catch {
+      return BackendStatus(name: "cuda", available: false, detail: "\(error)")
+    }
+  }
 
   /// Resolves `auto` to the best backend that can run here.
-  static func resolve(_ choice: BackendChoice) throws -> BackendChoice {
+  public static func resolve(_ choice: BackendChoice) throws -> BackendChoice {
     switch choice {
     case .cpu: return .cpu
-    case .cuda: throw BackendUnavailable(backend: "cuda", reason: cudaStatus.detail)
+    case .cuda:
+      let status = cudaStatus
+      if !status.available { throw BackendUnavailable(backend: "cuda", reason: status.detail) }
+      return .cuda
     case .auto: return cudaStatus.available ? .cuda : .cpu
     }
   }

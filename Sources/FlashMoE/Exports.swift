@@ -2,3 +2,5 @@
 // (MoEFiles) and the layer (this module).
 @_exported import MoECore
 @_exported import MoEFiles
+@_exported import MoECUDA
+@_exported import MoECPU

@@ -1,4 +1,5 @@
 import MoECPU
+import MoECUDA
 
 /// One MoE layer: a configuration, its weights and the backend that runs it.
 ///
@@ -10,10 +11,19 @@ public final class MoELayer: Sendable {
   /// The backend that runs this layer (`auto` resolved).
   public let backend: BackendChoice
   private let cpu: CPUBackend
+  /// The GPU engine when the backend is CUDA.
+  public let cuda: CUDAMoE?
 
   /// - Throws: `ConfigError` for an invalid configuration or weights that do not fit it,
   ///   `BackendUnavailable` when the chosen backend cannot run here.
-  public init(config: MoEConfig, weights: MoEWeights, backend: BackendChoice = .auto, threads: Int? = nil) throws {
+  /// - Parameters:
+  ///   - maxTokens: the most tokens a forward may pass on the GPU (default: `config.tokens`); any
+  ///     count up to it runs without recompiling.
+  ///   - gpu: the GPU index for the CUDA backend.
+  public init(
+    config: MoEConfig, weights: MoEWeights, backend: BackendChoice = .auto, threads: Int? = nil,
+    maxTokens: Int? = nil, gpu: Int = 0
+  ) throws {
     try config.validate()
     try weights.checkShapes()
     try weights.check(against: config)
@@ -28,6 +38,12 @@ public final class MoELayer: Sendable {
     var weights = weights
     weights.round(to: config.dtype)
     self.weights = weights
+    if self.backend == .cuda {
+      try CUDAMoE.checkSupported(config)
+      self.cuda = try CUDAMoE(config: config, weights: weights, maxTokens: maxTokens, deviceIndex: gpu)
+    } else {
+      self.cuda = nil
+    }
   }
 
   /// What one forward pass produced.
@@ -35,6 +51,8 @@ public final class MoELayer: Sendable {
     /// [S·groups, H] in the storage dtype's values.
     public var values: [Float]
     public var routing: Routing
+    /// The gate's logits [tokens, E] (CPU backend only; empty on the GPU).
+    public var logits: [Float] = []
     /// Wall time of the forward pass.
     public var seconds: Double
   }
@@ -46,9 +64,20 @@ public final class MoELayer: Sendable {
     x.round(to: config.dtype)
     let clock = ContinuousClock()
     let start = clock.now
+    if let cuda {
+      guard groups == 1 else { throw ConfigError(field: "gpus", value: groups, expected: "1 for the single-GPU CUDA backend") }
+      let tokens = x.count / config.hidden
+      guard tokens * config.hidden == x.count else {
+        throw ConfigError(field: "input", value: "\(x.count) values", expected: "a multiple of hidden = \(config.hidden)")
+      }
+      let values = try cuda.forward(x, tokens: tokens)
+      let elapsed = clock.now - start
+      let routing = try cuda.lastRouting(tokens: tokens)
+      return Output(values: values, routing: Routing(gpuExperts: routing.expert, rows: routing.row, tokens: tokens, config: config), logits: [], seconds: elapsed.seconds)
+    }
     let result = try cpu.forward(config: config, weights: weights, input: x, groups: groups)
     let elapsed = clock.now - start
-    return Output(values: result.output, routing: result.routing, seconds: elapsed.seconds)
+    return Output(values: result.output, routing: result.routing, logits: result.logits, seconds: elapsed.seconds)
   }
 }
 
@@ -57,5 +86,15 @@ extension Duration {
   public var seconds: Double {
     let (s, attoseconds) = components
     return Double(s) + Double(attoseconds) * 1e-18
+  }
+}
+
+extension Routing {
+  /// The GPU's routing in the CPU's terms: experts and kept flags (weights and slots are not read
+  /// back; slots are marked 0 for kept pairs).
+  init(gpuExperts: [Int32], rows: [Int32], tokens: Int, config: MoEConfig) {
+    self.init(
+      tokens: tokens, experts: config.experts, topK: config.topK, expert: gpuExperts,
+      weight: [Float](repeating: .nan, count: gpuExperts.count), slot: rows.map { $0 >= 0 ? 0 : -1 })
   }
 }

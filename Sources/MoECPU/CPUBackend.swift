@@ -23,6 +23,8 @@ public struct CPUBackend: Sendable {
     /// [tokens, hidden], values of the storage dtype.
     public var output: [Float]
     public var routing: Routing
+    /// The gate's logits [tokens, E] (fp32), for near-tie analysis when comparing backends.
+    public var logits: [Float]
   }
 
   /// Runs the layer on `input` ([groups · S, H], values of the storage dtype).
@@ -42,7 +44,12 @@ public struct CPUBackend: Sendable {
       logits: logits, tokens: tokens, experts: config.experts, topK: config.topK,
       renormalize: config.renormalize, capacity: config.expertCapacity, groups: groups)
     let output = experts(config: config, weights: weights, input: input, routing: routing)
-    return Result(output: output, routing: routing)
+    return Result(output: output, routing: routing, logits: logits)
+  }
+
+  /// The gate's logits alone (for counting routed pairs in GPU benchmarks).
+  public func gateLogitsForCounting(input: [Float], tokens: Int, weights: MoEWeights) -> [Float] {
+    gateLogits(input: input, tokens: tokens, weights: weights)
   }
 
   /// ℓ = x · Wgᵀ in fp32.

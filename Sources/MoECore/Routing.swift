@@ -17,6 +17,15 @@ public struct Routing: Sendable, Equatable {
   /// Slot the pair claimed in its expert's capacity for its source GPU, or -1 if dropped.
   public var slot: [Int32]
 
+  public init(tokens: Int, experts: Int, topK: Int, expert: [Int32], weight: [Float], slot: [Int32]) {
+    self.tokens = tokens
+    self.experts = experts
+    self.topK = topK
+    self.expert = expert
+    self.weight = weight
+    self.slot = slot
+  }
+
   public var pairs: Int { tokens * topK }
   public func isKept(_ pair: Int) -> Bool { slot[pair] >= 0 }
   public var keptPairs: Int { slot.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }

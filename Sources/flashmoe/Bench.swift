@@ -14,20 +14,30 @@ struct Bench: ParsableCommand {
   @OptionGroup var backendOptions: BackendOptions
   @OptionGroup var display: DisplayOptions
   @Option(help: "Seed for random weights and tokens.") var seed: UInt64 = 1
-  @Option(help: "Untimed runs first.") var warmup: Int = 2
-  @Option(help: "Timed runs.") var runs: Int = 10
+  @Option(help: "Untimed runs first (default: 2 on the CPU, 32 on a GPU, the paper's protocol).") var warmup: Int?
+  @Option(help: "Timed runs (default: 10 on the CPU, 32 on a GPU).") var runs: Int?
+  @Option(parsing: .upToNextOption, help: "Token counts to sweep with one GPU layer (e.g. 4096 8192 16384).")
+  var sweepTokens: [Int] = []
+  @Option(help: "GPU index.") var gpu: Int = 0
 
   func validate() throws {
-    guard warmup >= 0 else { throw ConfigError(field: "warmup", value: warmup, expected: "≥ 0") }
-    guard runs >= 1 else { throw ConfigError(field: "runs", value: runs, expected: "≥ 1") }
+    if let warmup, warmup < 0 { throw ConfigError(field: "warmup", value: warmup, expected: "≥ 0") }
+    if let runs, runs < 1 { throw ConfigError(field: "runs", value: runs, expected: "≥ 1") }
+    for s in sweepTokens where s < 1 { throw ConfigError(field: "sweep-tokens", value: s, expected: "≥ 1") }
     _ = try layer.config(
       tokens: shape.tokens, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
   }
 
   func run() throws {
+    let tokenCounts = sweepTokens.isEmpty ? [shape.tokens] : sweepTokens
     let config = try layer.config(
-      tokens: shape.tokens, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
+      tokens: tokenCounts.max()!, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
     let progress = Progress(quiet: display.quiet)
+    if try Backends.resolve(backendOptions.choice()) == .cuda {
+      try runGPU(config: config, tokenCounts: tokenCounts, progress: progress)
+      return
+    }
+    let warmup = self.warmup ?? 2, runs = self.runs ?? 10
     progress.update("drawing random weights…")
     let moe = try MoELayer(
       config: config, weights: .random(config, seed: seed), backend: try backendOptions.choice(),
@@ -46,6 +56,41 @@ struct Bench: ParsableCommand {
     progress.finish()
     let report = BenchReport(backend: moe.backend.rawValue, config: config, threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores, times: times, keptPairs: kept)
     print(display.json ? try jsonString(report) : report.text)
+  }
+}
+
+extension Bench {
+  /// CUDA events around each forward (one cooperative launch), after warm-up; one layer serves
+  /// every token count (S is a run-time argument).
+  func runGPU(config: MoEConfig, tokenCounts: [Int], progress: Progress) throws {
+    let warmup = self.warmup ?? 32, runs = self.runs ?? 32
+    progress.update("compiling / loading the kernel…")
+    let weights = MoEWeights.random(config, seed: seed)
+    let engine = try CUDAMoE(config: config, weights: weights, deviceIndex: gpu)
+    var reports: [BenchReport] = []
+    var rng = SeededGenerator(seed: seed &+ 1)
+    let input = rng.normals(config.tokens * config.hidden)
+    let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
+    for tokens in tokenCounts {
+      progress.update("S=\(tokens): \(warmup) warm-up + \(runs) timed forwards")
+      var c = config
+      c.tokens = tokens
+      let slice = Array(input[0..<(tokens * config.hidden)])
+      let times = try engine.time(slice, tokens: tokens, warmup: warmup, runs: runs)
+      // Kept pairs from the CPU's routing rule (the gate alone is cheap) to count FLOPs.
+      let logits = cpu.gateLogitsForCounting(input: slice.map { $0.rounded(to: c.dtype) }, tokens: tokens, weights: engine.roundedWeights ?? weights)
+      let routing = Router.route(logits: logits, tokens: tokens, experts: c.experts, topK: c.topK, renormalize: c.renormalize, capacity: c.expertCapacity)
+      reports.append(BenchReport(backend: "cuda \(engine.device.name)", config: c, threads: engine.gridBlocks, times: times.map { $0 / 1e3 }, keptPairs: routing.keptPairs))
+    }
+    progress.finish()
+    if display.json {
+      print(try jsonString(reports))
+    } else {
+      print("GPU \(engine.gpuIndex): \(engine.device.name), grid \(engine.gridBlocks) blocks (\(engine.blocksPerSM)/SM), \(engine.registers) registers, \(engine.sharedBytes) B shared, kernel \(engine.compile.cacheHit ? "from cache" : "compiled in \(formatFixed(engine.compile.seconds, 1)) s")")
+      print(table([["S", "median ms", "mean ms", "min ms", "TFLOP/s", "tokens/s"]] + reports.map {
+        [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond, 0)]
+      }))
+    }
   }
 }
 

@@ -1,0 +1,49 @@
+import MoECore
+
+/// Why the CUDA backend failed or refused a layer.
+public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatable {
+  /// A spin-wait in the kernel passed its bound: which GPU, which actor, in which phase, what it
+  /// waited for and what it saw.
+  case watchdog(gpu: Int, role: String, phase: String, block: Int, awaited: UInt64, observed: UInt64, elapsedMs: Double)
+  /// The layer's shape is one the kernel does not support.
+  case unsupported(field: String, value: String, expected: String)
+  /// The kernel's layout does not match what the host computed (a build inconsistency).
+  case layoutMismatch(String)
+
+  public var description: String {
+    switch self {
+    case .watchdog(let gpu, let role, let phase, let block, let awaited, let observed, let ms):
+      return "GPU \(gpu): the \(role) (block \(block)) waited \(formatMs(ms)) ms in phase \(phase) for \(awaited) and saw \(observed); the kernel was stopped by its watchdog"
+    case .unsupported(let field, let value, let expected):
+      return "the CUDA backend cannot run \(field) = \(value): expected \(expected)"
+    case .layoutMismatch(let message):
+      return "kernel/host layout mismatch: \(message)"
+    }
+  }
+}
+
+private func formatMs(_ ms: Double) -> String { String(Int(ms.rounded())) }
+
+extension CUDABackendError {
+  static func roleName(_ code: UInt32) -> String {
+    switch code {
+    case 1: return "gate"
+    case 2: return "Processor"
+    case 3: return "Scheduler"
+    case 4: return "Subscriber"
+    case 5: return "grid barrier"
+    default: return "actor \(code)"
+    }
+  }
+
+  static func phaseName(_ code: UInt32) -> String {
+    switch code {
+    case 1: return "gate"
+    case 2: return "capacity scan"
+    case 3: return "slot assignment"
+    case 4: return "tasks"
+    case 5: return "drain"
+    default: return "phase \(code)"
+    }
+  }
+}

@@ -1,0 +1,264 @@
+import CUDADriver
+import MoECore
+import MoEJIT
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The whole MoE layer on one GPU as one persistent cooperative kernel (Sources/MoEKernels/cuda).
+///
+/// The kernel is specialised for the layer's H, D, E, k, dtype, form and activation and compiled
+/// once (NVRTC, disk cache); the token count is a run-time argument up to `maxTokens`, so a new
+/// batch size never recompiles. Forwards are serialised on this object's stream.
+public final class CUDAMoE: @unchecked Sendable {
+  public let config: MoEConfig
+  public let maxTokens: Int
+  public let device: Device
+  public let compile: CompileResult
+  /// Blocks in the cooperative grid (Processors + the OS block) and blocks per SM.
+  public let gridBlocks: Int
+  public let blocksPerSM: Int
+  public let sharedBytes: Int
+  public let registers: Int
+  public var gpuIndex: Int { device.index }
+  /// The weights as uploaded (rounded to the dtype).
+  public let roundedWeights: MoEWeights?
+
+  let context: Context
+  public let stream: Stream
+  let kernel: Kernel
+  let weights: [DeviceBuffer]
+  let work: Workspace
+  let timeoutNs: UInt64
+  private let state = Mutex<UInt32>(0)  // the last epoch used
+
+  /// Environment variable: the watchdog bound for every wait in the kernel, in milliseconds.
+  public static let watchdogVariable = "FLASHMOE_WATCHDOG_MS"
+
+  public init(config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil) throws {
+    try config.validate()
+    try weights.check(against: config)
+    try Self.checkSupported(config)
+    let maxTokens = maxTokens ?? config.tokens
+    guard maxTokens >= config.tokens, maxTokens >= 1 else {
+      throw ConfigError(field: "max-tokens", value: maxTokens, expected: "at least tokens = \(config.tokens)")
+    }
+    let driver = try Driver.shared()
+    let device = try driver.device(deviceIndex)
+    guard device.supportsCooperativeLaunch else {
+      throw CUDABackendError.unsupported(field: "GPU \(deviceIndex)", value: device.name, expected: "a GPU with cooperative launch")
+    }
+    let context = try Context(device: device)
+    let cc = device.computeCapability
+    let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
+    let spec = KernelSpec(config: config, architecture: arch)
+    let compiler = try compiler ?? KernelCompiler()
+    let compile = try compiler.compile(spec)
+    try compile.kernel.check()
+    let module = try Module(context: context, image: compile.kernel.cubin)
+    let kernel = try module.kernel(named: CompiledKernel.entryName)
+    let layout = try module.global(named: "flashmoe_layout", as: UInt64.self)
+    guard layout.count >= 6, Int(layout[2]) == KernelParams.size, Int(layout[4]) == ErrorRecord.size,
+          Int(layout[3]) == Workspace.mailboxSlotSize, Int(layout[5]) == Workspace.mailboxDepth
+    else {
+      throw CUDABackendError.layoutMismatch("flashmoe_layout = \(layout); host expects Params \(KernelParams.size) B, ErrorRecord \(ErrorRecord.size) B, mailbox slot \(Workspace.mailboxSlotSize) B × \(Workspace.mailboxDepth)")
+    }
+    let storageBytes = Int(layout[0]), osBytes = Int(layout[1])
+    let maxRows = Workspace.maxRows(config: config, maxTokens: maxTokens)
+    let rowTiles = maxRows / Workspace.tileM
+
+    // Grid: every SM busy, blocks per SM from the occupancy query (never a fixed SM count).
+    var shared = storageBytes
+    var perSM = 0, grid = 0
+    for _ in 0..<2 {
+      if shared > 48 * 1024 { try kernel.setMaxDynamicSharedMemory(bytes: shared) }
+      perSM = try kernel.maxActiveBlocksPerMultiprocessor(blockSize: 128, dynamicSharedBytes: shared)
+      grid = perSM * device.multiprocessorCount
+      let osNeed = osBytes + 4 * max(grid - 1, 0) + rowTiles
+      if osNeed <= shared { break }
+      shared = (osNeed + 127) / 128 * 128
+    }
+    guard perSM >= 1, grid >= 2 else {
+      throw CUDABackendError.unsupported(field: "shared memory", value: "\(shared) bytes per block", expected: "at most \(device.maxSharedMemoryPerBlockOptin) on \(device.name) with 2 blocks co-resident")
+    }
+    self.config = config
+    self.maxTokens = maxTokens
+    self.device = device
+    self.compile = compile
+    self.gridBlocks = grid
+    self.blocksPerSM = perSM
+    self.sharedBytes = shared
+    self.registers = try kernel.attributes().registers
+    self.context = context
+    self.stream = try Stream(context: context)
+    self.kernel = kernel
+    var rounded = weights
+    rounded.round(to: config.dtype)
+    self.roundedWeights = rounded
+    self.weights = try Self.upload(rounded, dtype: config.dtype, context: context)
+    self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context)
+    let ms = Int(getenv(Self.watchdogVariable).map { String(cString: $0) } ?? "") ?? 10_000
+    self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
+  }
+
+  /// Shapes the kernel cannot take, rejected before any GPU work.
+  public static func checkSupported(_ config: MoEConfig) throws(CUDABackendError) {
+    if config.hidden % 64 != 0 {
+      throw .unsupported(field: "hidden", value: "\(config.hidden)", expected: "a multiple of 64 (the tile width)")
+    }
+    if config.ffn % 64 != 0 {
+      throw .unsupported(field: "ffn", value: "\(config.ffn)", expected: "a multiple of 64 (the tile width)")
+    }
+    if config.experts > 256 {
+      throw .unsupported(field: "experts", value: "\(config.experts)", expected: "at most 256 (the gate tile holds every expert's logits)")
+    }
+    if config.topK > 16 {
+      throw .unsupported(field: "topk", value: "\(config.topK)", expected: "at most 16")
+    }
+  }
+
+  static func upload(_ w: MoEWeights, dtype: DType, context: Context) throws -> [DeviceBuffer] {
+    func buffer(_ values: [Float]) throws -> DeviceBuffer {
+      switch dtype {
+      case .fp32: return try DeviceBuffer(context: context, copying: values)
+      case .bf16: return try DeviceBuffer(context: context, copying: values.map(\.bf16Bits))
+      case .fp16: return try DeviceBuffer(context: context, copying: values.map(\.fp16Bits))
+      }
+    }
+    var buffers = [try buffer(w.gate), try buffer(w.w1), try buffer(w.w2)]
+    for optional in [w.w3, w.b1, w.b2, w.b3] {
+      if let optional { buffers.append(try buffer(optional)) }
+    }
+    return buffers
+  }
+
+  private func weightAddress(_ which: String) -> UInt64 {
+    // Order of `upload`: gate, w1, w2, then the present ones of w3, b1, b2, b3.
+    var index = 3
+    let present: [(String, Bool)] = [
+      ("w3", config.expertForm == .gated), ("b1", config.biases), ("b2", config.biases),
+      ("b3", config.biases && config.expertForm == .gated),
+    ]
+    for (name, has) in present {
+      if name == which { return has ? weights[index].address : 0 }
+      if has { index += 1 }
+    }
+    return 0
+  }
+
+  /// Launches one forward on `stream` with `tokens` rows of `input`, writing `output`; returns at
+  /// once (no host synchronisation). Call `checkStatus` after the stream is synchronised.
+  public func launch(input: UInt64, output: UInt64, tokens: Int, stream: Stream? = nil) throws {
+    guard tokens >= 1, tokens <= maxTokens else {
+      throw ConfigError(field: "tokens", value: tokens, expected: "1...\(maxTokens) (the layer's maximum)")
+    }
+    let epoch = state.withLock { epoch -> UInt32 in
+      epoch = epoch == UInt32.max ? 1 : epoch + 1
+      return epoch
+    }
+    var p = KernelParams()
+    p.x = input
+    p.out = output
+    p.gate = weights[0].address
+    p.w1 = weights[1].address
+    p.w2 = weights[2].address
+    p.w3 = weightAddress("w3")
+    p.b1 = weightAddress("b1")
+    p.b2 = weightAddress("b2")
+    p.b3 = weightAddress("b3")
+    p.tokens = Int32(tokens)
+    let capacity = config.capacity == .dropless
+      ? tokens * config.topK
+      : MoEConfig.capacity(factor: { if case .factor(let f) = config.capacity { return f } else { return 1 } }(), topK: config.topK, tokens: tokens, experts: config.experts)
+    p.capacity = Int32(min(capacity, tokens * config.topK))
+    p.renormalize = config.renormalize ? 1 : 0
+    p.maxRows = Int32(work.maxRows)
+    p.processors = Int32(gridBlocks - 1)
+    p.epoch = epoch
+    p.timeoutNs = timeoutNs
+    work.fill(&p)
+    try kernel.launch(
+      grid: Dim3(gridBlocks), block: 128, sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
+      arguments: [.bytes(p.bytes, alignment: 8)])
+  }
+
+  /// Turns a watchdog record of the last forward into an error (and resets the grid barrier, which
+  /// an abandoned forward may have left half-counted).
+  public func checkStatus() throws {
+    let epoch = state.withLock { $0 }
+    let record = ErrorRecord(try work.error.download(UInt8.self))
+    guard record.epoch == epoch, record.code != 0 else { return }
+    try work.barrier.fill(byte: 0)
+    throw CUDABackendError.watchdog(
+      gpu: device.index, role: CUDABackendError.roleName(record.role), phase: CUDABackendError.phaseName(record.phase),
+      block: Int(record.block), awaited: record.awaited, observed: record.observed, elapsedMs: Double(record.elapsedNs) / 1e6)
+  }
+
+  /// One forward on host arrays: converts to the storage dtype, runs, converts back.
+  /// `poison` fills the output with NaN first (verification: every element must be written).
+  public func forward(_ input: [Float], tokens: Int, poison: Bool = false) throws -> [Float] {
+    guard input.count == tokens * config.hidden else {
+      throw ConfigError(field: "input", value: "\(input.count) values", expected: "\(tokens) × \(config.hidden)")
+    }
+    try upload(input, to: work.input)
+    if poison { try work.output.fill(word: Self.nanWord(config.dtype), stream: stream) }
+    try launch(input: work.input.address, output: work.output.address, tokens: tokens)
+    try stream.synchronize()
+    try checkStatus()
+    return try download(work.output, count: tokens * config.hidden)
+  }
+
+  /// The routing of the last forward: each pair's expert and its row (−1 when dropped).
+  public func lastRouting(tokens: Int) throws -> (expert: [Int32], row: [Int32]) {
+    let pairs = tokens * config.topK
+    return (try work.pairExpert.download(Int32.self, count: pairs), try work.pairRow.download(Int32.self, count: pairs))
+  }
+
+  /// Milliseconds per forward by CUDA events, for `runs` forwards after `warmup`.
+  public func time(_ input: [Float], tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
+    try upload(input, to: work.input)
+    let start = try Event(context: context), end = try Event(context: context)
+    var times: [Double] = []
+    for i in 0..<(warmup + runs) {
+      try start.record(on: stream)
+      try launch(input: work.input.address, output: work.output.address, tokens: tokens)
+      try end.record(on: stream)
+      try end.synchronize()
+      try checkStatus()
+      if i >= warmup { times.append(Double(try end.elapsedMilliseconds(since: start))) }
+    }
+    return times
+  }
+
+  /// Device memory in use on this GPU (for leak checks over long runs).
+  public func memoryInUse() throws -> Int {
+    let info = try context.memoryInfo()
+    return info.total - info.free
+  }
+
+  static func nanWord(_ dtype: DType) -> UInt32 {
+    switch dtype {
+    case .fp32: return 0x7FC0_0000
+    case .bf16: return 0x7FC0_7FC0
+    case .fp16: return 0x7E00_7E00
+    }
+  }
+
+  func upload(_ values: [Float], to buffer: DeviceBuffer) throws {
+    switch config.dtype {
+    case .fp32: try buffer.upload(values, stream: stream)
+    case .bf16: try buffer.upload(values.map(\.bf16Bits), stream: stream)
+    case .fp16: try buffer.upload(values.map(\.fp16Bits), stream: stream)
+    }
+  }
+
+  func download(_ buffer: DeviceBuffer, count: Int) throws -> [Float] {
+    switch config.dtype {
+    case .fp32: return try buffer.download(Float.self, count: count, stream: stream)
+    case .bf16: return try buffer.download(UInt16.self, count: count, stream: stream).map { Float(bf16Bits: $0) }
+    case .fp16: return try buffer.download(UInt16.self, count: count, stream: stream).map { Float(fp16Bits: $0) }
+    }
+  }
+}

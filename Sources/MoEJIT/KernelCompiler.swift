@@ -1,0 +1,172 @@
+import CUDADriver
+import MoECore
+import MoEKernels
+import Synchronization
+
+/// Compiles `KernelSpec`s with NVRTC against the kernel sources, through a disk cache.
+///
+/// Thread-safe. Concurrent `compile` calls for the same spec on one compiler wait for each other,
+/// so NVRTC runs once and the others read the cache (a hit); different specs compile in parallel.
+/// Separate compilers or processes sharing a cache directory may compile the same spec at once:
+/// each publishes its file atomically and every reader sees one complete file.
+public final class KernelCompiler: Sendable {
+  /// The file the translation unit includes.
+  public static let mainHeader = "flashmoe.cuh"
+
+  /// The kernel sources, passed to NVRTC as in-memory headers (all of them, so that they can
+  /// include each other by name).
+  public let sources: [(name: String, contents: String)]
+  /// `kernelSourcesDigest(sources)`; equals `KernelSources.hash` for the embedded sources.
+  public let sourcesHash: String
+  /// The disk cache, or nil for none.
+  public let cache: KernelCache?
+  /// Why the default cache could not be used, when `init(sources:nvrtc:)` fell back to no cache.
+  public let cacheProblem: String?
+  public let nvrtc: NVRTC
+
+  private let keyLocks = Mutex<[String: KeyLock]>([:])
+
+  /// - Parameters:
+  ///   - sources: the kernel sources; tests pass their own.
+  ///   - cache: where cubins are kept; nil compiles every time.
+  ///   - nvrtc: NVRTC; by default `NVRTC.shared()`.
+  /// - Throws: `CUDAError.unavailable` when NVRTC cannot be found.
+  public convenience init(
+    sources: [(name: String, contents: String)] = KernelSources.files, cache: KernelCache?, nvrtc: NVRTC? = nil
+  ) throws {
+    try self.init(sources: sources, cache: cache, cacheProblem: nil, nvrtc: nvrtc)
+  }
+
+  /// A compiler with the default cache (`KernelCache.standard()`): FLASHMOE_CACHE_DIR, else
+  /// $XDG_CACHE_HOME/flashmoe, else ~/.cache/flashmoe. When that directory cannot be created the
+  /// compiler works without a cache and says why in `cacheProblem`.
+  public convenience init(sources: [(name: String, contents: String)] = KernelSources.files, nvrtc: NVRTC? = nil) throws {
+    let cache: KernelCache?
+    let problem: String?
+    do {
+      cache = try KernelCache.standard()
+      problem = nil
+    } catch {
+      cache = nil
+      problem = error.description
+    }
+    try self.init(sources: sources, cache: cache, cacheProblem: problem, nvrtc: nvrtc)
+  }
+
+  private init(
+    sources: [(name: String, contents: String)], cache: KernelCache?, cacheProblem: String?, nvrtc: NVRTC?
+  ) throws {
+    self.sources = sources
+    let embedded = KernelSources.files
+    let isEmbedded = sources.count == embedded.count
+      && zip(sources, embedded).allSatisfy { $0.name == $1.name && $0.contents == $1.contents }
+    self.sourcesHash = isEmbedded ? KernelSources.hash : kernelSourcesDigest(sources)
+    self.cache = cache
+    self.cacheProblem = cacheProblem
+    self.nvrtc = try nvrtc ?? NVRTC.shared()
+  }
+
+  // MARK: - Options and key
+
+  /// The NVRTC options for `spec` (NVRTC adds the CUDA headers' --include-path itself). No
+  /// --use_fast_math: the kernel relies on exact erff/expf/tanhf and IEEE division.
+  public static func options(for spec: KernelSpec) -> [String] {
+    ["--gpu-architecture=\(spec.architecture)", "-std=c++17", "--ptxas-options=-v", "-lineinfo"]
+  }
+
+  /// The text whose SHA-256 is the cache key: the format version, the entry name, the spec's
+  /// canonical JSON (sorted keys), the architecture, the NVRTC options, the NVRTC version, the
+  /// digest of the kernel sources and the digest of the generated translation unit. Any change to
+  /// one of them selects a different file.
+  public func keyMaterial(for spec: KernelSpec) -> String {
+    """
+    flashmoe-kernel-cache
+    format: \(KernelCache.formatVersion)
+    entry: \(CompiledKernel.entryName)
+    spec: \(spec.canonicalJSON())
+    architecture: \(spec.architecture)
+    options: \(Self.options(for: spec).joined(separator: " "))
+    nvrtc: \(nvrtc.versionString)
+    sources: \(sourcesHash)
+    translation-unit: \(SHA256.hexDigest(spec.translationUnit()))
+
+    """
+  }
+
+  /// The cache key of `spec` (64 hex digits).
+  public func key(for spec: KernelSpec) -> String { SHA256.hexDigest(keyMaterial(for: spec)) }
+
+  // MARK: - Compiling
+
+  /// Returns the cubin for `spec`: from the cache when a valid file is there, else compiled with
+  /// NVRTC and stored. A cache file that fails verification is ignored and replaced.
+  ///
+  /// Does not check resources; call `result.kernel.check()` for that.
+  /// - Throws: `JITError` (invalid spec, missing flashmoe.cuh, NVRTC errors with the program log).
+  public func compile(_ spec: KernelSpec) throws -> CompileResult {
+    try spec.validate()
+    guard sources.contains(where: { $0.name == Self.mainHeader }) else {
+      throw JITError.missingSource(name: Self.mainHeader, available: sources.map(\.name))
+    }
+    let key = key(for: spec)
+    return try withKeyLock(key) { () throws -> CompileResult in
+      let clock = ContinuousClock()
+      let start = clock.now
+      var rejected: String? = nil
+      if let cache {
+        switch cache.lookup(key: key) {
+        case .hit(let entry):
+          let kernel = CompiledKernel(spec: spec, key: key, cubin: entry.cubin, log: entry.log)
+          return CompileResult(
+            kernel: kernel, cacheHit: true, duration: clock.now - start, rejectedCacheFile: nil, cacheWriteError: nil)
+        case .missing: break
+        case .rejected(let why): rejected = why
+        }
+      }
+
+      let kernel = try compileUncached(spec, key: key)
+      let duration = clock.now - start
+      var writeError: String? = nil
+      if let cache {
+        do {
+          try cache.store(KernelCache.Entry(key: key, specJSON: spec.canonicalJSON(), log: kernel.log, cubin: kernel.cubin))
+        } catch {
+          writeError = "\(error)"
+        }
+      }
+      return CompileResult(
+        kernel: kernel, cacheHit: false, duration: duration, rejectedCacheFile: rejected, cacheWriteError: writeError)
+    }
+  }
+
+  /// Runs NVRTC for `spec`, bypassing the cache.
+  public func compileUncached(_ spec: KernelSpec, key: String? = nil) throws -> CompiledKernel {
+    try spec.validate()
+    let key = key ?? self.key(for: spec)
+    let program: CompiledProgram
+    do {
+      program = try nvrtc.compile(
+        source: spec.translationUnit(), name: "flashmoe_\(spec.architecture)_\(key.prefix(12)).cu",
+        headers: sources, options: Self.options(for: spec))
+    } catch let CUDAError.nvrtc(code, message, call, log) {
+      throw JITError.compilation(spec: spec.description, message: "\(call): \(message) (\(code))", log: log)
+    }
+    guard !program.cubin.isEmpty else { throw JITError.noCubin(spec: spec.description, log: program.log) }
+    return CompiledKernel(spec: spec, key: key, cubin: program.cubin, log: program.log)
+  }
+
+  private final class KeyLock: Sendable {
+    let mutex = Mutex(())
+  }
+
+  /// Runs `body` while holding the in-process lock of `key`.
+  private func withKeyLock<R: Sendable>(_ key: String, _ body: () throws -> R) throws -> R {
+    let lock = keyLocks.withLock { locks in
+      if let lock = locks[key] { return lock }
+      let lock = KeyLock()
+      locks[key] = lock
+      return lock
+    }
+    return try lock.mutex.withLock { _ in try body() }
+  }
+}

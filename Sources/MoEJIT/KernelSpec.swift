@@ -1,0 +1,169 @@
+import FoundationEssentials
+import MoECore
+
+/// Everything that selects one compiled kernel: the layer's shapes and semantics as compile-time
+/// constants, the tiling, the target architecture and the number of GPUs. Whatever changes per
+/// call (the token count S, capacity, pointers) is a kernel parameter instead, so a new batch size
+/// never recompiles.
+public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
+  /// H: the token embedding width.
+  public var hidden: Int
+  /// D: the expert FFN's intermediate width.
+  public var ffn: Int
+  /// E: experts in the layer (over all GPUs).
+  public var experts: Int
+  /// k: experts each token is routed to.
+  public var topK: Int
+  public var dtype: DType
+  public var math: Math
+  public var form: ExpertForm
+  public var activation: Activation
+  public var biases: Bool
+  /// Rows (tokens) of a GEMM tile.
+  public var tileM: Int
+  /// Columns of a GEMM tile.
+  public var tileN: Int
+  /// Threads per block.
+  public var threads: Int
+  /// The real GPU architecture compiled for: "sm_90a", "sm_80", ...
+  public var architecture: String
+  /// GPUs the layer's experts are spread over.
+  public var ranks: Int
+
+  public init(
+    hidden: Int, ffn: Int, experts: Int, topK: Int, dtype: DType, math: Math = .fp32,
+    form: ExpertForm = .plain, activation: Activation = .gelu, biases: Bool = true,
+    tileM: Int = 128, tileN: Int = 64, threads: Int = 128,
+    architecture: String = "sm_90a", ranks: Int = 1
+  ) {
+    self.hidden = hidden
+    self.ffn = ffn
+    self.experts = experts
+    self.topK = topK
+    self.dtype = dtype
+    self.math = math
+    self.form = form
+    self.activation = activation
+    self.biases = biases
+    self.tileM = tileM
+    self.tileN = tileN
+    self.threads = threads
+    self.architecture = architecture
+    self.ranks = ranks
+  }
+
+  /// The spec for `config`'s layer.
+  public init(
+    config: MoEConfig, architecture: String = "sm_90a", ranks: Int = 1,
+    tileM: Int = 128, tileN: Int = 64, threads: Int = 128
+  ) {
+    self.init(
+      hidden: config.hidden, ffn: config.ffn, experts: config.experts, topK: config.topK, dtype: config.dtype,
+      math: config.math, form: config.expertForm, activation: config.activation, biases: config.biases,
+      tileM: tileM, tileN: tileN, threads: threads,
+      architecture: architecture, ranks: ranks)
+  }
+
+  /// One line naming every field, used in generated sources and error messages.
+  public var description: String {
+    let math = dtype == .fp32 ? "/\(self.math.rawValue)" : ""
+    return "H=\(hidden) D=\(ffn) E=\(experts) k=\(topK) \(dtype.rawValue)\(math) \(form.rawValue) "
+      + "\(activation.rawValue) biases=\(biases) tile=\(tileM)x\(tileN) threads=\(threads) "
+      + "ranks=\(ranks) \(architecture)"
+  }
+
+  /// Rejects values the kernel cannot be built for, naming the field.
+  public func validate() throws(JITError) {
+    func require(_ ok: Bool, _ field: String, _ value: Any, _ expected: String) throws(JITError) {
+      if !ok { throw JITError.invalidSpec(field: field, value: "\(value)", expected: expected) }
+    }
+    let limit = MoEConfig.maxDimension
+    for (field, value) in [("hidden", hidden), ("ffn", ffn), ("experts", experts)] {
+      try require(value >= 1 && value <= limit, field, value, "an integer in 1...\(limit)")
+    }
+    try require(topK >= 1 && topK <= experts, "topK", topK, "an integer in 1...\(experts) (1 ≤ k ≤ experts)")
+    try require(math == .fp32 || dtype == .fp32, "math", math.rawValue, "fp32 with dtype \(dtype.rawValue) (tf32 applies to fp32 storage only)")
+    try require(tileM >= 1 && tileM <= 1024, "tileM", tileM, "an integer in 1...1024")
+    try require(tileN >= 1 && tileN <= 1024, "tileN", tileN, "an integer in 1...1024")
+    try require(threads >= 32 && threads <= 1024 && threads % 32 == 0, "threads", threads, "a multiple of 32 in 32...1024")
+    try require(ranks >= 1 && ranks <= 1024, "ranks", ranks, "an integer in 1...1024")
+    try require(experts % ranks == 0, "experts", experts, "a multiple of ranks (\(ranks)): each GPU holds E / ranks experts")
+    try require(Self.isRealArchitecture(architecture), "architecture", "'\(architecture)'", "a real GPU architecture such as sm_90a or sm_80")
+  }
+
+  /// "sm_" followed by digits and at most one feature-set suffix, "a" or "f" ("sm_90a", "sm_100f").
+  static func isRealArchitecture(_ text: String) -> Bool {
+    guard text.hasPrefix("sm_") else { return false }
+    var rest = Substring(text.dropFirst(3))
+    if let last = rest.last, last == "a" || last == "f" { rest = rest.dropLast() }
+    return !rest.isEmpty && rest.count <= 4 && rest.allSatisfy { $0 >= "0" && $0 <= "9" }
+  }
+
+  /// The .cu file that instantiates the kernel template for this spec. It includes
+  /// "flashmoe.cuh" from the kernel sources, passed to NVRTC as in-memory headers. When the kernel
+  /// defines `FLASHMOE_LAYOUT(S)`, the unit also expands it (the kernel's layout probe: sizes the
+  /// host reads back from the module); kernel sources without it still compile.
+  public func translationUnit() -> String {
+    let dtype: String
+    switch self.dtype {
+    case .fp32: dtype = "fm::DType::fp32"
+    case .bf16: dtype = "fm::DType::bf16"
+    case .fp16: dtype = "fm::DType::fp16"
+    }
+    let math: String
+    switch self.math {
+    case .fp32: math = "fm::MathMode::fp32"
+    case .tf32: math = "fm::MathMode::tf32"
+    }
+    let form: String
+    switch self.form {
+    case .plain: form = "fm::Form::plain"
+    case .gated: form = "fm::Form::gated"
+    }
+    let act: String
+    switch activation {
+    case .relu: act = "fm::Act::relu"
+    case .gelu: act = "fm::Act::gelu"
+    case .geluTanh: act = "fm::Act::gelu_tanh"
+    case .silu: act = "fm::Act::silu"
+    }
+    return """
+      // generated by FlashMoE for \(self)
+      #include "flashmoe.cuh"
+      namespace fm = flashmoe;
+      using Spec = fm::Spec<\(hidden), \(ffn), \(experts), \(topK), \(dtype), \(math), \(form), \(act), /*biases*/\(biases), /*tileM*/\(tileM), /*tileN*/\(tileN), /*threads*/\(threads), /*ranks*/\(ranks)>;
+      extern "C" __global__ void __launch_bounds__(Spec::kThreads) flashmoe_forward(const fm::Params params) { fm::forward<Spec>(params); }
+      #ifdef FLASHMOE_LAYOUT
+      FLASHMOE_LAYOUT(Spec)
+      #endif
+
+      """
+  }
+
+  /// The spec as JSON with sorted keys: the same text for the same spec on every run and machine,
+  /// part of the cache key.
+  public func canonicalJSON() -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    // Encoding plain integers, strings and booleans cannot fail.
+    let data = (try? encoder.encode(self)) ?? Data()
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  /// Every storage/math combination × expert form × architecture (sm_80, sm_90a) at a small shape
+  /// (H = D = 256, E = 8, k = 2, GELU, biases): the variants the CI compile test covers.
+  public static func ciVariants() -> [KernelSpec] {
+    let numerics: [(DType, Math)] = [(.fp32, .fp32), (.fp32, .tf32), (.bf16, .fp32), (.fp16, .fp32)]
+    var specs: [KernelSpec] = []
+    for (dtype, math) in numerics {
+      for form in ExpertForm.allCases {
+        for architecture in ["sm_80", "sm_90a"] {
+          specs.append(KernelSpec(
+            hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: dtype, math: math, form: form,
+            activation: .gelu, biases: true, architecture: architecture))
+        }
+      }
+    }
+    return specs
+  }
+}

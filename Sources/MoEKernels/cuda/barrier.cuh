@@ -1,0 +1,35 @@
+// A grid-wide barrier for the cooperative launch, built on two words that persist across
+// forwards: an arrival count that the last arrival returns to zero, and a generation that only
+// grows. Waiting is bounded by the watchdog.
+#pragma once
+#include "watchdog.cuh"
+
+namespace flashmoe {
+
+// Returns false (in every thread of the block) when the watchdog gave up.
+__device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    Watchdog dog{p};
+    unsigned* count = p.barrier;
+    unsigned* generation = p.barrier + 1;
+    unsigned gen = ptx::ld_acquire(generation);
+    __threadfence();
+    unsigned arrived = atomicAdd(count, 1u);
+    bool ok = true;
+    if (arrived == gridDim.x - 1) {
+      atomicExch(count, 0u);
+      __threadfence();
+      ptx::st_release(generation, gen + 1);
+    } else {
+      ok = dog.wait(kRoleBarrier, phase, gen + 1,
+                    [&] { return (unsigned long long)ptx::ld_acquire(generation); },
+                    [&](unsigned long long g) { return (unsigned)g != gen; });
+    }
+    *blockOk = ok;
+  }
+  __syncthreads();
+  return *blockOk;
+}
+
+}  // namespace flashmoe

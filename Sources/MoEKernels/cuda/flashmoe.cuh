@@ -1,0 +1,69 @@
+// FlashMoE: the whole MoE layer forward pass as ONE persistent cooperative kernel (FlashDMoE,
+// Algorithm 1). Every block first runs the fused gate; then N − 1 blocks become Processors and
+// the last block is the OS block: warp 0 the Scheduler, warps 1–3 the Subscribers.
+//
+// Read top-down: the static checks, the one shared-storage union, then the branch on role.
+#pragma once
+#include "spec.cuh"
+#include "layout.cuh"
+#include "storage.cuh"
+#include "barrier.cuh"
+#include "gate.cuh"
+#include "tile_gemm.cuh"
+#include "processor.cuh"
+#include "subscriber.cuh"
+#include "scheduler.cuh"
+
+namespace flashmoe {
+
+template <class S>
+union SharedStorage {
+  GateShared<S> gate;
+  ProcessorShared<S> processor;
+  OSShared os;
+};
+
+template <class S>
+__device__ __forceinline__ void forward(const Params& p) {
+  static_assert(S::kHidden % S::kTileN == 0 && S::kFFN % S::kTileN == 0, "H and D must be multiples of tileN");
+  static_assert(S::kHidden % S::kGateK == 0, "H must be a multiple of the gate's k chunk");
+  static_assert(S::kTopK >= 1 && S::kTopK <= S::kExperts, "1 <= k <= E");
+  static_assert(S::kThreads == 128, "four warps: Scheduler + three Subscribers in the OS block");
+  static_assert(S::kRanks == 1, "this build runs one GPU; expert parallelism adds the transport");
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  auto& shared = *reinterpret_cast<SharedStorage<S>*>(smem);
+  __shared__ int rowBase[S::kExperts + 1];
+  __shared__ bool blockOk;
+  __shared__ Task current;
+
+  gate_tiles<S>(p, shared.gate);
+  if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
+  gate_scan<S>(p);
+  if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
+  row_bases<S>(p, rowBase);
+  gate_slots<S>(p, rowBase);
+  if (!grid_barrier(p, kPhaseSlots, &blockOk)) return;
+
+  if (blockIdx.x + 1 < gridDim.x) {
+    processor<S>(p, shared.processor, &current);
+  } else {
+    // OS block: after OSShared come the Scheduler's per-Processor assignment counts and its
+    // per-row-tile release flags (sized by the host: see flashmoe_layout).
+    int* assigned = reinterpret_cast<int*>(smem + sizeof(OSShared));
+    unsigned char* released = reinterpret_cast<unsigned char*>(assigned + p.processors);
+    if (threadIdx.x == 0) shared.os.published = 0;
+    __syncthreads();
+    if ((threadIdx.x >> 5) == 0) scheduler<S>(p, shared.os, assigned, released);
+    else subscriber<S>(p, shared.os, rowBase);
+  }
+}
+
+}  // namespace flashmoe
+
+// Sizes the host needs (read with cuModuleGetGlobal): shared storage, the OS block's fixed part,
+// and the struct sizes a test compares with Swift's layout.
+#define FLASHMOE_LAYOUT(S)                                                                      \
+  extern "C" __device__ const unsigned long long flashmoe_layout[6] = {                         \
+      sizeof(flashmoe::SharedStorage<S>), sizeof(flashmoe::OSShared), sizeof(flashmoe::Params), \
+      sizeof(flashmoe::MailboxSlot), sizeof(flashmoe::ErrorRecord), (unsigned long long)flashmoe::kMailboxDepth};

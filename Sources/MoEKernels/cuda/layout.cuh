@@ -1,0 +1,86 @@
+// What the host passes per call, and the per-forward bookkeeping the actors share in global memory.
+// The Swift side (MoECUDA/KernelLayout.swift) computes the same sizes; a test checks they agree
+// through sizeof/offsetof values this header exports (flashmoe_layout_probe).
+#pragma once
+
+namespace flashmoe {
+
+// Roles and phases, named in watchdog reports.
+enum Role : unsigned { kRoleGate = 1, kRoleProcessor = 2, kRoleScheduler = 3, kRoleSubscriber = 4, kRoleBarrier = 5 };
+enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5 };
+
+// Written once by the first actor that gives up waiting; `epoch` says which forward it belongs to,
+// so the record never needs clearing.
+struct ErrorRecord {
+  unsigned epoch;
+  unsigned code;      // 1 = watchdog timeout
+  unsigned role;
+  unsigned phase;
+  unsigned block;
+  unsigned thread;
+  unsigned long long awaited;
+  unsigned long long observed;
+  unsigned long long elapsedNs;
+};
+
+// A task for a Processor (Appendix E): type and the tile it covers.
+enum TaskType : unsigned { kTaskStop = 0, kTaskGEMM0 = 1, kTaskGEMM1 = 2, kTaskCombine = 3 };
+struct Task {
+  unsigned type;
+  unsigned rowTile;  // GEMM0/GEMM1: row tile of the grouped buffers; Combine: token tile
+  unsigned colTile;  // output column tile
+  unsigned expert;
+};
+
+// One slot of a Processor's mailbox: the Scheduler writes `task`, then releases `tag`
+// (epoch << 32 | sequence number); the Processor acquires `tag` and reads `task`.
+struct MailboxSlot {
+  unsigned long long tag;
+  Task task;
+};
+static constexpr int kMailboxDepth = 2;
+
+struct Params {
+  // Tensors, in the storage dtype (PyTorch nn.Linear layout, expert outermost).
+  const void* x;      // [S, H]
+  void* out;          // [S, H]
+  const void* gate;   // [E, H]
+  const void* w1;     // [E, D, H]
+  const void* b1;     // [E, D] or null
+  const void* w2;     // [E, H, D]
+  const void* b2;     // [E, H] or null
+  const void* w3;     // [E, D, H] (gated) or null
+  const void* b3;     // [E, D] or null
+  // Run-time sizes.
+  int tokens;         // S ≤ maxTokens
+  int capacity;       // C per expert (≥ S means dropless)
+  int renormalize;    // 1: w = p / Σ picks; 0: raw p
+  int maxRows;        // rows of the grouped buffers
+  int processors;     // blocks running the Processor role (gridDim.x − 1)
+  unsigned epoch;     // this forward's number, ≥ 1, new each call
+  unsigned long long timeoutNs;  // watchdog bound for every wait
+  // Routing (Tφ, Gφ) and the deterministic capacity scan.
+  int* pairExpert;    // [S·k]
+  float* pairWeight;  // [S·k]
+  int* pairRank;      // [S·k] rank among the same expert's pairs in its gate tile
+  int* pairRow;       // [S·k] row in the grouped buffers, −1 when dropped
+  int* chunkCount;    // [S/32][E] pairs per (gate tile, expert)
+  int* chunkOffset;   // [S/32][E] exclusive prefix over gate tiles
+  int* expertCount;   // [E] kept pairs
+  int* rowToken;      // [maxRows] token of each row, −1 for padding
+  int* rowTileExpert; // [maxRows / tileM]
+  int* readyRows;     // [maxRows / tileM] row tiles in the order the Scheduler released them
+  // Expert activations.
+  void* hidden;       // [maxRows, D] intermediate a, storage dtype
+  void* expertOut;    // [maxRows, H] expert outputs y, storage dtype
+  // Actor signals.
+  unsigned* rowDone;             // [maxRows / tileM] GEMM0 tiles finished per row tile
+  unsigned* gemm1Done;           // [1] GEMM1 tasks finished
+  MailboxSlot* mailbox;          // [processors][kMailboxDepth]
+  unsigned long long* finished;  // [processors] epoch << 32 | tasks finished
+  unsigned* barrier;             // [2] arrivals, generation (persist across forwards)
+  unsigned* abortEpoch;          // [1] == epoch when some actor gave up
+  ErrorRecord* error;            // [1]
+};
+
+}  // namespace flashmoe

@@ -1,0 +1,138 @@
+// The Processor actor (Algorithm 2): a block that waits for a task from the Scheduler in its
+// mailbox, runs it (GEMM0 with the fused bias/activation/gating epilogue, GEMM1 with the bias
+// epilogue, or Combine), signals completion, and repeats until it receives Stop.
+#pragma once
+#include "tile_gemm.cuh"
+#include "watchdog.cuh"
+
+namespace flashmoe {
+
+template <class S>
+union ProcessorShared {
+  typename TileGemm<S, S::kGated ? 2 : 1>::Smem gemm0;
+  typename TileGemm<S, 1>::Smem gemm1;
+};
+
+// GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
+// the storage dtype. Rows are gathered from x through the routing table.
+template <class S>
+__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
+  using G = TileGemm<S, S::kGated ? 2 : 1>;
+  using St = typename G::St;
+  using T = typename G::T;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
+  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
+  const int token = __ldcg(&p.rowToken[row0 + threadIdx.x]);
+  const T* aRow = token >= 0 ? static_cast<const T*>(p.x) + (size_t)token * H : nullptr;
+  const T* w1 = static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H;
+  const T* bRows[S::kGated ? 2 : 1];
+  bRows[0] = w1;
+  if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
+  G g;
+  g.template run<H>(sh.gemm0, aRow, bRows);
+  T* out = static_cast<T*>(p.hidden);
+  const T* b1 = static_cast<const T*>(p.b1);
+  const T* b3 = static_cast<const T*>(p.b3);
+  g.for_each([&](int r, int c, int i) {
+    const int col = n0 + c;
+    float v = g.acc[0][i];
+    if constexpr (S::kBiases) v += St::load(b1[e * D + col]);
+    v = activate<S::kAct>(v);
+    if constexpr (S::kGated) {
+      float u = g.acc[S::kGated ? 1 : 0][i];
+      if constexpr (S::kBiases) u += St::load(b3[e * D + col]);
+      v *= u;
+    }
+    out[(size_t)(row0 + r) * D + col] = St::store(v);
+  });
+}
+
+// GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
+template <class S>
+__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
+  using G = TileGemm<S, 1>;
+  using St = typename G::St;
+  using T = typename G::T;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
+  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
+  const T* aRow = static_cast<const T*>(p.hidden) + (size_t)(row0 + threadIdx.x) * D;
+  const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
+  G g;
+  g.template run<D>(sh.gemm1, aRow, bRows);
+  T* out = static_cast<T*>(p.expertOut);
+  const T* b2 = static_cast<const T*>(p.b2);
+  g.for_each([&](int r, int c, int i) {
+    const int col = n0 + c;
+    float v = g.acc[0][i];
+    if constexpr (S::kBiases) v += St::load(b2[e * H + col]);
+    out[(size_t)(row0 + r) * H + col] = St::store(v);
+  });
+}
+
+// Combine (Eq. 2–4): out_i = Σ_j w_j · y_j over the token's kept picks in pick order, each product
+// and sum rounded separately (no fused multiply-add), exactly as the CPU backend does.
+template <class S>
+__device__ void combine_task(const Params& p, const Task& task) {
+  using St = Storage<S::kDType>;
+  using T = typename St::T;
+  constexpr int H = S::kHidden, K = S::kTopK, TM = S::kTileM, CN = S::kCombineN;
+  const T* y = static_cast<const T*>(p.expertOut);
+  T* out = static_cast<T*>(p.out);
+  const int token0 = task.rowTile * TM, c0 = task.colTile * CN;
+  const int tokens = min(TM, p.tokens - token0);
+  for (int t = 0; t < tokens; ++t) {
+    const int token = token0 + t;
+    int rows[K];
+    float w[K];
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      rows[j] = __ldcg(&p.pairRow[token * K + j]);
+      w[j] = __ldcg(&p.pairWeight[token * K + j]);
+    }
+    for (int c = c0 + threadIdx.x; c < min(c0 + CN, H); c += S::kThreads) {
+      float acc = 0.f;
+#pragma unroll
+      for (int j = 0; j < K; ++j)
+        if (rows[j] >= 0) acc = __fadd_rn(acc, __fmul_rn(w[j], St::load(__ldcg(&y[(size_t)rows[j] * H + c]))));
+      out[(size_t)token * H + c] = St::store(acc);
+    }
+  }
+}
+
+template <class S>
+__device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current) {
+  const int me = blockIdx.x;
+  const Watchdog dog{p};
+  for (unsigned seq = 1;; ++seq) {
+    if (threadIdx.x == 0) {
+      MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
+      const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
+      bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
+                         [&](unsigned long long v) { return v == want; });
+      if (ok) {
+        const volatile Task* t = &slot->task;
+        current->type = t->type;
+        current->rowTile = t->rowTile;
+        current->colTile = t->colTile;
+        current->expert = t->expert;
+      } else {
+        current->type = kTaskStop;
+      }
+    }
+    __syncthreads();
+    const Task task = *current;
+    if (task.type == kTaskStop) return;
+    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
+    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
+    else combine_task<S>(p, task);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      __threadfence();
+      if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
+      else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+    }
+  }
+}
+
+}  // namespace flashmoe

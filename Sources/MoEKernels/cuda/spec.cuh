@@ -1,0 +1,43 @@
+// The compile-time description of one kernel variant. Everything that changes the binary is here;
+// everything that changes per call (token count, capacity, pointers, epoch) is in Params.
+#pragma once
+
+namespace flashmoe {
+
+enum class DType { fp32, bf16, fp16 };
+enum class MathMode { fp32, tf32 };
+enum class Form { plain, gated };
+enum class Act { relu, gelu, gelu_tanh, silu };
+
+template <int H, int D, int E, int K, DType kDTypeV, MathMode kMathV, Form kFormV, Act kActV, bool kBiasesV,
+          int kTileMV, int kTileNV, int kThreadsV, int kRanksV>
+struct Spec {
+  static constexpr int kHidden = H;
+  static constexpr int kFFN = D;
+  static constexpr int kExperts = E;
+  static constexpr int kTopK = K;
+  static constexpr DType kDType = kDTypeV;
+  static constexpr MathMode kMath = kMathV;
+  static constexpr Form kForm = kFormV;
+  static constexpr Act kAct = kActV;
+  static constexpr bool kBiases = kBiasesV;
+  static constexpr int kTileM = kTileMV;
+  static constexpr int kTileN = kTileNV;
+  static constexpr int kThreads = kThreadsV;
+  static constexpr int kRanks = kRanksV;
+
+  static constexpr bool kGated = kFormV == Form::gated;
+  static constexpr int kWarps = kThreadsV / 32;
+  // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
+  static constexpr int kGateTokens = 32;
+  // K-chunk of the gate GEMM staged in shared memory.
+  static constexpr int kGateK = 32;
+  // Columns of the output a combine task produces.
+  static constexpr int kCombineN = 256 < H ? 256 : H;
+  // Pipeline depth of the tile GEMM.
+  static constexpr int kStages = 3;
+  // K elements per pipeline stage.
+  static constexpr int kTileK = 32;
+};
+
+}  // namespace flashmoe

@@ -1,0 +1,179 @@
+// The Processor's tile GEMM (fGET in Algorithm 2): C[tileM × tileN] = A[tileM × K] · Bᵀ for one or
+// two B matrices (two for the gated form's W1 and W3), operands staged by cp.async in a
+// multi-stage shared-memory pipeline. A's rows are given one pointer per row, which lets GEMM0
+// gather token rows straight from x through the routing table (a null row is zero padding).
+// Math: mma.sync m16n8k16 (bf16/fp16), mma.sync m16n8k8 tf32 (fp32 storage, tf32 math), or
+// fp32 FMA (fp32 math). Accumulators stay in registers for the caller's epilogue.
+#pragma once
+#include "storage.cuh"
+#include "ptx.cuh"
+
+namespace flashmoe {
+
+template <class S, int NB>
+struct TileGemm {
+  using St = Storage<S::kDType>;
+  using T = typename St::T;
+  static constexpr int TM = S::kTileM, TN = S::kTileN, TK = S::kTileK, STAGES = S::kStages;
+  static constexpr int kPad = 16 / sizeof(T);
+  static constexpr int kRow = TK + kPad;                  // smem row length in elements
+  static constexpr int kChunks = TK * sizeof(T) / 16;     // 16-byte chunks per row per stage
+  static constexpr bool kMMA16 = S::kDType != DType::fp32;
+  static constexpr bool kTF32 = S::kDType == DType::fp32 && S::kMath == MathMode::tf32;
+  static constexpr bool kFMA = !kMMA16 && !kTF32;
+  static_assert(TM == S::kThreads, "one A row per thread when staging");
+  static_assert(TM == 128 && TN == 64 && S::kThreads == 128, "warp layout below assumes 128x64 tiles, 4 warps");
+  static_assert(TK % 16 == 0, "k step");
+
+  struct Smem {
+    T a[STAGES][TM][kRow];
+    T b[STAGES][NB][TN][kRow];
+  };
+
+  // mma layouts: warp (wm, wn) covers rows wm*64.. and cols wn*32..; 4 m16 × 4 n8 tiles.
+  // FMA layout: thread (ty, tx) covers rows ty + 16i and cols tx + 8j, i, j < 8.
+  static constexpr int kAcc = kFMA ? 64 : 64;
+  float acc[NB][kAcc];
+
+  __device__ void zero() {
+#pragma unroll
+    for (int b = 0; b < NB; ++b)
+#pragma unroll
+      for (int i = 0; i < kAcc; ++i) acc[b][i] = 0.f;
+  }
+
+  // aRow: this thread's A row (thread t stages row t), or null for a zero row.
+  // bRows[b]: the first of TN rows of matrix b; row n of it is bRows[b] + n * K.
+  template <int K>
+  __device__ void run(Smem& sm, const T* aRow, const T* const (&bRows)[NB]) {
+    static_assert(K % TK == 0, "K must be a multiple of the k tile");
+    constexpr int kTiles = K / TK;
+    zero();
+    auto load = [&](int stage, int kt) {
+      const int k0 = kt * TK;
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) {
+        const T* src = aRow ? aRow + k0 + c * (16 / sizeof(T)) : nullptr;
+        ptx::cp_async16(&sm.a[stage][threadIdx.x][c * (16 / sizeof(T))], src ? src : (const T*)bRows[0], src ? 16 : 0);
+      }
+#pragma unroll
+      for (int b = 0; b < NB; ++b) {
+        for (int i = threadIdx.x; i < TN * kChunks; i += S::kThreads) {
+          int n = i / kChunks, c = i % kChunks;
+          ptx::cp_async16(&sm.b[stage][b][n][c * (16 / sizeof(T))], bRows[b] + (size_t)n * K + k0 + c * (16 / sizeof(T)), 16);
+        }
+      }
+    };
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (s < kTiles) load(s, s);
+      ptx::cp_async_commit();
+    }
+    for (int kt = 0; kt < kTiles; ++kt) {
+      ptx::cp_async_wait<STAGES - 2>();
+      __syncthreads();
+      if (kt + STAGES - 1 < kTiles) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      ptx::cp_async_commit();
+      compute(sm, kt % STAGES);
+    }
+    ptx::cp_async_wait<0>();
+    __syncthreads();
+  }
+
+  __device__ void compute(Smem& sm, int stage) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if constexpr (kMMA16) {
+      const int wm = warp >> 1, wn = warp & 1;
+#pragma unroll
+      for (int k16 = 0; k16 < TK; k16 += 16) {
+        unsigned a[4][4];
+#pragma unroll
+        for (int mt = 0; mt < 4; ++mt)
+          ptx::ldmatrix_x4(a[mt], &sm.a[stage][wm * 64 + mt * 16 + (lane & 15)][k16 + (lane >> 4) * 8]);
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+#pragma unroll
+          for (int np = 0; np < 2; ++np) {
+            unsigned bf[4];
+            ptx::ldmatrix_x4(bf, &sm.b[stage][b][wn * 32 + np * 16 + (lane >> 4) * 8 + (lane & 7)][k16 + ((lane >> 3) & 1) * 8]);
+#pragma unroll
+            for (int mt = 0; mt < 4; ++mt) {
+              ptx::mma_16816<S::kDType == DType::bf16>(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * 4 + np * 2) * 4]), a[mt], bf[0], bf[1]);
+              ptx::mma_16816<S::kDType == DType::bf16>(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * 4 + np * 2 + 1) * 4]), a[mt], bf[2], bf[3]);
+            }
+          }
+        }
+      }
+    } else if constexpr (kTF32) {
+      const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
+#pragma unroll
+      for (int k8 = 0; k8 < TK; k8 += 8) {
+        unsigned a[4][4];
+#pragma unroll
+        for (int mt = 0; mt < 4; ++mt) {
+          const int r = wm * 64 + mt * 16 + g;
+          a[mt][0] = ptx::to_tf32(sm.a[stage][r][k8 + t]);
+          a[mt][1] = ptx::to_tf32(sm.a[stage][r + 8][k8 + t]);
+          a[mt][2] = ptx::to_tf32(sm.a[stage][r][k8 + t + 4]);
+          a[mt][3] = ptx::to_tf32(sm.a[stage][r + 8][k8 + t + 4]);
+        }
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+#pragma unroll
+          for (int nt = 0; nt < 4; ++nt) {
+            const int n = wn * 32 + nt * 8 + g;
+            unsigned b0 = ptx::to_tf32(sm.b[stage][b][n][k8 + t]);
+            unsigned b1 = ptx::to_tf32(sm.b[stage][b][n][k8 + t + 4]);
+#pragma unroll
+            for (int mt = 0; mt < 4; ++mt)
+              ptx::mma_1688_tf32(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * 4 + nt) * 4]), a[mt], b0, b1);
+          }
+        }
+      }
+    } else {
+      const int ty = threadIdx.x >> 3, tx = threadIdx.x & 7;
+#pragma unroll 2
+      for (int k = 0; k < TK; ++k) {
+        float av[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) av[i] = sm.a[stage][ty + 16 * i][k];
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            float bv = sm.b[stage][b][tx + 8 * j][k];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) acc[b][i * 8 + j] = fmaf(av[i], bv, acc[b][i * 8 + j]);
+          }
+        }
+      }
+    }
+  }
+
+  // Calls f(row, col, i) for every accumulator element i this thread holds; acc[b][i] is its value.
+  template <class F>
+  __device__ void for_each(F f) const {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if constexpr (kFMA) {
+      const int ty = threadIdx.x >> 3, tx = threadIdx.x & 7;
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) f(ty + 16 * i, tx + 8 * j, i * 8 + j);
+    } else {
+      const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+          const int r = wm * 64 + mt * 16 + g, c = wn * 32 + nt * 8 + 2 * t, i = (mt * 4 + nt) * 4;
+          f(r, c, i);
+          f(r, c + 1, i + 1);
+          f(r + 8, c, i + 2);
+          f(r + 8, c + 1, i + 3);
+        }
+    }
+  }
+};
+
+}  // namespace flashmoe

@@ -1,0 +1,189 @@
+import ArgumentParser
+import FlashMoE
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Verify: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check the GPU backend against the CPU backend on a battery of cases.",
+    discussion: """
+      Every case draws fresh random weights and tokens (the seed is printed), poisons the GPU output
+      with NaN, runs both backends and checks every element: routing identical except near-ties,
+      relative L2 error within the dtype's bound (fp32 1e-5, tf32 2e-3, bf16/fp16 1e-2).
+      Prints one line per case and 'N passed, N failed' last; exits non-zero on any failure.
+      """)
+
+  @OptionGroup var backendOptions: BackendOptions
+  @Option(help: "Seed of the first case (default: random, printed).") var seed: UInt64?
+  @Option(help: "Forwards in a row for the determinism and memory case.") var repeats: Int = 1000
+  @Option(help: "GPU index.") var gpu: Int = 0
+  @Flag(help: "Only the first few cases (a smoke test).") var quick = false
+
+  func validate() throws {
+    guard repeats >= 2 else { throw ConfigError(field: "repeats", value: repeats, expected: "at least 2") }
+    let choice = try backendOptions.choice()
+    guard choice != .cpu else {
+      throw ConfigError(field: "backend", value: "cpu", expected: "cuda (the CPU backend is the oracle; its own tests check it against a float64 reference)")
+    }
+  }
+
+  func run() throws {
+    let firstSeed = seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
+    print("verify: CUDA backend against the CPU backend, first seed \(firstSeed)")
+    var passed = 0, failed = 0
+    var caseSeed = firstSeed
+    for c in VerifyCase.battery(quick: quick) {
+      caseSeed &+= 1
+      let line: String
+      do {
+        let outcome = try c.run(seed: caseSeed, gpu: gpu, threads: try backendOptions.threadCount())
+        line = outcome.line
+        if outcome.ok { passed += 1 } else { failed += 1 }
+      } catch {
+        if let expected = c.expectError, "\(error)".contains(expected) {
+          line = "PASS  \(c.name): rejected as expected: \(error)"
+          passed += 1
+        } else {
+          line = "FAIL  \(c.name) seed \(caseSeed): \(error)"
+          failed += 1
+        }
+      }
+      print(line)
+    }
+    do {
+      let line = try determinism(seed: caseSeed &+ 1)
+      print(line.text)
+      if line.ok { passed += 1 } else { failed += 1 }
+    } catch {
+      print("FAIL  repeat \(repeats): \(error)")
+      failed += 1
+    }
+    print("\(passed) passed, \(failed) failed")
+    if failed > 0 { throw ExitCode(1) }
+  }
+
+  /// `repeats` forwards in a row: bitwise-identical outputs, device memory flat.
+  func determinism(seed: UInt64) throws -> (ok: Bool, text: String) {
+    let config = MoEConfig(tokens: 1000, hidden: 256, ffn: 512, experts: 8, topK: 2, dtype: .bf16)
+    let weights = MoEWeights.random(config, seed: seed)
+    let engine = try CUDAMoE(config: config, weights: weights, deviceIndex: gpu)
+    var rng = SeededGenerator(seed: seed &+ 7)
+    var input = rng.normals(config.tokens * config.hidden)
+    input.round(to: .bf16)
+    let first = try engine.forward(input, tokens: config.tokens, poison: true)
+    let memoryBefore = try engine.memoryInUse()
+    var differing = 0
+    for _ in 1..<repeats {
+      let again = try engine.forward(input, tokens: config.tokens, poison: true)
+      if again != first { differing += 1 }
+    }
+    let memoryAfter = try engine.memoryInUse()
+    let ok = differing == 0 && memoryAfter <= memoryBefore
+    return (ok, "\(ok ? "PASS" : "FAIL")  repeat \(repeats) forwards (S=1000 bf16): \(differing) differ from the first; device memory in use \(memoryBefore) → \(memoryAfter) bytes")
+  }
+}
+
+/// One verification case: a configuration, how its inputs are drawn, and the token counts it runs.
+struct VerifyCase {
+  var name: String
+  var config: MoEConfig
+  var tokens: [Int]
+  var allToOneExpert = false
+  /// When set, the case passes only if the GPU layer is rejected with a message containing this.
+  var expectError: String?
+
+  static func base(_ name: String, tokens: [Int] = [1000], hidden: Int = 256, ffn: Int = 256, experts: Int = 8, topK: Int = 2,
+                   dtype: DType = .bf16, math: Math = .fp32, form: ExpertForm = .plain, activation: Activation = .gelu,
+                   capacity: Capacity = .factor(1.0), biases: Bool = true, renormalize: Bool = true) -> VerifyCase {
+    VerifyCase(
+      name: name,
+      config: MoEConfig(
+        tokens: tokens.max()!, hidden: hidden, ffn: ffn, experts: experts, topK: topK, capacity: capacity,
+        activation: activation, expertForm: form, biases: biases, renormalize: renormalize, dtype: dtype, math: math),
+      tokens: tokens)
+  }
+
+  static func battery(quick: Bool) -> [VerifyCase] {
+    var cases: [VerifyCase] = [
+      .base("tokens 1, 7, 1000, 4097 (one layer, no recompile)", tokens: [1, 7, 1000, 4097]),
+      .base("fp32 (FMA)", dtype: .fp32),
+      .base("fp32 with tf32 math", dtype: .fp32, math: .tf32),
+      .base("fp16", dtype: .fp16),
+    ]
+    if quick { return cases }
+    cases += [
+      .base("H = D = 64 (smallest alignment)", hidden: 64, ffn: 64),
+      {
+        var c = VerifyCase.base("H = 96 rejected (alignment 64)", hidden: 96, ffn: 64)
+        c.expectError = "multiple of 64"
+        return c
+      }(),
+      .base("E = 1, k = 1", experts: 1, topK: 1),
+      .base("E = 32", tokens: [4096], experts: 32),
+      .base("E = 128", tokens: [4096], experts: 128),
+      .base("k = 1", topK: 1),
+      .base("k = 3", topK: 3),
+      .base("k = 4, E = 8", topK: 4),
+      .base("capacity factor 0.25 (drops many pairs)", capacity: .factor(0.25)),
+      .base("capacity factor 0.5, k = 4", topK: 4, capacity: .factor(0.5)),
+      { var c = VerifyCase.base("all tokens to expert 0"); c.allToOneExpert = true; return c }(),
+      { var c = VerifyCase.base("all tokens to expert 0, dropless", capacity: .dropless); c.allToOneExpert = true; return c }(),
+      .base("dropless", capacity: .dropless),
+      .base("gated silu bf16", form: .gated, activation: .silu),
+      .base("gated relu fp16", dtype: .fp16, form: .gated, activation: .relu),
+      .base("gated gelu_tanh fp32", dtype: .fp32, form: .gated, activation: .geluTanh),
+      .base("gated silu tf32", dtype: .fp32, math: .tf32, form: .gated, activation: .silu),
+      .base("relu, no biases, raw weights", activation: .relu, biases: false, renormalize: false),
+      .base("gelu_tanh, H = 512, D = 1024", hidden: 512, ffn: 1024, activation: .geluTanh),
+    ]
+    return cases
+  }
+
+  func run(seed: UInt64, gpu: Int, threads: Int?) throws -> (ok: Bool, line: String) {
+    var weights = MoEWeights.random(config, seed: seed)
+    if allToOneExpert {
+      weights.gate[0] = 4
+      weights.round(to: config.dtype)
+    }
+    let cpu = try MoELayer(config: config, weights: weights, backend: .cpu, threads: threads)
+    let engine = try CUDAMoE(config: config, weights: cpu.weights, deviceIndex: gpu)
+    var rng = SeededGenerator(seed: seed &+ 0x5EED)
+    var parts: [String] = []
+    var ok = true
+    for tokens in self.tokens {
+      var input = rng.normals(tokens * config.hidden)
+      if allToOneExpert { for t in 0..<tokens { input[t * config.hidden] = 4 } }
+      input.round(to: config.dtype)
+      var cpuConfig = config
+      cpuConfig.tokens = tokens
+      let reference = try MoELayer(config: cpuConfig, weights: cpu.weights, backend: .cpu, threads: threads).forward(input)
+      let gpuValues = try engine.forward(input, tokens: tokens, poison: true)
+      let routing = try engine.lastRouting(tokens: tokens)
+      let comparison = Comparison(
+        config: config, cpu: reference.values, cpuRouting: reference.routing, logits: reference.logits, gpu: gpuValues,
+        gpuRouting: Routing(tokens: tokens, experts: config.experts, topK: config.topK, expert: routing.expert,
+                            weight: [], slot: routing.row.map { $0 >= 0 ? 0 : -1 }))
+      let pass = comparison.passes(config)
+      ok = ok && pass
+      parts.append("S=\(tokens) relL2 \(scientific(comparison.relativeL2)) max|Δ| \(scientific(comparison.maxAbsolute)) kept \(reference.routing.keptPairs)/\(reference.routing.pairs)"
+        + (comparison.routingMismatches > 0 ? " near-ties \(comparison.nearTieMismatches)/\(comparison.routingMismatches)" : "")
+        + (comparison.nonFinite > 0 ? " NON-FINITE \(comparison.nonFinite)" : "")
+        + (comparison.dropMismatches > 0 ? " drop-mismatch \(comparison.dropMismatches)" : ""))
+    }
+    let c = config
+    let head = "\(ok ? "PASS" : "FAIL")  \(name) [H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue) \(c.activation.rawValue), bound \(scientific(Comparison.bound(c))), seed \(seed), \(engine.compile.cacheHit ? "cached" : "compiled \(formatFixed(engine.compile.seconds, 1)) s")]"
+    return (ok, head + "\n      " + parts.joined(separator: "\n      "))
+  }
+}
+
+/// `value` as d.ddde±x (no Foundation formatting in this binary).
+func scientific(_ value: Double) -> String {
+  guard value.isFinite, value != 0 else { return "\(value)" }
+  var exponent = 0
+  var mantissa = abs(value)
+  while mantissa >= 10 { mantissa /= 10; exponent += 1 }
+  while mantissa < 1 { mantissa *= 10; exponent -= 1 }
+  return (value < 0 ? "-" : "") + formatFixed(mantissa, 2) + "e" + (exponent < 0 ? "-" : "+") + String(abs(exponent))
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Verify and benchmark on the GPU machine in one call, printing a short report.
+# Run from the repository root there, with the static binary and the baseline in .device/:
+#   swift build -c release --static-swift-stdlib --product flashmoe
+#   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
+#   scripts/gpu_check.sh [quick]
+# Every step has its own time limit, so one hung step cannot eat the whole call.
+set -uo pipefail
+B=.device/flashmoe
+MODE=${1:-full}
+export FLASHMOE_CACHE_DIR=${FLASHMOE_CACHE_DIR:-/tmp/flashmoe-cache}
+export FLASHMOE_WATCHDOG_MS=${FLASHMOE_WATCHDOG_MS:-5000}
+step() { local limit=$1; shift; echo "\$ $*"; timeout "$limit" "$@"; local rc=$?; [ $rc -ne 0 ] && echo "(exit $rc)"; return 0; }
+
+nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
+step 60 $B info
+if [ "$MODE" = quick ]; then
+  step 240 $B verify --backend cuda --quick --seed 1234 --repeats 20
+  step 120 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet
+  exit 0
+fi
+step 400 $B verify --backend cuda --seed ${SEED:-20261128}
+for flags in "--dtype bf16" "--dtype fp32 --math tf32" "--dtype fp32"; do
+  step 180 $B bench --backend cuda $flags --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
+done
+step 180 $B bench --backend cuda --dtype bf16 --dropless --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
+if [ -f .device/torch_moe.py ]; then
+  for S in 4096 8192 16384; do
+    step 120 python3 .device/torch_moe.py --gpus 1 --tokens $S --dtype bf16
+    step 120 python3 .device/torch_moe.py --gpus 1 --tokens $S --dtype fp32 --impl loop --tf32
+    step 120 python3 .device/torch_moe.py --gpus 1 --tokens $S --dtype fp32 --impl loop
+  done
+fi
