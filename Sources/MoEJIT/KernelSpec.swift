@@ -132,7 +132,7 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
       #include "flashmoe.cuh"
       namespace fm = flashmoe;
       using Spec = fm::Spec<\(hidden), \(ffn), \(experts), \(topK), \(dtype), \(math), \(form), \(act), /*biases*/\(biases), /*tileM*/\(tileM), /*tileN*/\(tileN), /*threads*/\(threads), /*ranks*/\(ranks)>;
-      extern "C" __global__ void __launch_bounds__(Spec::kThreads) flashmoe_forward(const fm::Params params) { fm::forward<Spec>(params); }
+      extern "C" __global__ void __launch_bounds__(Spec::kThreads, 1) flashmoe_forward(const fm::Params params) { fm::forward<Spec>(params); }
       #ifdef FLASHMOE_LAYOUT
       FLASHMOE_LAYOUT(Spec)
       #endif

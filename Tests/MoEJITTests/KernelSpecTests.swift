@@ -17,7 +17,7 @@ struct KernelSpecTests {
       #include "flashmoe.cuh"
       namespace fm = flashmoe;
       using Spec = fm::Spec<2048, 1024, 32, 2, fm::DType::bf16, fm::MathMode::fp32, fm::Form::gated, fm::Act::gelu_tanh, /*biases*/false, /*tileM*/128, /*tileN*/64, /*threads*/128, /*ranks*/2>;
-      extern "C" __global__ void __launch_bounds__(Spec::kThreads) flashmoe_forward(const fm::Params params) { fm::forward<Spec>(params); }
+      extern "C" __global__ void __launch_bounds__(Spec::kThreads, 1) flashmoe_forward(const fm::Params params) { fm::forward<Spec>(params); }
       #ifdef FLASHMOE_LAYOUT
       FLASHMOE_LAYOUT(Spec)
       #endif

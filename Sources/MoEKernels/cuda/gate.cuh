@@ -13,7 +13,7 @@ template <class S>
 struct GateShared {
   static constexpr int kE = S::kExperts;
   float x[S::kGateTokens][S::kGateK + 1];
-  float w[kE][S::kGateK];
+  float w[S::kGateExpertsPerPass][S::kGateK];
   float logits[S::kGateTokens][kE + 1];
   int pick[S::kGateTokens][S::kTopK];
   int count[kE];
@@ -27,7 +27,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   constexpr int E = S::kExperts, K = S::kTopK, H = S::kHidden;
   constexpr int GT = S::kGateTokens, GK = S::kGateK;
   constexpr int kGroups = S::kThreads / GT;               // expert groups
-  constexpr int kPerThread = (E + kGroups - 1) / kGroups;
+  constexpr int kPass = S::kGateExpertsPerPass;
+  constexpr int kPerThread = kPass / kGroups;
   const T* x = static_cast<const T*>(p.x);
   const T* wg = static_cast<const T*>(p.gate);
   const int tiles = (p.tokens + GT - 1) / GT;
@@ -37,35 +38,34 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
     const int token0 = tile * GT;
     const int valid = min(GT, p.tokens - token0);
     const int tl = threadIdx.x % GT, group = threadIdx.x / GT;
-    float acc[kPerThread];
+    // Experts in passes of kPass so that each thread holds at most kPerThread accumulators.
+    for (int e0 = 0; e0 < E; e0 += kPass) {
+      float acc[kPerThread];
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) acc[j] = 0.f;
-
-    for (int k0 = 0; k0 < H; k0 += GK) {
-      for (int i = threadIdx.x; i < GT * GK; i += S::kThreads) {
-        int t = i / GK, k = i % GK;
-        sh.x[t][k] = t < valid ? St::load(x[(size_t)(token0 + t) * H + k0 + k]) : 0.f;
-      }
-      for (int i = threadIdx.x; i < E * GK; i += S::kThreads) {
-        int e = i / GK, k = i % GK;
-        sh.w[e][k] = St::load(wg[(size_t)e * H + k0 + k]);
-      }
-      __syncthreads();
-#pragma unroll 4
-      for (int k = 0; k < GK; ++k) {
-        float xv = sh.x[tl][k];
-#pragma unroll
-        for (int j = 0; j < kPerThread; ++j) {
-          int e = group + j * kGroups;
-          if (e < E) acc[j] = fmaf(xv, sh.w[e][k], acc[j]);
+      for (int j = 0; j < kPerThread; ++j) acc[j] = 0.f;
+      for (int k0 = 0; k0 < H; k0 += GK) {
+        for (int i = threadIdx.x; i < GT * GK; i += S::kThreads) {
+          int t = i / GK, k = i % GK;
+          sh.x[t][k] = t < valid ? St::load(x[(size_t)(token0 + t) * H + k0 + k]) : 0.f;
         }
-      }
-      __syncthreads();
-    }
+        for (int i = threadIdx.x; i < kPass * GK; i += S::kThreads) {
+          int e = i / GK, k = i % GK;
+          sh.w[e][k] = e0 + e < E ? St::load(wg[(size_t)(e0 + e) * H + k0 + k]) : 0.f;
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int k = 0; k < GK; ++k) {
+          float xv = sh.x[tl][k];
 #pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      int e = group + j * kGroups;
-      if (e < E) sh.logits[tl][e] = acc[j];
+          for (int j = 0; j < kPerThread; ++j) acc[j] = fmaf(xv, sh.w[group + j * kGroups][k], acc[j]);
+        }
+        __syncthreads();
+      }
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) {
+        int e = e0 + group + j * kGroups;
+        if (e < E) sh.logits[tl][e] = acc[j];
+      }
     }
     for (int e = threadIdx.x; e < E; e += S::kThreads) sh.count[e] = 0;
     __syncthreads();

@@ -30,6 +30,8 @@ struct Spec {
   static constexpr int kWarps = kThreadsV / 32;
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
+  // Experts whose logits one pass of the gate GEMM computes (16 accumulators per thread).
+  static constexpr int kGateExpertsPerPass = (E < 64 ? (E + 3) / 4 * 4 : 64);
   // K-chunk of the gate GEMM staged in shared memory.
   static constexpr int kGateK = 32;
   // Columns of the output a combine task produces.
