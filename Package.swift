@@ -50,6 +50,7 @@ let package = Package(
     // The CUDA backend: one persistent cooperative kernel per forward on one GPU.
     .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore"]),
     .testTarget(name: "MoEJITTests", dependencies: ["MoEJIT", "MoEKernels", "CUDADriver", "MoECore"]),
+    .testTarget(name: "MoECUDATests", dependencies: ["MoECUDA", "MoEJIT", "CUDADriver", "MoECore"]),
   ],
   swiftLanguageModes: [.v6]
 )

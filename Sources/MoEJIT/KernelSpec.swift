@@ -150,6 +150,15 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     return String(decoding: data, as: UTF8.self)
   }
 
+  /// The widest output tile that fits the layer and the registers: 128 columns for 16-bit storage
+  /// and fp32 FMA, 64 for TF32 (its operand conversion needs the registers), and 64 whenever H or
+  /// GEMM0's column tile would not divide the layer.
+  public static func preferredTileN(hidden: Int, ffn: Int, dtype: DType, math: Math, form: ExpertForm) -> Int {
+    let wide = !(dtype == .fp32 && math == .tf32)
+    let gemm0 = form == .gated ? 64 : 128
+    return wide && hidden % 128 == 0 && ffn % gemm0 == 0 ? 128 : 64
+  }
+
   /// Every storage/math combination × expert form × architecture (sm_80, sm_90a) at a small shape
   /// (H = D = 256, E = 8, k = 2, GELU, biases): the variants the CI compile test covers.
   public static func ciVariants() -> [KernelSpec] {
@@ -160,7 +169,13 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
         for architecture in ["sm_80", "sm_90a"] {
           specs.append(KernelSpec(
             hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: dtype, math: math, form: form,
-            activation: .gelu, biases: true, architecture: architecture))
+            activation: .gelu, biases: true,
+            tileN: preferredTileN(hidden: 256, ffn: 256, dtype: dtype, math: math, form: form),
+            architecture: architecture))
+          // The narrow tile too: layers whose H or D is not a multiple of 128 use it.
+          specs.append(KernelSpec(
+            hidden: 192, ffn: 192, experts: 8, topK: 2, dtype: dtype, math: math, form: form,
+            activation: .silu, biases: false, tileN: 64, architecture: architecture))
         }
       }
     }

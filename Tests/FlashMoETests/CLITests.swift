@@ -34,6 +34,12 @@ func temporaryDirectory() throws -> String {
     (["bench", "--topk", "5", "--experts", "4"], "topk"),
     (["plan", "--model", "gpt4"], "model"),
     (["plan", "--gpus", "3", "--experts", "8"], "gpus"),
+    (["verify", "--backend", "cpu"], "backend"),
+    (["verify", "--repeats", "1"], "repeats"),
+    (["bench", "--sweep-tokens", "0"], "sweep-tokens"),
+    (["bench", "--sweep-tokens", "4096", "0", "8192"], "sweep-tokens"),
+    (["bench", "--warmup=-1"], "warmup"),
+    (["bench", "--warmup", "-1"], "warmup"),  // "-1" read as a flag: "Missing value for '--warmup'"
   ])
   func invalidFlagsAreRejected(arguments: [String], field: String) {
     do {
@@ -100,6 +106,32 @@ func temporaryDirectory() throws -> String {
     #expect(message.contains("block_sparse_moe.experts.0.w1.weight"), "\(message)")
     #expect(message.contains("looks like preset canonical"), "\(message)")
   }
+
+  /// `info --json`: the backends as `Backends.status()` reports them; without libcuda, the cuda
+  /// entry is unavailable and says that libcuda was not found.
+  @Test func infoReportsEveryBackend() throws {
+    let command = try FlashMoECommand.parseAsRoot(["info", "--json"])
+    #expect(try #require(command as? Info).display.json)
+    let backends = Backends.status()
+    #expect(backends.map(\.name) == ["cpu", "cuda"])
+    let cuda = try #require(backends.first { $0.name == "cuda" })
+    #expect(!cuda.detail.isEmpty)
+    if !Self.libcudaLoads {
+      #expect(!cuda.available)
+      #expect(cuda.detail.contains("libcuda"), "\(cuda.detail)")
+    }
+    let json = try jsonString(["backends": backends])
+    #expect(json.contains("\"name\" : \"cuda\""), "\(json)")
+    #expect(json.contains("\"available\" : \(cuda.available)"), "\(json)")
+  }
+
+  /// Whether libcuda can be opened (as the driver layer opens it: FLASHMOE_LIBCUDA, else libcuda.so.1).
+  static let libcudaLoads: Bool = {
+    let override = ProcessInfo.processInfo.environment["FLASHMOE_LIBCUDA"].flatMap { $0.isEmpty ? nil : $0 }
+    guard let handle = dlopen(override ?? "libcuda.so.1", RTLD_NOW | RTLD_LOCAL) else { return false }
+    dlclose(handle)
+    return true
+  }()
 
   @Test func planMatchesTheMemoryPlan() throws {
     let command = try FlashMoECommand.parseAsRoot(["plan", "--tokens", "8192", "--hidden", "2048", "--experts", "64", "--gpus", "2"])

@@ -20,12 +20,13 @@ template <class S>
 union SharedStorage {
   GateShared<S> gate;
   ProcessorShared<S> processor;
-  OSShared os;
+  OSShared<S> os;
 };
 
 template <class S>
 __device__ __forceinline__ void forward(const Params& p) {
-  static_assert(S::kHidden % S::kTileN == 0 && S::kFFN % S::kTileN == 0, "H and D must be multiples of tileN");
+  static_assert(S::kHidden % S::kTileN == 0, "H must be a multiple of tileN (GEMM1 column tiles)");
+  static_assert(S::kFFN % S::kGemm0N == 0, "D must be a multiple of GEMM0's column tile");
   static_assert(S::kHidden % S::kGateK == 0, "H must be a multiple of the gate's k chunk");
   static_assert(S::kTopK >= 1 && S::kTopK <= S::kExperts, "1 <= k <= E");
   static_assert(S::kThreads == 128, "four warps: Scheduler + three Subscribers in the OS block");
@@ -50,7 +51,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   } else {
     // OS block: after OSShared come the Scheduler's per-Processor assignment counts and its
     // per-row-tile release flags (sized by the host: see flashmoe_layout).
-    int* assigned = reinterpret_cast<int*>(smem + sizeof(OSShared));
+    int* assigned = reinterpret_cast<int*>(smem + sizeof(OSShared<S>));
     unsigned char* released = reinterpret_cast<unsigned char*>(assigned + p.processors);
     if (threadIdx.x == 0) shared.os.published = 0;
     __syncthreads();
@@ -65,5 +66,5 @@ __device__ __forceinline__ void forward(const Params& p) {
 // and the struct sizes a test compares with Swift's layout.
 #define FLASHMOE_LAYOUT(S)                                                                      \
   extern "C" __device__ const unsigned long long flashmoe_layout[6] = {                         \
-      sizeof(flashmoe::SharedStorage<S>), sizeof(flashmoe::OSShared), sizeof(flashmoe::Params), \
+      sizeof(flashmoe::SharedStorage<S>), sizeof(flashmoe::OSShared<S>), sizeof(flashmoe::Params), \
       sizeof(flashmoe::MailboxSlot), sizeof(flashmoe::ErrorRecord), (unsigned long long)flashmoe::kMailboxDepth};

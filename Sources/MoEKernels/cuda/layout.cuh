@@ -1,6 +1,6 @@
 // What the host passes per call, and the per-forward bookkeeping the actors share in global memory.
-// The Swift side (MoECUDA/KernelLayout.swift) computes the same sizes; a test checks they agree
-// through sizeof/offsetof values this header exports (flashmoe_layout_probe).
+// The Swift side (MoECUDA/KernelParams.swift, Workspace.swift) mirrors these layouts; a test
+// compares them with the sizes the kernel exports in `flashmoe_layout` (flashmoe.cuh).
 #pragma once
 
 namespace flashmoe {

@@ -9,21 +9,24 @@ namespace flashmoe {
 
 template <class S>
 union ProcessorShared {
-  typename TileGemm<S, S::kGated ? 2 : 1>::Smem gemm0;
-  typename TileGemm<S, 1>::Smem gemm1;
+  typename TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::Smem gemm0;
+  typename TileGemm<S, 1, S::kTileN>::Smem gemm1;
 };
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 template <class S>
 __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
-  using G = TileGemm<S, S::kGated ? 2 : 1>;
+  using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using St = typename G::St;
   using T = typename G::T;
-  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
-  const int token = __ldcg(&p.rowToken[row0 + threadIdx.x]);
-  const T* aRow = token >= 0 ? static_cast<const T*>(p.x) + (size_t)token * H : nullptr;
+  const T* x = static_cast<const T*>(p.x);
+  auto aRow = [&](int r) -> const T* {
+    const int token = __ldcg(&p.rowToken[row0 + r]);
+    return token >= 0 ? x + (size_t)token * H : nullptr;
+  };
   const T* w1 = static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H;
   const T* bRows[S::kGated ? 2 : 1];
   bRows[0] = w1;
@@ -50,12 +53,13 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
 template <class S>
 __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
-  using G = TileGemm<S, 1>;
+  using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
-  const T* aRow = static_cast<const T*>(p.hidden) + (size_t)(row0 + threadIdx.x) * D;
+  const T* hidden = static_cast<const T*>(p.hidden);
+  auto aRow = [&](int r) -> const T* { return hidden + (size_t)(row0 + r) * D; };
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   G g;
   g.template run<D>(sh.gemm1, aRow, bRows);

@@ -11,7 +11,7 @@
 namespace flashmoe {
 
 template <class S>
-__device__ void scheduler(const Params& p, OSShared& os, int* assigned, unsigned char* released) {
+__device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsigned char* released) {
   constexpr unsigned kFull = 0xffffffffu;
   constexpr int kWindow = 256;  // row tiles swept beyond the first unreleased one
   const int lane = threadIdx.x & 31;
@@ -92,8 +92,16 @@ __device__ void scheduler(const Params& p, OSShared& os, int* assigned, unsigned
             const int j = g1Next + idx, rt = p.readyRows[j / g1PerRow];
             task = Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % g1PerRow), (unsigned)__ldcg(&p.rowTileExpert[rt])};
           } else if (idx < availG1 + availG0) {
-            const int j = g0Next + idx - availG1, rt = j / g0PerRow;
-            task = Task{kTaskGEMM0, (unsigned)rt, (unsigned)(j % g0PerRow), (unsigned)__ldcg(&p.rowTileExpert[rt])};
+            // Expert-major, then column tile, then row tile (see OSShared::gemm0Base).
+            const int j = g0Next + idx - availG1;
+            int lo = 0, hi = S::kExperts - 1;
+            while (lo < hi) {
+              const int mid = (lo + hi + 1) >> 1;
+              if (os.gemm0Base[mid] <= j) lo = mid; else hi = mid - 1;
+            }
+            while (os.firstRowTile[lo + 1] == os.firstRowTile[lo]) ++lo;  // skip experts with no rows
+            const int rows = os.firstRowTile[lo + 1] - os.firstRowTile[lo], local = j - os.gemm0Base[lo];
+            task = Task{kTaskGEMM0, (unsigned)(os.firstRowTile[lo] + local % rows), (unsigned)(local / rows), (unsigned)lo};
           } else {
             const int j = cNext + idx - availG1 - availG0;
             task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u};

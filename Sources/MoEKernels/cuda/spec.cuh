@@ -27,6 +27,8 @@ struct Spec {
   static constexpr int kRanks = kRanksV;
 
   static constexpr bool kGated = kFormV == Form::gated;
+  // Output columns of a GEMM0 tile: the gated form computes W1 and W3 halves side by side.
+  static constexpr int kGemm0N = kGated ? kTileNV / 2 : kTileNV;
   static constexpr int kWarps = kThreadsV / 32;
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
@@ -38,8 +40,6 @@ struct Spec {
   static constexpr int kCombineN = 256 < H ? 256 : H;
   // Pipeline depth of the tile GEMM.
   static constexpr int kStages = 3;
-  // K elements per pipeline stage.
-  static constexpr int kTileK = 32;
 };
 
 }  // namespace flashmoe

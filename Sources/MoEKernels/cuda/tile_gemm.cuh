@@ -1,7 +1,8 @@
-// The Processor's tile GEMM (fGET in Algorithm 2): C[tileM × tileN] = A[tileM × K] · Bᵀ for one or
+// The Processor's tile GEMM (fGET in Algorithm 2): C[tileM × BN] = A[tileM × K] · Bᵀ for one or
 // two B matrices (two for the gated form's W1 and W3), operands staged by cp.async in a
 // multi-stage shared-memory pipeline. A's rows are given one pointer per row, which lets GEMM0
 // gather token rows straight from x through the routing table (a null row is zero padding).
+// Loads are coalesced: consecutive threads fetch consecutive 16-byte chunks of a row.
 // Math: mma.sync m16n8k16 (bf16/fp16), mma.sync m16n8k8 tf32 (fp32 storage, tf32 math), or
 // fp32 FMA (fp32 math). Accumulators stay in registers for the caller's epilogue.
 #pragma once
@@ -10,57 +11,63 @@
 
 namespace flashmoe {
 
-template <class S, int NB>
+template <class S, int NB, int BN>
 struct TileGemm {
   using St = Storage<S::kDType>;
   using T = typename St::T;
-  static constexpr int TM = S::kTileM, TN = S::kTileN, TK = S::kTileK, STAGES = S::kStages;
-  static constexpr int kPad = 16 / sizeof(T);
-  static constexpr int kRow = TK + kPad;                  // smem row length in elements
-  static constexpr int kChunks = TK * sizeof(T) / 16;     // 16-byte chunks per row per stage
+  static constexpr int TM = S::kTileM, STAGES = S::kStages;
+  // 128-byte rows per stage: 64 elements of a 16-bit type, 32 of fp32.
+  static constexpr int TK = 128 / sizeof(T);
+  static constexpr int kVec = 16 / sizeof(T);             // elements per 16-byte chunk
+  static constexpr int kRow = TK + kVec;                  // smem row length (one chunk of padding)
+  static constexpr int kChunks = TK / kVec;               // 16-byte chunks per row per stage (8)
+  static constexpr int kARowsPerThread = TM * kChunks / S::kThreads;
   static constexpr bool kMMA16 = S::kDType != DType::fp32;
   static constexpr bool kTF32 = S::kDType == DType::fp32 && S::kMath == MathMode::tf32;
   static constexpr bool kFMA = !kMMA16 && !kTF32;
-  static_assert(TM == S::kThreads, "one A row per thread when staging");
-  static_assert(TM == 128 && TN == 64 && S::kThreads == 128, "warp layout below assumes 128x64 tiles, 4 warps");
-  static_assert(TK % 16 == 0, "k step");
+  // mma layouts: 2×2 warps, warp (wm, wn) covers rows wm·64.. and columns wn·BN/2..
+  static constexpr int kNT = BN / 16;                     // n8 tiles per warp
+  // FMA layout: thread (ty, tx) of 16 × 8 covers rows ty + 16i (i < 8), columns tx + 8j (j < BN/8).
+  static constexpr int kFJ = BN / 8;
+  static constexpr int kAcc = kFMA ? 8 * kFJ : 4 * kNT * 4;
+  static_assert(TM == 128 && S::kThreads == 128, "warp layout assumes 128-row tiles and 4 warps");
+  static_assert(BN % 16 == 0 && BN <= 128, "BN");
+  static_assert(TM * kChunks % S::kThreads == 0, "A staging");
 
   struct Smem {
     T a[STAGES][TM][kRow];
-    T b[STAGES][NB][TN][kRow];
+    T b[STAGES][NB][BN][kRow];
   };
 
-  // mma layouts: warp (wm, wn) covers rows wm*64.. and cols wn*32..; 4 m16 × 4 n8 tiles.
-  // FMA layout: thread (ty, tx) covers rows ty + 16i and cols tx + 8j, i, j < 8.
-  static constexpr int kAcc = kFMA ? 64 : 64;
   float acc[NB][kAcc];
 
-  __device__ void zero() {
+  // aRow(r): row r of A (null: a zero row). bRows[b]: the first of BN rows of matrix b; row n of it
+  // is bRows[b] + n · K.
+  template <int K, class ARow>
+  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB]) {
+    static_assert(K % TK == 0, "K must be a multiple of the k tile");
+    constexpr int kTiles = K / TK;
 #pragma unroll
     for (int b = 0; b < NB; ++b)
 #pragma unroll
       for (int i = 0; i < kAcc; ++i) acc[b][i] = 0.f;
-  }
-
-  // aRow: this thread's A row (thread t stages row t), or null for a zero row.
-  // bRows[b]: the first of TN rows of matrix b; row n of it is bRows[b] + n * K.
-  template <int K>
-  __device__ void run(Smem& sm, const T* aRow, const T* const (&bRows)[NB]) {
-    static_assert(K % TK == 0, "K must be a multiple of the k tile");
-    constexpr int kTiles = K / TK;
-    zero();
-    auto load = [&](int stage, int kt) {
-      const int k0 = kt * TK;
+    const T* rows[kARowsPerThread];
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
-        const T* src = aRow ? aRow + k0 + c * (16 / sizeof(T)) : nullptr;
-        ptx::cp_async16(&sm.a[stage][threadIdx.x][c * (16 / sizeof(T))], src ? src : (const T*)bRows[0], src ? 16 : 0);
+    for (int j = 0; j < kARowsPerThread; ++j) rows[j] = aRow((threadIdx.x + j * S::kThreads) / kChunks);
+    const int chunk = threadIdx.x % kChunks;
+    auto load = [&](int stage, int kt) {
+      const int k0 = kt * TK + chunk * kVec;
+#pragma unroll
+      for (int j = 0; j < kARowsPerThread; ++j) {
+        const int r = (threadIdx.x + j * S::kThreads) / kChunks;
+        ptx::cp_async16(&sm.a[stage][r][chunk * kVec], rows[j] ? rows[j] + k0 : bRows[0], rows[j] ? 16 : 0);
       }
 #pragma unroll
       for (int b = 0; b < NB; ++b) {
-        for (int i = threadIdx.x; i < TN * kChunks; i += S::kThreads) {
-          int n = i / kChunks, c = i % kChunks;
-          ptx::cp_async16(&sm.b[stage][b][n][c * (16 / sizeof(T))], bRows[b] + (size_t)n * K + k0 + c * (16 / sizeof(T)), 16);
+#pragma unroll
+        for (int j = 0; j < BN * kChunks / S::kThreads; ++j) {
+          const int n = (threadIdx.x + j * S::kThreads) / kChunks;
+          ptx::cp_async16(&sm.b[stage][b][n][chunk * kVec], bRows[b] + (size_t)n * K + k0, 16);
         }
       }
     };
@@ -93,13 +100,13 @@ struct TileGemm {
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
 #pragma unroll
-          for (int np = 0; np < 2; ++np) {
+          for (int np = 0; np < kNT / 2; ++np) {
             unsigned bf[4];
-            ptx::ldmatrix_x4(bf, &sm.b[stage][b][wn * 32 + np * 16 + (lane >> 4) * 8 + (lane & 7)][k16 + ((lane >> 3) & 1) * 8]);
+            ptx::ldmatrix_x4(bf, &sm.b[stage][b][wn * (BN / 2) + np * 16 + (lane >> 4) * 8 + (lane & 7)][k16 + ((lane >> 3) & 1) * 8]);
 #pragma unroll
             for (int mt = 0; mt < 4; ++mt) {
-              ptx::mma_16816<S::kDType == DType::bf16>(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * 4 + np * 2) * 4]), a[mt], bf[0], bf[1]);
-              ptx::mma_16816<S::kDType == DType::bf16>(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * 4 + np * 2 + 1) * 4]), a[mt], bf[2], bf[3]);
+              ptx::mma_16816<S::kDType == DType::bf16>(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * kNT + np * 2) * 4]), a[mt], bf[0], bf[1]);
+              ptx::mma_16816<S::kDType == DType::bf16>(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * kNT + np * 2 + 1) * 4]), a[mt], bf[2], bf[3]);
             }
           }
         }
@@ -120,13 +127,13 @@ struct TileGemm {
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
 #pragma unroll
-          for (int nt = 0; nt < 4; ++nt) {
-            const int n = wn * 32 + nt * 8 + g;
-            unsigned b0 = ptx::to_tf32(sm.b[stage][b][n][k8 + t]);
-            unsigned b1 = ptx::to_tf32(sm.b[stage][b][n][k8 + t + 4]);
+          for (int nt = 0; nt < kNT; ++nt) {
+            const int n = wn * (BN / 2) + nt * 8 + g;
+            const unsigned b0 = ptx::to_tf32(sm.b[stage][b][n][k8 + t]);
+            const unsigned b1 = ptx::to_tf32(sm.b[stage][b][n][k8 + t + 4]);
 #pragma unroll
             for (int mt = 0; mt < 4; ++mt)
-              ptx::mma_1688_tf32(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * 4 + nt) * 4]), a[mt], b0, b1);
+              ptx::mma_1688_tf32(*reinterpret_cast<float(*)[4]>(&acc[b][(mt * kNT + nt) * 4]), a[mt], b0, b1);
           }
         }
       }
@@ -140,10 +147,10 @@ struct TileGemm {
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
 #pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            float bv = sm.b[stage][b][tx + 8 * j][k];
+          for (int j = 0; j < kFJ; ++j) {
+            const float bv = sm.b[stage][b][tx + 8 * j][k];
 #pragma unroll
-            for (int i = 0; i < 8; ++i) acc[b][i * 8 + j] = fmaf(av[i], bv, acc[b][i * 8 + j]);
+            for (int i = 0; i < 8; ++i) acc[b][i * kFJ + j] = fmaf(av[i], bv, acc[b][i * kFJ + j]);
           }
         }
       }
@@ -159,14 +166,14 @@ struct TileGemm {
 #pragma unroll
       for (int i = 0; i < 8; ++i)
 #pragma unroll
-        for (int j = 0; j < 8; ++j) f(ty + 16 * i, tx + 8 * j, i * 8 + j);
+        for (int j = 0; j < kFJ; ++j) f(ty + 16 * i, tx + 8 * j, i * kFJ + j);
     } else {
       const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
 #pragma unroll
       for (int mt = 0; mt < 4; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          const int r = wm * 64 + mt * 16 + g, c = wn * 32 + nt * 8 + 2 * t, i = (mt * 4 + nt) * 4;
+        for (int nt = 0; nt < kNT; ++nt) {
+          const int r = wm * 64 + mt * 16 + g, c = wn * (BN / 2) + nt * 8 + 2 * t, i = (mt * kNT + nt) * 4;
           f(r, c, i);
           f(r, c + 1, i + 1);
           f(r + 8, c, i + 2);

@@ -1,0 +1,86 @@
+import MoECore
+import Testing
+@testable import MoECUDA
+
+/// What the CUDA backend decides on the host: shapes it refuses, the grouped buffers' size, and
+/// how a watchdog report reads. None of it needs a GPU.
+@Suite("CUDA backend host logic")
+struct BackendTests {
+  static func config(hidden: Int = 256, ffn: Int = 256, experts: Int = 8, topK: Int = 2, tokens: Int = 16) -> MoEConfig {
+    MoEConfig(tokens: tokens, hidden: hidden, ffn: ffn, experts: experts, topK: topK)
+  }
+
+  @Test("unsupported shapes are rejected naming the field and the value", arguments: [
+    (config(hidden: 96), "hidden", "96"),
+    (config(hidden: 1000), "hidden", "1000"),
+    (config(hidden: 32), "hidden", "32"),
+    (config(ffn: 32), "ffn", "32"),
+    (config(ffn: 200), "ffn", "200"),
+    (config(experts: 257), "experts", "257"),
+    (config(experts: 512, topK: 8), "experts", "512"),
+    (config(experts: 32, topK: 17), "topk", "17"),
+  ])
+  func unsupportedShapes(config: MoEConfig, field: String, value: String) {
+    let error = #expect(throws: CUDABackendError.self) { try CUDAMoE.checkSupported(config) }
+    guard case .unsupported(let f, let v, let expected)? = error else {
+      Issue.record("expected .unsupported, got \(String(describing: error))")
+      return
+    }
+    #expect(f == field)
+    #expect(v == value)
+    #expect(!expected.isEmpty)
+    let description = error?.description ?? ""
+    #expect(description.contains("\(field) = \(value)"), "\(description)")
+  }
+
+  @Test("supported shapes pass", arguments: [
+    config(hidden: 64, ffn: 64, experts: 1, topK: 1),
+    config(hidden: 64, ffn: 64, experts: 256, topK: 16),
+    config(hidden: 4096, ffn: 14336, experts: 8, topK: 2),
+    config(hidden: 2048, ffn: 1408, experts: 64, topK: 6),
+  ])
+  func supportedShapes(config: MoEConfig) throws {
+    try CUDAMoE.checkSupported(config)
+  }
+
+  @Test("maxRows holds every kept pair plus each expert's tile padding, in whole tiles", arguments: [
+    (1, 1, 1), (1, 8, 2), (7, 8, 2), (127, 3, 1), (128, 1, 1), (129, 1, 1), (1000, 8, 2), (4097, 8, 2),
+    (4096, 32, 2), (4096, 128, 2), (8192, 64, 6), (16384, 256, 16), (1, 256, 16),
+  ])
+  func maxRows(maxTokens: Int, experts: Int, topK: Int) {
+    let config = Self.config(experts: experts, topK: topK, tokens: maxTokens)
+    let rows = Workspace.maxRows(config: config, maxTokens: maxTokens)
+    let tile = Workspace.tileM
+    #expect(tile == 128)
+    #expect(rows % tile == 0, "\(rows)")
+    // Worst case: every pair kept, and every expert's last tile holds a single row.
+    #expect(rows >= maxTokens * topK + experts * (tile - 1), "\(rows)")
+    // And not more than one tile beyond that worst case plus a full tile per expert.
+    #expect(rows < maxTokens * topK + experts * tile + tile, "\(rows)")
+    #expect(rows <= Int(Int32.max), "the kernel takes maxRows as an int")
+  }
+
+  @Test("a watchdog error names the GPU, the role and the phase")
+  func watchdogDescription() {
+    let error = CUDABackendError.watchdog(
+      gpu: 3, role: CUDABackendError.roleName(3), phase: CUDABackendError.phaseName(3), block: 131,
+      awaited: 0x1_0000_0002, observed: 0x1_0000_0001, elapsedMs: 10_000.4)
+    let text = error.description
+    #expect(text.contains("GPU 3"), "\(text)")
+    #expect(text.contains("Scheduler"), "\(text)")
+    #expect(text.contains("slot assignment"), "\(text)")
+    #expect(text.contains("block 131"), "\(text)")
+    #expect(text.contains("10000 ms"), "\(text)")
+    #expect(text.contains("\(0x1_0000_0002 as UInt64)") && text.contains("\(0x1_0000_0001 as UInt64)"), "\(text)")
+  }
+
+  @Test("role and phase codes are named as layout.cuh numbers them")
+  func roleAndPhaseNames() {
+    // enum Role { kRoleGate = 1, kRoleProcessor, kRoleScheduler, kRoleSubscriber, kRoleBarrier }
+    #expect((1...5).map(CUDABackendError.roleName) == ["gate", "Processor", "Scheduler", "Subscriber", "grid barrier"])
+    // enum Phase { kPhaseGate = 1, kPhaseScan, kPhaseSlots, kPhaseTasks, kPhaseDrain }
+    #expect((1...5).map(CUDABackendError.phaseName) == ["gate", "capacity scan", "slot assignment", "tasks", "drain"])
+    #expect(CUDABackendError.roleName(9) == "actor 9")
+    #expect(CUDABackendError.phaseName(0) == "phase 0")
+  }
+}
