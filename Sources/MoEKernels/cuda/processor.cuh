@@ -36,8 +36,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
-  g.for_each([&](int r, int c, int i) {
-    const int col = n0 + c;
+  auto value = [&](int col, int i) {
     float v = g.acc[0][i];
     if constexpr (S::kBiases) v += St::load(b1[e * D + col]);
     v = activate<S::kAct>(v);
@@ -46,8 +45,15 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
       if constexpr (S::kBiases) u += St::load(b3[e * D + col]);
       v *= u;
     }
-    out[(size_t)(row0 + r) * D + col] = St::store(v);
-  });
+    return v;
+  };
+  if constexpr (G::kFMA) {
+    g.for_each([&](int r, int c, int i) { out[(size_t)(row0 + r) * D + n0 + c] = St::store(value(n0 + c, i)); });
+  } else {
+    g.for_each_pair([&](int r, int c, int i) {
+      store_pair<St>(&out[(size_t)(row0 + r) * D + n0 + c], value(n0 + c, i), value(n0 + c + 1, i + 1));
+    });
+  }
 }
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
@@ -65,41 +71,57 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   g.template run<D>(sh.gemm1, aRow, bRows);
   T* out = static_cast<T*>(p.expertOut);
   const T* b2 = static_cast<const T*>(p.b2);
-  g.for_each([&](int r, int c, int i) {
-    const int col = n0 + c;
+  auto value = [&](int col, int i) {
     float v = g.acc[0][i];
     if constexpr (S::kBiases) v += St::load(b2[e * H + col]);
-    out[(size_t)(row0 + r) * H + col] = St::store(v);
-  });
+    return v;
+  };
+  if constexpr (G::kFMA) {
+    g.for_each([&](int r, int c, int i) { out[(size_t)(row0 + r) * H + n0 + c] = St::store(value(n0 + c, i)); });
+  } else {
+    g.for_each_pair([&](int r, int c, int i) {
+      store_pair<St>(&out[(size_t)(row0 + r) * H + n0 + c], value(n0 + c, i), value(n0 + c + 1, i + 1));
+    });
+  }
 }
 
 // Combine (Eq. 2–4): out_i = Σ_j w_j · y_j over the token's kept picks in pick order, each product
-// and sum rounded separately (no fused multiply-add), exactly as the CPU backend does.
+// and sum rounded separately (no fused multiply-add), exactly as the CPU backend does. Each thread
+// handles 16 bytes of a row, so loads and stores are full vectors.
 template <class S>
 __device__ void combine_task(const Params& p, const Task& task) {
   using St = Storage<S::kDType>;
   using T = typename St::T;
   constexpr int H = S::kHidden, K = S::kTopK, TM = S::kTileM, CN = S::kCombineN;
+  constexpr int kVec = 16 / sizeof(T);
+  constexpr int kLanes = CN / kVec;                       // threads per token row
+  constexpr int kRowsAtOnce = S::kThreads / kLanes;
+  static_assert(CN % kVec == 0 && S::kThreads % kLanes == 0, "combine layout");
+  union Vec { uint4 raw; T v[kVec]; };
   const T* y = static_cast<const T*>(p.expertOut);
   T* out = static_cast<T*>(p.out);
-  const int token0 = task.rowTile * TM, c0 = task.colTile * CN;
+  const int token0 = task.rowTile * TM, c = task.colTile * CN + (threadIdx.x % kLanes) * kVec;
   const int tokens = min(TM, p.tokens - token0);
-  for (int t = 0; t < tokens; ++t) {
+  if (c >= H) return;
+  for (int t = threadIdx.x / kLanes; t < tokens; t += kRowsAtOnce) {
     const int token = token0 + t;
-    int rows[K];
-    float w[K];
+    float acc[kVec];
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) acc[v] = 0.f;
 #pragma unroll
     for (int j = 0; j < K; ++j) {
-      rows[j] = __ldcg(&p.pairRow[token * K + j]);
-      w[j] = __ldcg(&p.pairWeight[token * K + j]);
-    }
-    for (int c = c0 + threadIdx.x; c < min(c0 + CN, H); c += S::kThreads) {
-      float acc = 0.f;
+      const int row = __ldcg(&p.pairRow[token * K + j]);
+      if (row < 0) continue;
+      const float w = __ldcg(&p.pairWeight[token * K + j]);
+      Vec in;
+      in.raw = __ldcg(reinterpret_cast<const uint4*>(&y[(size_t)row * H + c]));
 #pragma unroll
-      for (int j = 0; j < K; ++j)
-        if (rows[j] >= 0) acc = __fadd_rn(acc, __fmul_rn(w[j], St::load(__ldcg(&y[(size_t)rows[j] * H + c]))));
-      out[(size_t)token * H + c] = St::store(acc);
+      for (int v = 0; v < kVec; ++v) acc[v] = __fadd_rn(acc[v], __fmul_rn(w, St::load(in.v[v])));
     }
+    Vec result;
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) result.v[v] = St::store(acc[v]);
+    *reinterpret_cast<uint4*>(&out[(size_t)token * H + c]) = result.raw;
   }
 }
 

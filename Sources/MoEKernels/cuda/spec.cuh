@@ -34,8 +34,8 @@ struct Spec {
   static constexpr int kGateTokens = 32;
   // Experts whose logits one pass of the gate GEMM computes (16 accumulators per thread).
   static constexpr int kGateExpertsPerPass = (E < 64 ? (E + 3) / 4 * 4 : 64);
-  // K-chunk of the gate GEMM staged in shared memory.
-  static constexpr int kGateK = 32;
+  // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds).
+  static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
   // Columns of the output a combine task produces.
   static constexpr int kCombineN = 256 < H ? 256 : H;
   // Pipeline depth of the tile GEMM.

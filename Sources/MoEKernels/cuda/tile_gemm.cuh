@@ -157,6 +157,23 @@ struct TileGemm {
     }
   }
 
+  // mma layouts only: calls f(row, col, i) for each pair of accumulators i, i + 1 that hold
+  // columns col and col + 1 of the same row (so an epilogue can store both at once).
+  template <class F>
+  __device__ void for_each_pair(F f) const {
+    static_assert(!kFMA, "the FMA layout has no adjacent column pairs");
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) {
+        const int r = wm * 64 + mt * 16 + g, c = wn * (BN / 2) + nt * 8 + 2 * t, i = (mt * kNT + nt) * 4;
+        f(r, c, i);
+        f(r + 8, c, i + 2);
+      }
+  }
+
   // Calls f(row, col, i) for every accumulator element i this thread holds; acc[b][i] is its value.
   template <class F>
   __device__ void for_each(F f) const {
