@@ -54,7 +54,8 @@ public final class CUDAMoE: @unchecked Sendable {
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
     let tileN = KernelSpec.preferredTileN(
-      hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm)
+      hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
+      architecture: arch)
     let spec = KernelSpec(config: config, architecture: arch, tileN: tileN)
     let compiler = try compiler ?? KernelCompiler()
     let compile = try compiler.compile(spec)

@@ -71,7 +71,9 @@ public final class KernelCompiler: Sendable {
   /// The NVRTC options for `spec` (NVRTC adds the CUDA headers' --include-path itself). No
   /// --use_fast_math: the kernel relies on exact erff/expf/tanhf and IEEE division.
   public static func options(for spec: KernelSpec) -> [String] {
-    ["--gpu-architecture=\(spec.architecture)", "-std=c++17", "--ptxas-options=-v", "-lineinfo"]
+    // --maxrregcount=255: with only launch bounds, ptxas for sm_80 stops short of the register file
+    // and spills; the explicit cap (the hardware maximum) lets it use what the tile needs.
+    ["--gpu-architecture=\(spec.architecture)", "-std=c++17", "--ptxas-options=-v", "-lineinfo", "--maxrregcount=255"]
   }
 
   /// The text whose SHA-256 is the cache key: the format version, the entry name, the spec's

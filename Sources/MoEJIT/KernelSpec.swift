@@ -150,11 +150,16 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     return String(decoding: data, as: UTF8.self)
   }
 
-  /// The widest output tile that fits the layer and the registers: 128 columns for 16-bit storage
-  /// and fp32 FMA, 64 for TF32 (its operand conversion needs the registers), and 64 whenever H or
-  /// GEMM0's column tile would not divide the layer.
-  public static func preferredTileN(hidden: Int, ffn: Int, dtype: DType, math: Math, form: ExpertForm) -> Int {
-    let wide = !(dtype == .fp32 && math == .tf32)
+  /// The widest output tile that fits the layer and the registers without spilling: on Hopper
+  /// (sm_90 and later) 128 columns for 16-bit storage and fp32 FMA, 64 for TF32 (its operand
+  /// conversion needs the registers); 64 on Ampere, whose ptxas spills the 128-wide mma tile; and
+  /// 64 whenever H or GEMM0's column tile would not divide the layer.
+  public static func preferredTileN(
+    hidden: Int, ffn: Int, dtype: DType, math: Math, form: ExpertForm, architecture: String
+  ) -> Int {
+    let major = Int(architecture.dropFirst(3).prefix(while: \.isNumber)).map { $0 / 10 } ?? 0
+    let ampereMMA = major < 9 && dtype != .fp32
+    let wide = !(dtype == .fp32 && math == .tf32) && !ampereMMA
     let gemm0 = form == .gated ? 64 : 128
     return wide && hidden % 128 == 0 && ffn % gemm0 == 0 ? 128 : 64
   }
@@ -170,7 +175,7 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
           specs.append(KernelSpec(
             hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: dtype, math: math, form: form,
             activation: .gelu, biases: true,
-            tileN: preferredTileN(hidden: 256, ffn: 256, dtype: dtype, math: math, form: form),
+            tileN: preferredTileN(hidden: 256, ffn: 256, dtype: dtype, math: math, form: form, architecture: architecture),
             architecture: architecture))
           // The narrow tile too: layers whose H or D is not a multiple of 128 use it.
           specs.append(KernelSpec(

@@ -18,7 +18,7 @@ struct KernelCompilerTests {
   @Test("options: architecture, C++17, ptxas report, line info; no fast math")
   func options() {
     let options = KernelCompiler.options(for: Self.spec)
-    #expect(options == ["--gpu-architecture=sm_90a", "-std=c++17", "--ptxas-options=-v", "-lineinfo"])
+    #expect(options == ["--gpu-architecture=sm_90a", "-std=c++17", "--ptxas-options=-v", "-lineinfo", "--maxrregcount=255"])
     #expect(!options.contains { $0.contains("fast") })
   }
 

@@ -74,16 +74,27 @@ struct KernelSpecTests {
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures, all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), all valid and distinct")
   func ciVariants() throws {
     let variants = KernelSpec.ciVariants()
-    #expect(variants.count == 16)
-    #expect(Set(variants).count == 16)
+    #expect(variants.count == 32)
+    #expect(Set(variants).count == 32)
     for spec in variants {
       try spec.validate()
-      #expect(spec.hidden == 256 && spec.ffn == 256 && spec.experts == 8 && spec.topK == 2)
-      #expect(spec.activation == .gelu && spec.biases)
+      #expect(spec.experts == 8 && spec.topK == 2)
+      let preferred = KernelSpec.preferredTileN(
+        hidden: spec.hidden, ffn: spec.ffn, dtype: spec.dtype, math: spec.math, form: spec.form, architecture: spec.architecture)
+      if spec.hidden == 256 {
+        #expect(spec.ffn == 256 && spec.activation == .gelu && spec.biases && spec.tileN == preferred)
+      } else {
+        #expect(spec.hidden == 192 && spec.ffn == 192 && spec.activation == .silu && !spec.biases && spec.tileN == 64)
+      }
     }
+    // Hopper takes the wide tile for 16-bit storage; Ampere and TF32 the narrow one.
+    #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_90a") == 128)
+    #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_80") == 64)
+    #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .fp32, math: .tf32, form: .plain, architecture: "sm_90a") == 64)
+    #expect(KernelSpec.preferredTileN(hidden: 192, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_90a") == 64)
     #expect(Set(variants.map(\.architecture)) == ["sm_80", "sm_90a"])
     #expect(variants.filter { $0.math == .tf32 }.allSatisfy { $0.dtype == .fp32 })
     #expect(Set(variants.map { "\($0.dtype)/\($0.math)" }) == ["fp32/fp32", "fp32/tf32", "bf16/fp32", "fp16/fp32"])

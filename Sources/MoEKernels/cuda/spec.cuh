@@ -37,7 +37,7 @@ struct Spec {
   // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds).
   static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
   // Columns of the output a combine task produces.
-  static constexpr int kCombineN = 256 < H ? 256 : H;
+  static constexpr int kCombineN = H % 256 == 0 ? 256 : H % 128 == 0 ? 128 : 64;
   // Pipeline depth of the tile GEMM.
   static constexpr int kStages = 3;
 };
