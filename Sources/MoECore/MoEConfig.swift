@@ -11,6 +11,26 @@ public enum Capacity: Hashable, Codable, Sendable, CustomStringConvertible {
     case .dropless: return "dropless"
     }
   }
+
+  /// JSON: the factor as a number, or the string "dropless".
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.singleValueContainer()
+    if let factor = try? container.decode(Double.self) {
+      self = .factor(factor)
+    } else if try container.decode(String.self) == "dropless" {
+      self = .dropless
+    } else {
+      throw DecodingError.dataCorruptedError(in: container, debugDescription: "capacity: expected a number or \"dropless\"")
+    }
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    switch self {
+    case .factor(let f): try container.encode(f)
+    case .dropless: try container.encode("dropless")
+    }
+  }
 }
 
 /// The shape and semantics of one MoE layer (docs/SEMANTICS.md defines what each field means).

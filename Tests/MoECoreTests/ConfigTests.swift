@@ -2,6 +2,7 @@
 // (docs/SEMANTICS.md §Shapes, §Capacity): every invalid value or combination throws a ConfigError
 // that names the field, the value and what would have been accepted.
 
+import Foundation
 import MoECore
 import Testing
 
@@ -225,5 +226,16 @@ struct ConfigTests {
       #expect(config.expertCapacity == c, "f=\(f) k=\(k) S=\(s) E=\(e)")
     }
     #expect(MoEConfig(tokens: 8, hidden: 8, ffn: 8, experts: 2, topK: 1, capacity: .dropless).expertCapacity == nil)
+  }
+}
+
+@Suite struct CapacityCodingTests {
+  @Test(arguments: [Capacity.factor(1.25), .dropless])
+  func roundTrip(capacity: Capacity) throws {
+    let config = MoEConfig(tokens: 4, hidden: 8, ffn: 8, experts: 2, topK: 1, capacity: capacity)
+    let data = try JSONEncoder().encode(config)
+    let text = String(decoding: data, as: UTF8.self)
+    #expect(text.contains(capacity == .dropless ? "\"capacity\":\"dropless\"" : "\"capacity\":1.25"), "\(text)")
+    #expect(try JSONDecoder().decode(MoEConfig.self, from: data) == config)
   }
 }
