@@ -38,7 +38,9 @@ let package = Package(
     // that loads them with dlopen: the only home of Unsafe* pointer work for CUDA.
     .target(name: "CCUDA"),
     .target(name: "CUDADriver", dependencies: ["CCUDA"]),
-    .testTarget(name: "CUDADriverTests", dependencies: ["CUDADriver"]),
+    .testTarget(name: "CUDADriverTests", dependencies: ["CUDADriver", "TestSupport"]),
+    // What several test targets share (when NVRTC/GPU tests run).
+    .target(name: "TestSupport", dependencies: ["CUDADriver"], path: "Tests/TestSupport"),
 
     // The CUDA kernel sources (Sources/MoEKernels/cuda/*.cuh, *.cu), embedded in the binary as
     // string literals by a build-tool plugin that runs embed-kernels at build time.
@@ -49,8 +51,8 @@ let package = Package(
     .target(name: "MoEJIT", dependencies: ["CUDADriver", "MoECore", "MoEKernels"]),
     // The CUDA backend: one persistent cooperative kernel per forward on one GPU.
     .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore"]),
-    .testTarget(name: "MoEJITTests", dependencies: ["MoEJIT", "MoEKernels", "CUDADriver", "MoECore"]),
-    .testTarget(name: "MoECUDATests", dependencies: ["MoECUDA", "MoEJIT", "CUDADriver", "MoECore"]),
+    .testTarget(name: "MoEJITTests", dependencies: ["TestSupport", "MoEJIT", "MoEKernels", "CUDADriver", "MoECore"]),
+    .testTarget(name: "MoECUDATests", dependencies: ["TestSupport", "MoECUDA", "MoEJIT", "CUDADriver", "MoECore"]),
   ],
   swiftLanguageModes: [.v6]
 )

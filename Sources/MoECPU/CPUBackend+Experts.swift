@@ -44,20 +44,11 @@ extension CPUBackend {
     // by (h3 + b3) when gated, and rounds the intermediate to the storage dtype.
     if let w3 {
       w3.withUnsafeBufferPointer { w3p in
-        let problems = active.map { e in
-          GEMMProblem(
-            m: plan.count(e), n: d, k: h, a: xs.pointer + plan.offset(e) * h, lda: h,
-            b: w3p.baseAddress! + e * d * h, ldb: h, c: hidden3.pointer + plan.offset(e) * d, ldc: d)
-        }
-        gemmNT(problems, threads: threads)
+        gemmNT(plan.problems(active, a: xs.pointer, weights: w3p.baseAddress!, n: d, k: h, c: hidden3.pointer), threads: threads)
       }
     }
     w1.withUnsafeBufferPointer { w1p in
-      let problems = active.map { e in
-        GEMMProblem(
-          m: plan.count(e), n: d, k: h, a: xs.pointer + plan.offset(e) * h, lda: h,
-          b: w1p.baseAddress! + e * d * h, ldb: h, c: hidden1.pointer + plan.offset(e) * d, ldc: d)
-      }
+      let problems = plan.problems(active, a: xs.pointer, weights: w1p.baseAddress!, n: d, k: h, c: hidden1.pointer)
       gemmNT(problems, threads: threads) { problem, tileRows, tileCols in
         let e = active[problem]
         let base = plan.offset(e)
@@ -76,11 +67,7 @@ extension CPUBackend {
 
     // GEMM1: y = a · W2ᵀ + b2, rounded to the storage dtype.
     w2.withUnsafeBufferPointer { w2p in
-      let problems = active.map { e in
-        GEMMProblem(
-          m: plan.count(e), n: h, k: d, a: hidden1.pointer + plan.offset(e) * d, lda: d,
-          b: w2p.baseAddress! + e * h * d, ldb: d, c: ys.pointer + plan.offset(e) * h, ldc: h)
-      }
+      let problems = plan.problems(active, a: hidden1.pointer, weights: w2p.baseAddress!, n: h, k: d, c: ys.pointer)
       gemmNT(problems, threads: threads) { problem, tileRows, tileCols in
         let e = active[problem]
         let base = plan.offset(e)
@@ -145,6 +132,19 @@ struct ExpertRows: Sendable {
   var rows: Int { offsets.last! }
   func offset(_ e: Int) -> Int { offsets[e] }
   func count(_ e: Int) -> Int { offsets[e + 1] - offsets[e] }
+  /// One NT GEMM per expert in `active`: its rows of `a` (width k) times its [n, k] block of
+  /// `weights`, into its rows of `c` (width n).
+  func problems(
+    _ active: [Int], a: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, n: Int, k: Int,
+    c: UnsafeMutablePointer<Float>
+  ) -> [GEMMProblem] {
+    active.map { e in
+      GEMMProblem(
+        m: count(e), n: n, k: k, a: a + offset(e) * k, lda: k, b: weights + e * n * k, ldb: k,
+        c: c + offset(e) * n, ldc: n)
+    }
+  }
+
   /// Experts with at least one kept pair.
   var activeExperts: [Int] { (0..<offsets.count - 1).filter { count($0) > 0 } }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import CUDADriver
 import MoECore
 import MoEJIT

@@ -1,17 +1,7 @@
 import CUDADriver
+import TestSupport
 import Glibc
 
-/// When tests that need NVRTC run (the idea of CUDADriverTests' Gate).
-enum Gate {
-  /// CI (`CI=true`) or `FLASHMOE_REQUIRE_NVRTC=1`: NVRTC must be found, so its tests run and fail
-  /// when it is missing instead of being skipped.
-  static let nvrtcRequired: Bool = {
-    func value(_ name: String) -> String? { getenv(name).map { String(cString: $0).lowercased() } }
-    return value("CI") == "true" || value("FLASHMOE_REQUIRE_NVRTC") == "1"
-  }()
-  static let nvrtcFound: Bool = (try? NVRTC.shared()) != nil
-  static let runNVRTCTests: Bool = nvrtcFound || nvrtcRequired
-}
 
 /// A `__device__` array's initializer as NVRTC writes it into PTX.
 ///
