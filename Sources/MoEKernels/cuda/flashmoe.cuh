@@ -13,6 +13,7 @@
 #include "processor.cuh"
 #include "subscriber.cuh"
 #include "scheduler.cuh"
+#include "transport.cuh"
 
 namespace flashmoe {
 
@@ -30,7 +31,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   static_assert(S::kHidden % S::kGateK == 0, "H must be a multiple of the gate's k chunk");
   static_assert(S::kTopK >= 1 && S::kTopK <= S::kExperts, "1 <= k <= E");
   static_assert(S::kThreads == 128, "four warps: Scheduler + three Subscribers in the OS block");
-  static_assert(S::kRanks == 1, "this build runs one GPU; expert parallelism adds the transport");
+  static_assert(S::kRanks >= 1 && S::kExperts % S::kRanks == 0, "every GPU holds E / P experts");
 
   extern __shared__ __align__(128) unsigned char smem[];
   auto& shared = *reinterpret_cast<SharedStorage<S>*>(smem);
@@ -45,6 +46,11 @@ __device__ __forceinline__ void forward(const Params& p) {
   row_bases<S>(p, rowBase);
   gate_slots<S>(p, rowBase);
   if (!grid_barrier(p, kPhaseSlots, &blockOk)) return;
+  if constexpr (S::kRanks > 1) {
+    dispatch_rows<S>(p);
+    if (!grid_barrier(p, kPhaseDispatch, &blockOk)) return;
+    dispatch_signals<S>(p);
+  }
 
   if (blockIdx.x + 1 < gridDim.x) {
     processor<S>(p, shared.processor, &current);
@@ -53,7 +59,12 @@ __device__ __forceinline__ void forward(const Params& p) {
     // per-row-tile release flags (sized by the host: see flashmoe_layout).
     int* assigned = reinterpret_cast<int*>(smem + sizeof(OSShared<S>));
     unsigned char* released = reinterpret_cast<unsigned char*>(assigned + p.processors);
-    if (threadIdx.x == 0) shared.os.published = 0;
+    if (threadIdx.x == 0) {
+      shared.os.published = 0;
+      shared.os.arrived = 0;
+      shared.os.combineReady = 0;
+    }
+    for (int c = threadIdx.x; c < S::kExperts; c += S::kThreads) shared.os.cellCount[c] = -1;
     __syncthreads();
     if ((threadIdx.x >> 5) == 0) scheduler<S>(p, shared.os, assigned, released);
     else subscriber<S>(p, shared.os, rowBase);

@@ -198,6 +198,12 @@ __device__ void gate_slots(const Params& p, const int* rowBase) {
     int e = __ldcg(&p.pairExpert[q]);
     int tile = (q / K) / S::kGateTokens;
     int slot = __ldcg(&p.chunkOffset[tile * E + e]) + __ldcg(&p.pairRank[q]);
+    if constexpr (S::kRanks > 1) {
+      // The destination index e · C' + slot: the owner's incoming row on the way out and this
+      // GPU's combine row on the way back (MemoryPlan.destinationIndex).
+      p.pairRow[q] = slot < p.capacity ? e * p.cellRows + slot : -1;
+      continue;
+    }
     if (slot < p.capacity) {
       int row = rowBase[e] + slot;
       p.pairRow[q] = row;
@@ -206,7 +212,13 @@ __device__ void gate_slots(const Params& p, const int* rowBase) {
       p.pairRow[q] = -1;
     }
   }
-  for (int e = blockIdx.x; e < E; e += gridDim.x) {
+  if constexpr (S::kRanks > 1) {
+    // This GPU's combine counters, before any owner can have sent a result of this forward.
+    const int counters = E * (p.cellRows / TM);
+    unsigned* combineCount = p.peers[p.rank].combineCount;
+    for (int i = blockIdx.x * S::kThreads + threadIdx.x; i < counters; i += stride) combineCount[i] = 0;
+  }
+  for (int e = blockIdx.x; e < E && S::kRanks == 1; e += gridDim.x) {
     for (int r = rowBase[e] + __ldcg(&p.expertCount[e]) + threadIdx.x; r < rowBase[e + 1]; r += S::kThreads) p.rowToken[r] = -1;
     for (int rt = rowBase[e] / TM + threadIdx.x; rt < rowBase[e + 1] / TM; rt += S::kThreads) p.rowTileExpert[rt] = e;
   }

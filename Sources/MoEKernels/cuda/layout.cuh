@@ -7,7 +7,7 @@ namespace flashmoe {
 
 // Roles and phases, named in watchdog reports.
 enum Role : unsigned { kRoleGate = 1, kRoleProcessor = 2, kRoleScheduler = 3, kRoleSubscriber = 4, kRoleBarrier = 5 };
-enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5 };
+enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7 };
 
 // Written once by the first actor that gives up waiting; `epoch` says which forward it belongs to,
 // so the record never needs clearing.
@@ -27,9 +27,10 @@ struct ErrorRecord {
 enum TaskType : unsigned { kTaskStop = 0, kTaskGEMM0 = 1, kTaskGEMM1 = 2, kTaskCombine = 3 };
 struct Task {
   unsigned type;
-  unsigned rowTile;  // GEMM0/GEMM1: row tile of the grouped buffers; Combine: token tile
+  unsigned rowTile;  // GEMM0/GEMM1: row tile of the grouped buffers (P > 1: cell · T + tile); Combine: token tile
   unsigned colTile;  // output column tile
-  unsigned expert;
+  unsigned expert;   // local expert (its weights on this GPU)
+  unsigned rows;     // P > 1: valid rows of the row tile (the rest is padding and is never sent)
 };
 
 // One slot of a Processor's mailbox: the Scheduler writes `task`, then releases `tag`
@@ -39,6 +40,16 @@ struct MailboxSlot {
   Task task;
 };
 static constexpr int kMailboxDepth = 2;
+
+// Expert parallelism (P > 1): where each GPU's symmetric buffers are, as seen from this GPU
+// (peer pointers, valid after cuCtxEnablePeerAccess). The same table is on every GPU.
+struct PeerTable {
+  void* dispatchIn;                   // [P sources][E_local][cellRows][H]: L[·, r = 0, b = 1]
+  void* combineIn;                    // [E owners' experts][cellRows][H]: L[·, r = 1, b = 1]
+  unsigned long long* dispatchSignal; // [P sources][E_local]: epoch << 32 | rows
+  unsigned* combineCount;             // [E][cellRows / tileM]: column tiles of results arrived
+  unsigned* abortEpoch;               // the peer's abort word
+};
 
 struct Params {
   // Tensors, in the storage dtype (PyTorch nn.Linear layout, expert outermost).
@@ -81,6 +92,11 @@ struct Params {
   unsigned* barrier;             // [2] arrivals, generation (persist across forwards)
   unsigned* abortEpoch;          // [1] == epoch when some actor gave up
   ErrorRecord* error;            // [1]
+  // Expert parallelism (unused when P = 1).
+  int rank;                      // this GPU's position in the group
+  int cellRows;                  // C' for the largest token count: rows of one cell of L
+  int ranks;                     // P (1: no peers)
+  const PeerTable* peers;        // [P]
 };
 
 }  // namespace flashmoe

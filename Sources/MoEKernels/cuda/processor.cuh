@@ -23,9 +23,15 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
   const T* x = static_cast<const T*>(p.x);
+  const T* incoming = S::kRanks > 1 ? static_cast<const T*>(p.peers[p.rank].dispatchIn) : nullptr;
   auto aRow = [&](int r) -> const T* {
-    const int token = __ldcg(&p.rowToken[row0 + r]);
-    return token >= 0 ? x + (size_t)token * H : nullptr;
+    if constexpr (S::kRanks > 1) {
+      // The cell's rows arrived contiguously from their source; rows past the count are padding.
+      return r < (int)task.rows ? incoming + (size_t)(row0 + r) * H : nullptr;
+    } else {
+      const int token = __ldcg(&p.rowToken[row0 + r]);
+      return token >= 0 ? x + (size_t)token * H : nullptr;
+    }
   };
   const T* w1 = static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H;
   const T* bRows[S::kGated ? 2 : 1];
@@ -76,6 +82,28 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     if constexpr (S::kBiases) v += St::load(b2[e * H + col]);
     return v;
   };
+  if constexpr (S::kRanks > 1) {
+    // Results travel back tile by tile into the source's combine cell L[g][p = rank, r = 1, b = 1],
+    // real rows only; the source counts arrived column tiles per (expert, row tile).
+    constexpr int EL = S::kExperts / S::kRanks;
+    const int tiles = p.cellRows / TM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
+    const int source = cell / EL, expert = p.rank * EL + cell % EL;
+    T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * TM) * H;
+    auto put = [&](int r, int c, float v) { if (r < (int)task.rows) home[(size_t)r * H + n0 + c] = St::store(v); };
+    if constexpr (G::kFMA) {
+      g.for_each([&](int r, int c, int i) { put(r, c, value(n0 + c, i)); });
+    } else {
+      g.for_each_pair([&](int r, int c, int i) {
+        if (r < (int)task.rows) store_pair<St>(&home[(size_t)r * H + n0 + c], value(n0 + c, i), value(n0 + c + 1, i + 1));
+      });
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      __threadfence_system();
+      atomicAdd_system(&p.peers[source].combineCount[expert * tiles + t], 1u);
+    }
+    return;
+  }
   if constexpr (G::kFMA) {
     g.for_each([&](int r, int c, int i) { out[(size_t)(row0 + r) * H + n0 + c] = St::store(value(n0 + c, i)); });
   } else {
@@ -141,6 +169,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
         current->rowTile = t->rowTile;
         current->colTile = t->colTile;
         current->expert = t->expert;
+        current->rows = t->rows;
       } else {
         current->type = kTaskStop;
       }

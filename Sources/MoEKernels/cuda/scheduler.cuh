@@ -1,67 +1,187 @@
 // The Scheduler actor (Algorithm 3): one warp. It sweeps the doorbells — GEMM0 tile counts per row
-// tile, the GEMM1 completion count, the Processors' finished counters — and hands ready tasks to
-// Processors with free mailbox slots, all 32 lanes at once (a warp prefix sum over free slots), so
-// no Processor waits while a task is ready (work-conserving). Priority: GEMM1 of completed rows,
-// then GEMM0, then Combine (which opens when every GEMM1 tile is done). When every task has been
-// handed out it sends each Processor Stop (the interrupt).
+// tile, the Subscriber's published arrivals, the Processors' finished counters — and hands ready
+// tasks to Processors with free mailbox slots, all 32 lanes at once (a warp prefix sum over free
+// slots), so no Processor waits while a task is ready (work-conserving). Priority: GEMM1 of
+// completed row tiles, then GEMM0, then Combine. When every task has been handed out it sends each
+// Processor Stop (the interrupt).
+//
+// What the tasks are comes from a "book": LocalBook on one GPU (every row tile known after the
+// gate), PeerBook with expert parallelism (cells arrive from peers; the task bound grows until
+// every source has signalled: SelfCorrectTaskBound).
 #pragma once
 #include "subscriber.cuh"
 #include "watchdog.cuh"
 
 namespace flashmoe {
 
+constexpr unsigned kFull = 0xffffffffu;
+
+// Releases every pending row tile whose GEMM0 tiles are all done into p.readyRows, in order.
+// `pending(i)` gives the i-th row tile that can exist; rows past the window wait for a later sweep.
+template <class Pending>
+__device__ bool release_rows(const Params& p, unsigned char* released, int& scanFrom, int pendingCount,
+                             int& rowsReleased, int g0PerRow, Pending pending) {
+  constexpr int kWindow = 256;
+  const int lane = threadIdx.x & 31;
+  bool progress = false;
+  const int scanTo = min(pendingCount, scanFrom + kWindow);
+  for (int base = scanFrom; base < scanTo; base += 32) {
+    const int i = base + lane;
+    const int rt = i < scanTo ? pending(i) : 0;
+    const bool ready = i < scanTo && !released[rt] && ptx::ld_acquire(&p.rowDone[rt]) == (unsigned)g0PerRow;
+    const unsigned m = __ballot_sync(kFull, ready);
+    if (ready) {
+      p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt;
+      released[rt] = 1;
+    }
+    rowsReleased += __popc(m);
+    progress |= m != 0;
+  }
+  __syncwarp();
+  if (lane == 0) while (scanFrom < pendingCount && released[pending(scanFrom)]) ++scanFrom;
+  scanFrom = __shfl_sync(kFull, scanFrom, 0);
+  return progress;
+}
+
+// One GPU: the row tiles of every expert are known once the gate is done.
 template <class S>
-__device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsigned char* released) {
-  constexpr unsigned kFull = 0xffffffffu;
-  constexpr int kWindow = 256;  // row tiles swept beyond the first unreleased one
+struct LocalBook {
+  const Params& p;
+  OSShared<S>& os;
+  unsigned char* released;
+  int g0Next = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0;
+  bool combineOpen = false;
+
+  __device__ void start() {
+    for (int i = threadIdx.x & 31; i < os.rowTiles; i += 32) released[i] = 0;
+    __syncwarp();
+  }
+  __device__ int g0Total() const { return os.gemm0Total; }
+  __device__ int g1Total() const { return os.gemm1Total; }
+  __device__ int cTotal() const { return os.combineTotal; }
+  __device__ bool allKnown() const { return true; }
+
+  __device__ bool refresh() {
+    bool progress = release_rows(p, released, scanFrom, os.rowTiles, rowsReleased, os.gemm0PerRow, [](int i) { return i; });
+    if (!combineOpen && g1Next == os.gemm1Total) {
+      const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
+      combineOpen = __shfl_sync(kFull, done, 0) == os.gemm1Total;
+    }
+    return progress;
+  }
+  __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
+  __device__ int availG0() const { return os.gemm0Total - g0Next; }
+  __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
+
+  __device__ Task gemm1(int j) const {
+    const int rt = p.readyRows[j / os.gemm1PerRow];
+    return Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % os.gemm1PerRow), (unsigned)__ldcg(&p.rowTileExpert[rt]), 0u};
+  }
+  // Expert-major, then column tile, then row tile: a W1 slice is read once and reused from L2.
+  __device__ Task gemm0(int j) const {
+    int lo = 0, hi = S::kExperts - 1;
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) >> 1;
+      if (os.gemm0Base[mid] <= j) lo = mid; else hi = mid - 1;
+    }
+    const int rows = os.firstRowTile[lo + 1] - os.firstRowTile[lo], local = j - os.gemm0Base[lo];
+    return Task{kTaskGEMM0, (unsigned)(os.firstRowTile[lo] + local % rows), (unsigned)(local / rows), (unsigned)lo, 0u};
+  }
+};
+
+// Expert parallelism: cells (source, local expert) arrive from peers in any order; each arrival
+// adds its row tiles (GEMM0 now, GEMM1 once their GEMM0 tiles are done). Combine opens when every
+// result of this GPU's own tokens is home (the Subscriber counts them).
+template <class S>
+struct PeerBook {
+  static constexpr int EL = S::kExperts / S::kRanks;
+  static constexpr int kCells = S::kRanks * EL;
+  const Params& p;
+  OSShared<S>& os;
+  unsigned char* released;
+  int g0Next = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0;
+  int known = 0, pendingTiles = 0;
+  bool combineOpen = false;
+
+  __device__ int tilesPerCell() const { return p.cellRows / S::kTileM; }
+  __device__ void start() {
+    for (int i = threadIdx.x & 31; i < kCells * tilesPerCell(); i += 32) released[i] = 0;
+    if ((threadIdx.x & 31) == 0) os.gemm0Base[0] = 0;
+    __syncwarp();
+  }
+  __device__ int g0Total() const { return os.gemm0Base[known]; }
+  __device__ int g1Total() const { return pendingTiles * os.gemm1PerRow; }
+  __device__ int cTotal() const { return os.combineTotal; }
+  __device__ bool allKnown() const { return known == kCells; }
+
+  __device__ bool refresh() {
+    const int lane = threadIdx.x & 31;
+    bool progress = false;
+    // Absorb arrivals the Subscriber published (its list only grows).
+    const int arrived = __shfl_sync(kFull, lane == 0 ? os.arrived : 0, 0);
+    if (arrived > known) {
+      __threadfence_block();
+      if (lane == 0) {
+        for (int i = known; i < arrived; ++i) {
+          const int cell = os.arrivedCell[i], tiles = (os.cellCount[cell] + S::kTileM - 1) / S::kTileM;
+          os.gemm0Base[i + 1] = os.gemm0Base[i] + tiles * os.gemm0PerRow;
+          for (int t = 0; t < tiles; ++t) p.rowTileExpert[pendingTiles++] = cell * tilesPerCell() + t;
+        }
+      }
+      known = arrived;
+      pendingTiles = __shfl_sync(kFull, pendingTiles, 0);
+      __syncwarp();
+      progress = true;
+    }
+    const int* pending = p.rowTileExpert;  // scheduler-private here: the row tiles that exist, in arrival order
+    progress |= release_rows(p, released, scanFrom, pendingTiles, rowsReleased, os.gemm0PerRow,
+                             [&](int i) { return pending[i]; });
+    if (!combineOpen) combineOpen = os.combineReady != 0;
+    return progress;
+  }
+  __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
+  __device__ int availG0() const { return g0Total() - g0Next; }
+  __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
+
+  __device__ unsigned rowsOf(int rt) const {
+    const int cell = rt / tilesPerCell(), t = rt % tilesPerCell();
+    return (unsigned)min(S::kTileM, os.cellCount[cell] - t * S::kTileM);
+  }
+  __device__ Task gemm1(int j) const {
+    const int rt = p.readyRows[j / os.gemm1PerRow];
+    return Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % os.gemm1PerRow), (unsigned)((rt / tilesPerCell()) % EL), rowsOf(rt)};
+  }
+  // Arrival by arrival; inside a cell column tile by column tile, row tiles innermost.
+  __device__ Task gemm0(int j) const {
+    int lo = 0, hi = known - 1;
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) >> 1;
+      if (os.gemm0Base[mid] <= j) lo = mid; else hi = mid - 1;
+    }
+    const int cell = os.arrivedCell[lo], local = j - os.gemm0Base[lo];
+    const int tiles = (os.cellCount[cell] + S::kTileM - 1) / S::kTileM;
+    const int rt = cell * tilesPerCell() + local % tiles;
+    return Task{kTaskGEMM0, (unsigned)rt, (unsigned)(local / tiles), (unsigned)(cell % EL), rowsOf(rt)};
+  }
+};
+
+template <class S, class Book>
+__device__ void schedule(const Params& p, Book& book, int* assigned) {
   const int lane = threadIdx.x & 31;
   const Watchdog dog{p};
   const unsigned long long epochTag = (unsigned long long)p.epoch << 32;
-
-  bool ok = true;
-  if (lane == 0)
-    ok = dog.wait(kRoleScheduler, kPhaseTasks, 1, [&] { return (unsigned long long)os.published; },
-                  [](unsigned long long v) { return v != 0; });
-  if (!__shfl_sync(kFull, (int)ok, 0)) return;
-  __threadfence_block();
-  const int processors = p.processors, rowTiles = os.rowTiles;
-  const int g0PerRow = os.gemm0PerRow, g1PerRow = os.gemm1PerRow, cPerRow = os.combinePerRow;
-  const int g0Total = os.gemm0Total, g1Total = os.gemm1Total, cTotal = os.combineTotal;
+  const int processors = p.processors, cPerRow = book.os.combinePerRow;
   for (int i = lane; i < processors; i += 32) assigned[i] = 0;
-  for (int i = lane; i < rowTiles; i += 32) released[i] = 0;
-  __syncwarp();
+  book.start();
 
-  int g0Next = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0, stopped = 0;
-  bool combineOpen = false;
+  int stopped = 0;
   unsigned long long lastProgress = ptx::globaltimer();
   for (unsigned spin = 0;; ++spin) {
-    bool progress = false;
-    // Doorbells: row tiles whose GEMM0 tiles are all done release their GEMM1 tasks.
-    const int scanTo = min(rowTiles, scanFrom + kWindow);
-    for (int base = scanFrom; base < scanTo; base += 32) {
-      const int rt = base + lane;
-      const bool ready = rt < scanTo && !released[rt] && ptx::ld_acquire(&p.rowDone[rt]) == (unsigned)g0PerRow;
-      const unsigned m = __ballot_sync(kFull, ready);
-      if (ready) {
-        p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt;
-        released[rt] = 1;
-      }
-      rowsReleased += __popc(m);
-      progress |= m != 0;
-    }
-    __syncwarp();
-    if (lane == 0) while (scanFrom < rowTiles && released[scanFrom]) ++scanFrom;
-    scanFrom = __shfl_sync(kFull, scanFrom, 0);
-    if (!combineOpen && g1Next == g1Total) {
-      int done = lane == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
-      combineOpen = __shfl_sync(kFull, done, 0) == g1Total;
-    }
-
-    const int availG1 = rowsReleased * g1PerRow - g1Next;
-    const int availG0 = g0Total - g0Next;
-    const int availC = combineOpen ? cTotal - cNext : 0;
+    bool progress = book.refresh();
+    const int availG1 = book.availG1(), availG0 = book.availG0(), availC = book.availC();
     const int avail = availG1 + availG0 + availC;
-    const bool draining = g0Next == g0Total && g1Next == g1Total && cNext == cTotal;
+    const bool draining = book.allKnown() && book.g0Next == book.g0Total() && book.g1Next == book.g1Total()
+                          && book.cNext == book.cTotal();
 
     // Hand out tasks (or, when draining, Stop) to Processors with free mailbox slots.
     int handed = 0;
@@ -73,7 +193,7 @@ __device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsig
         const int fin = (f >> 32) == p.epoch ? (int)(unsigned)f : 0;
         free = kMailboxDepth - (assigned[pid] - fin);
       }
-      int want = draining ? (free > 0 ? 1 : 0) : free;
+      const int want = draining ? (free > 0 ? 1 : 0) : free;
       int incl = want;
       for (int o = 1; o < 32; o <<= 1) {
         const int n = __shfl_up_sync(kFull, incl, o);
@@ -85,26 +205,14 @@ __device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsig
       for (int s = 0; s < take; ++s) {
         Task task;
         if (draining) {
-          task = Task{kTaskStop, 0, 0, 0};
+          task = Task{kTaskStop, 0, 0, 0, 0};
         } else {
           const int idx = handed + before + s;
-          if (idx < availG1) {
-            const int j = g1Next + idx, rt = p.readyRows[j / g1PerRow];
-            task = Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % g1PerRow), (unsigned)__ldcg(&p.rowTileExpert[rt])};
-          } else if (idx < availG1 + availG0) {
-            // Expert-major, then column tile, then row tile (see OSShared::gemm0Base).
-            const int j = g0Next + idx - availG1;
-            int lo = 0, hi = S::kExperts - 1;
-            while (lo < hi) {
-              const int mid = (lo + hi + 1) >> 1;
-              if (os.gemm0Base[mid] <= j) lo = mid; else hi = mid - 1;
-            }
-            while (os.firstRowTile[lo + 1] == os.firstRowTile[lo]) ++lo;  // skip experts with no rows
-            const int rows = os.firstRowTile[lo + 1] - os.firstRowTile[lo], local = j - os.gemm0Base[lo];
-            task = Task{kTaskGEMM0, (unsigned)(os.firstRowTile[lo] + local % rows), (unsigned)(local / rows), (unsigned)lo};
-          } else {
-            const int j = cNext + idx - availG1 - availG0;
-            task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u};
+          if (idx < availG1) task = book.gemm1(book.g1Next + idx);
+          else if (idx < availG1 + availG0) task = book.gemm0(book.g0Next + idx - availG1);
+          else {
+            const int j = book.cNext + idx - availG1 - availG0;
+            task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u, 0u};
           }
         }
         const int seq = assigned[pid] + 1;
@@ -114,6 +222,7 @@ __device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsig
         t->rowTile = task.rowTile;
         t->colTile = task.colTile;
         t->expert = task.expert;
+        t->rows = task.rows;
         __threadfence();
         ptx::st_release(&slot->tag, epochTag | (unsigned)seq);
         assigned[pid] = draining ? -1 : seq;
@@ -124,9 +233,9 @@ __device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsig
     __syncwarp();
     if (draining && stopped == processors) return;
     const int n1 = min(handed, availG1), n0 = min(handed - n1, availG0);
-    g1Next += n1;
-    g0Next += n0;
-    cNext += handed - n1 - n0;
+    book.g1Next += n1;
+    book.g0Next += n0;
+    book.cNext += handed - n1 - n0;
     progress |= handed > 0;
 
     const unsigned long long now = ptx::globaltimer();
@@ -138,12 +247,31 @@ __device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsig
       if (now - lastProgress > p.timeoutNs) {
         // awaited: GEMM1 and GEMM0 task totals; observed: how many of each were handed out.
         if (lane == 0)
-          dog.fail(kRoleScheduler, kPhaseDrain, ((unsigned long long)g1Total << 32) | (unsigned)g0Total,
-                   ((unsigned long long)g1Next << 32) | (unsigned)g0Next, now - lastProgress);
+          dog.fail(kRoleScheduler, kPhaseDrain, ((unsigned long long)book.g1Total() << 32) | (unsigned)book.g0Total(),
+                   ((unsigned long long)book.g1Next << 32) | (unsigned)book.g0Next, now - lastProgress);
         return;
       }
       __nanosleep(64);
     }
+  }
+}
+
+template <class S>
+__device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsigned char* released) {
+  const int lane = threadIdx.x & 31;
+  const Watchdog dog{p};
+  bool ok = true;
+  if (lane == 0)
+    ok = dog.wait(kRoleScheduler, kPhaseTasks, 1, [&] { return (unsigned long long)os.published; },
+                  [](unsigned long long v) { return v != 0; });
+  if (!__shfl_sync(kFull, (int)ok, 0)) return;
+  __threadfence_block();
+  if constexpr (S::kRanks > 1) {
+    PeerBook<S> book{p, os, released};
+    schedule<S>(p, book, assigned);
+  } else {
+    LocalBook<S> book{p, os, released};
+    schedule<S>(p, book, assigned);
   }
 }
 

@@ -4,6 +4,7 @@
 // GEMM1 and Combine tiles; the expert-parallel build adds the dispatch/combine signal sweeps here.
 #pragma once
 #include "layout.cuh"
+#include "watchdog.cuh"
 
 namespace flashmoe {
 
@@ -17,12 +18,114 @@ struct OSShared {
   // GEMM0 tasks run expert by expert, column tile by column tile, row tiles innermost, so that a
   // slice of W1 is read from memory once and reused from L2 by every row tile of its expert.
   int firstRowTile[S::kExperts + 1];  // expert e owns row tiles [firstRowTile[e], firstRowTile[e+1])
-  int gemm0Base[S::kExperts + 1];     // GEMM0 tasks of experts before e
+  int gemm0Base[S::kExperts + 1];     // GEMM0 tasks of experts (P > 1: of arrivals) before this one
+  // Expert parallelism: cells (source · E_local + local expert) in arrival order, their row counts
+  // (−1 until arrived), and whether every result of this GPU's tokens is home.
+  volatile int arrived;
+  volatile int combineReady;
+  int arrivedCell[S::kExperts];
+  volatile int cellCount[S::kExperts];
 };
+
+// Expert parallelism, warp 1: sweep the dispatch signals of every (source, local expert) cell and
+// publish arrivals to the Scheduler (Algorithm 4, dispatch flags).
+template <class S>
+__device__ void subscribe_dispatch(const Params& p, OSShared<S>& os) {
+  constexpr int kCells = S::kExperts;  // P · E_local
+  const int lane = threadIdx.x & 31;
+  const Watchdog dog{p};
+  const unsigned long long* signal = p.peers[p.rank].dispatchSignal;
+  unsigned long long last = ptx::globaltimer();
+  for (unsigned spin = 0;; ++spin) {
+    int arrivedNow = 0;
+    for (int base = 0; base < kCells; base += 32) {
+      const int c = base + lane;
+      bool got = false;
+      unsigned rows = 0;
+      if (c < kCells && os.cellCount[c] < 0) {
+        const unsigned long long v = ptx::ld_acquire_sys(&signal[c]);
+        got = (unsigned)(v >> 32) == p.epoch;
+        rows = (unsigned)v;
+      }
+      const unsigned m = __ballot_sync(0xffffffffu, got);
+      if (got) {
+        os.cellCount[c] = (int)rows;
+        os.arrivedCell[os.arrived + __popc(m & ((1u << lane) - 1u))] = c;
+      }
+      __syncwarp();
+      __threadfence_block();
+      if (lane == 0 && m) os.arrived = os.arrived + __popc(m);
+      __syncwarp();
+      arrivedNow += __popc(m);
+    }
+    if (os.arrived == kCells) return;
+    const unsigned long long now = ptx::globaltimer();
+    if (arrivedNow) last = now;
+    else {
+      if (dog.aborted()) return;
+      if (now - last > p.timeoutNs) {
+        if (lane == 0) dog.fail(kRoleSubscriber, kPhaseDispatch, kCells, (unsigned long long)os.arrived, now - last);
+        return;
+      }
+      __nanosleep(100);
+    }
+  }
+}
+
+// Expert parallelism, warp 2: count the result tiles owners sent back for this GPU's tokens; when
+// every expected tile is home, open Combine (Algorithm 4, combine flags).
+template <class S>
+__device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
+  const int lane = threadIdx.x & 31;
+  const Watchdog dog{p};
+  const int tiles = p.cellRows / S::kTileM, perTile = S::kHidden / S::kTileN;
+  const unsigned* count = p.peers[p.rank].combineCount;
+  const unsigned long long start = ptx::globaltimer();
+  unsigned long long seen = 0;
+  for (;;) {
+    bool all = true;
+    unsigned long long done = 0;
+    for (int i = lane; i < S::kExperts * tiles; i += 32) {
+      const int e = i / tiles, t = i % tiles;
+      if (t * S::kTileM >= __ldcg(&p.expertCount[e])) continue;
+      const unsigned c = ptx::ld_acquire_sys(&count[i]);
+      all &= c == (unsigned)perTile;
+      done += c;
+    }
+    if (__all_sync(0xffffffffu, all)) {
+      __threadfence_block();
+      if (lane == 0) os.combineReady = 1;
+      return;
+    }
+    for (int o = 16; o; o >>= 1) done += __shfl_xor_sync(0xffffffffu, done, o);
+    if (dog.aborted()) return;
+    const unsigned long long now = ptx::globaltimer();
+    if (now - start > p.timeoutNs) {
+      if (lane == 0) dog.fail(kRoleSubscriber, kPhaseCombine, 0, done, now - start);
+      return;
+    }
+    (void)seen;
+    __nanosleep(200);
+  }
+}
 
 template <class S>
 __device__ void subscriber(const Params& p, OSShared<S>& os, const int* rowBase) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if constexpr (S::kRanks > 1) {
+    if (warp == 1 && lane == 0) {
+      os.gemm0PerRow = S::kFFN / S::kGemm0N;
+      os.gemm1PerRow = S::kHidden / S::kTileN;
+      os.combinePerRow = (S::kHidden + S::kCombineN - 1) / S::kCombineN;
+      os.combineTotal = (p.tokens + S::kTileM - 1) / S::kTileM * os.combinePerRow;
+      __threadfence_block();
+      os.published = 1;
+    }
+    __syncwarp();
+    if (warp == 1) subscribe_dispatch<S>(p, os);
+    else if (warp == 2) subscribe_combine<S>(p, os);
+    return;
+  }
   if (warp != 1 || lane != 0) return;
   const int rowTiles = rowBase[S::kExperts] / S::kTileM;
   os.rowTiles = rowTiles;

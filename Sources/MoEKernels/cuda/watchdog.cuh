@@ -30,6 +30,9 @@ struct Watchdog {
     }
     __threadfence();
     ptx::st_release(p.abortEpoch, p.epoch);
+    // Every peer stops too: one stalled GPU must not leave the others waiting for its signals.
+    for (int i = 0; i < p.ranks && p.peers != nullptr; ++i)
+      if (i != p.rank) ptx::st_release_sys(p.peers[i].abortEpoch, p.epoch);
   }
 
   // Polls `probe()` (which returns the observed value) until `done(observed)`; false on timeout
