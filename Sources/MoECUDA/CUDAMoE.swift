@@ -37,7 +37,18 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Environment variable: the watchdog bound for every wait in the kernel, in milliseconds.
   public static let watchdogVariable = "FLASHMOE_WATCHDOG_MS"
 
-  public init(config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil) throws {
+  /// The rank of this GPU in its expert-parallel group, and the group's size (1: a single GPU).
+  public let rank: Int
+  public let ranks: Int
+
+  /// - Parameters:
+  ///   - weights: the whole layer's weights; with `ranks > 1` this GPU keeps the gate and its own
+  ///     block of E / P experts.
+  ///   - rank, ranks, context: this GPU's place in an expert-parallel group (use `CUDAMoEGroup`).
+  public init(
+    config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
+    rank: Int = 0, ranks: Int = 1, context: Context? = nil
+  ) throws {
     try config.validate()
     try weights.check(against: config)
     try Self.checkSupported(config)
@@ -50,13 +61,13 @@ public final class CUDAMoE: @unchecked Sendable {
     guard device.supportsCooperativeLaunch else {
       throw CUDABackendError.unsupported(field: "GPU \(deviceIndex)", value: device.name, expected: "a GPU with cooperative launch")
     }
-    let context = try Context(device: device)
+    let context = try context ?? Context(device: device)
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
     let tileN = KernelSpec.preferredTileN(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
       architecture: arch)
-    let spec = KernelSpec(config: config, architecture: arch, tileN: tileN)
+    let spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN)
     let compiler = try compiler ?? KernelCompiler()
     let compile = try compiler.compile(spec)
     try compile.kernel.check()
@@ -69,7 +80,9 @@ public final class CUDAMoE: @unchecked Sendable {
       throw CUDABackendError.layoutMismatch("flashmoe_layout = \(layout); host expects Params \(KernelParams.size) B, ErrorRecord \(ErrorRecord.size) B, mailbox slot \(Workspace.mailboxSlotSize) B × \(Workspace.mailboxDepth)")
     }
     let storageBytes = Int(layout[0]), osBytes = Int(layout[1])
-    let maxRows = Workspace.maxRows(config: config, maxTokens: maxTokens)
+    let maxRows = ranks > 1
+      ? config.experts * Workspace.cellRows(config: config, maxTokens: maxTokens)
+      : Workspace.maxRows(config: config, maxTokens: maxTokens)
     let rowTiles = maxRows / Workspace.tileM
 
     // Grid: every SM busy, blocks per SM from the occupancy query (never a fixed SM count).
@@ -100,8 +113,12 @@ public final class CUDAMoE: @unchecked Sendable {
     var rounded = weights
     rounded.round(to: config.dtype)
     self.roundedWeights = rounded
-    self.weights = try Self.upload(rounded, dtype: config.dtype, context: context)
-    self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context)
+    self.rank = rank
+    self.ranks = ranks
+    self.weights = try Self.upload(
+      rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
+      dtype: config.dtype, context: context)
+    self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks)
     let ms = Int(getenv(Self.watchdogVariable).map { String(cString: $0) } ?? "") ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
   }
@@ -122,7 +139,9 @@ public final class CUDAMoE: @unchecked Sendable {
     }
   }
 
-  static func upload(_ w: MoEWeights, dtype: DType, context: Context) throws -> [DeviceBuffer] {
+  /// Uploads the gate (whole: every GPU routes to all E experts) and the experts in `range` (the
+  /// block this GPU owns).
+  static func upload(_ w: MoEWeights, experts range: Range<Int>, dtype: DType, context: Context) throws -> [DeviceBuffer] {
     func buffer(_ values: [Float]) throws -> DeviceBuffer {
       switch dtype {
       case .fp32: return try DeviceBuffer(context: context, copying: values)
@@ -130,9 +149,13 @@ public final class CUDAMoE: @unchecked Sendable {
       case .fp16: return try DeviceBuffer(context: context, copying: values.map(\.fp16Bits))
       }
     }
-    var buffers = [try buffer(w.gate), try buffer(w.w1), try buffer(w.w2)]
-    for optional in [w.w3, w.b1, w.b2, w.b3] {
-      if let optional { buffers.append(try buffer(optional)) }
+    let (h, d) = (w.hidden, w.ffn)
+    func block(_ values: [Float], _ perExpert: Int) -> [Float] {
+      Array(values[range.lowerBound * perExpert..<range.upperBound * perExpert])
+    }
+    var buffers = [try buffer(w.gate), try buffer(block(w.w1, d * h)), try buffer(block(w.w2, h * d))]
+    for (optional, perExpert) in [(w.w3, d * h), (w.b1, d), (w.b2, h), (w.b3, d)] {
+      if let optional { buffers.append(try buffer(block(optional, perExpert))) }
     }
     return buffers
   }
@@ -154,11 +177,16 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Launches one forward on `stream` with `tokens` rows of `input`, writing `output`; returns at
   /// once (no host synchronisation). Call `checkStatus` after the stream is synchronised.
   public func launch(input: UInt64, output: UInt64, tokens: Int, stream: Stream? = nil) throws {
+    try launch(input: input, output: output, tokens: tokens, stream: stream, epoch: nil)
+  }
+
+  /// `epoch`: the group's forward number (every GPU of a group must use the same); nil = next own.
+  func launch(input: UInt64, output: UInt64, tokens: Int, stream: Stream?, epoch forced: UInt32?) throws {
     guard tokens >= 1, tokens <= maxTokens else {
       throw ConfigError(field: "tokens", value: tokens, expected: "1...\(maxTokens) (the layer's maximum)")
     }
     let epoch = state.withLock { epoch -> UInt32 in
-      epoch = epoch == UInt32.max ? 1 : epoch + 1
+      if let forced { epoch = forced } else { epoch = epoch == UInt32.max ? 1 : epoch + 1 }
       return epoch
     }
     var p = KernelParams()
@@ -181,6 +209,8 @@ public final class CUDAMoE: @unchecked Sendable {
     p.processors = Int32(gridBlocks - 1)
     p.epoch = epoch
     p.timeoutNs = timeoutNs
+    p.rank = Int32(rank)
+    p.ranks = Int32(ranks)
     work.fill(&p)
     try kernel.launch(
       grid: Dim3(gridBlocks), block: 128, sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,

@@ -13,8 +13,10 @@ struct KernelParams {
   var hidden: UInt64 = 0, expertOut: UInt64 = 0
   var rowDone: UInt64 = 0, gemm1Done: UInt64 = 0, mailbox: UInt64 = 0, finished: UInt64 = 0
   var barrier: UInt64 = 0, abortEpoch: UInt64 = 0, error: UInt64 = 0
+  var rank: Int32 = 0, cellRows: Int32 = 0, ranks: Int32 = 1
+  var peers: UInt64 = 0
 
-  static let size = 256
+  static let size = 280
 
   var bytes: [UInt8] {
     var b = ByteWriter()
@@ -25,6 +27,8 @@ struct KernelParams {
     for p in [pairExpert, pairWeight, pairRank, pairRow, chunkCount, chunkOffset, expertCount,
               rowToken, rowTileExpert, readyRows, hidden, expertOut,
               rowDone, gemm1Done, mailbox, finished, barrier, abortEpoch, error] { b.u64(p) }
+    for v in [rank, cellRows, ranks] { b.i32(v) }
+    b.u64(peers)
     b.align(8)
     return b.bytes
   }
@@ -50,5 +54,16 @@ struct ErrorRecord {
     func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
     epoch = u32(0); code = u32(4); role = u32(8); phase = u32(12); block = u32(16); thread = u32(20)
     awaited = u64(24); observed = u64(32); elapsedNs = u64(40)
+  }
+}
+
+/// One entry of the kernel's `PeerTable` (layout.cuh): where a GPU's symmetric buffers are.
+struct PeerEntry {
+  var dispatchIn: UInt64, combineIn: UInt64, dispatchSignal: UInt64, combineCount: UInt64, abortEpoch: UInt64
+  static let size = 40
+  var bytes: [UInt8] {
+    var b = ByteWriter()
+    for p in [dispatchIn, combineIn, dispatchSignal, combineCount, abortEpoch] { b.u64(p) }
+    return b.bytes
   }
 }

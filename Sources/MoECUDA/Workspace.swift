@@ -7,7 +7,7 @@ import MoECore
 final class Workspace: @unchecked Sendable {
   static let tileM = 128
   static let mailboxDepth = 2
-  static let mailboxSlotSize = 24
+  static let mailboxSlotSize = 32
   let maxRows: Int
   let input, output: DeviceBuffer
   let pairExpert, pairWeight, pairRank, pairRow: DeviceBuffer
@@ -15,6 +15,19 @@ final class Workspace: @unchecked Sendable {
   let rowToken, rowTileExpert, readyRows, rowDone: DeviceBuffer
   let hidden, expertOut: DeviceBuffer
   let gemm1Done, mailbox, finished, barrier, abortEpoch, error: DeviceBuffer
+  /// Expert parallelism (P > 1): rows of one cell of the symmetric tensor, and this GPU's incoming
+  /// halves of L (dispatch and combine), their signals and the peer table.
+  let cellRows: Int
+  let dispatchIn, combineIn, dispatchSignal, combineCount, peers: DeviceBuffer?
+
+  /// C' for `maxTokens` tokens per GPU: the capacity (S for dropless, never more than S) rounded
+  /// up to the tile height (in-place padding, §3.2.1).
+  static func cellRows(config: MoEConfig, maxTokens: Int) -> Int {
+    let c = config.capacity == .dropless ? maxTokens
+      : min(maxTokens, MoEConfig.capacity(factor: { if case .factor(let f) = config.capacity { return f } else { return 1 } }(),
+                                          topK: config.topK, tokens: maxTokens, experts: config.experts))
+    return (max(c, 1) + tileM - 1) / tileM * tileM
+  }
 
   /// Rows of the grouped buffers: every kept pair plus each expert's padding to the tile height.
   static func maxRows(config: MoEConfig, maxTokens: Int) -> Int {
@@ -22,11 +35,13 @@ final class Workspace: @unchecked Sendable {
     return (rows + tileM - 1) / tileM * tileM
   }
 
-  init(config: MoEConfig, maxTokens: Int, processors: Int, context: Context) throws {
+  init(config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1) throws {
     let e = config.experts, k = config.topK, size = config.dtype.size
     let pairs = maxTokens * k
     let chunks = (maxTokens + 31) / 32
-    maxRows = Self.maxRows(config: config, maxTokens: maxTokens)
+    cellRows = Self.cellRows(config: config, maxTokens: maxTokens)
+    // P > 1: row tiles are cells (source, local expert) of C' rows each: P · E_local = E cells.
+    maxRows = ranks > 1 ? e * cellRows : Self.maxRows(config: config, maxTokens: maxTokens)
     let rowTiles = maxRows / Self.tileM
     func zeroed(_ bytes: Int) throws -> DeviceBuffer {
       let b = try DeviceBuffer(context: context, byteCount: max(bytes, 8))
@@ -47,7 +62,16 @@ final class Workspace: @unchecked Sendable {
     readyRows = try zeroed(rowTiles * 4)
     rowDone = try zeroed(rowTiles * 4)
     hidden = try zeroed(maxRows * config.ffn * size)
-    expertOut = try zeroed(maxRows * config.hidden * size)
+    expertOut = try zeroed(ranks > 1 ? 8 : maxRows * config.hidden * size)
+    if ranks > 1 {
+      dispatchIn = try zeroed(e * cellRows * config.hidden * size)
+      combineIn = try zeroed(e * cellRows * config.hidden * size)
+      dispatchSignal = try zeroed(e * 8)
+      combineCount = try zeroed(e * (cellRows / Self.tileM) * 4)
+      peers = try zeroed(ranks * PeerEntry.size)
+    } else {
+      (dispatchIn, combineIn, dispatchSignal, combineCount, peers) = (nil, nil, nil, nil, nil)
+    }
     gemm1Done = try zeroed(4)
     mailbox = try zeroed(processors * Self.mailboxDepth * Self.mailboxSlotSize)
     finished = try zeroed(processors * 8)
@@ -68,7 +92,10 @@ final class Workspace: @unchecked Sendable {
     p.rowTileExpert = rowTileExpert.address
     p.readyRows = readyRows.address
     p.hidden = hidden.address
-    p.expertOut = expertOut.address
+    // With peers, expert outputs come home into this GPU's combine cells.
+    p.expertOut = combineIn?.address ?? expertOut.address
+    p.cellRows = Int32(cellRows)
+    p.peers = peers?.address ?? 0
     p.rowDone = rowDone.address
     p.gemm1Done = gemm1Done.address
     p.mailbox = mailbox.address
@@ -76,5 +103,15 @@ final class Workspace: @unchecked Sendable {
     p.barrier = barrier.address
     p.abortEpoch = abortEpoch.address
     p.error = error.address
+  }
+}
+
+extension Workspace {
+  /// This GPU's entry of the peer table.
+  var peerEntry: PeerEntry {
+    PeerEntry(
+      dispatchIn: dispatchIn?.address ?? 0, combineIn: combineIn?.address ?? 0,
+      dispatchSignal: dispatchSignal?.address ?? 0, combineCount: combineCount?.address ?? 0,
+      abortEpoch: abortEpoch.address)
   }
 }

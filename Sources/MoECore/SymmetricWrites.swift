@@ -211,7 +211,7 @@ public enum SymmetricWrites {
   /// (Definition C.1), one with the same source a repeated write.
   public static func overlaps(_ writes: [SymmetricWrite], width: Int) -> [(SymmetricWrite, SymmetricWrite)] {
     precondition(width >= 1)
-    let sorted = writes.sorted { ($0.target, $0.offset) < ($1.target, $1.offset) }
+    let sorted = writes.sorted { $0.target != $1.target ? $0.target < $1.target : $0.offset < $1.offset }
     var result: [(SymmetricWrite, SymmetricWrite)] = []
     for i in sorted.indices {
       // Every range has the same width, so the earlier ranges that overlap sorted[i] are exactly
@@ -227,7 +227,7 @@ public enum SymmetricWrites {
 
   /// Pairs of signal writes to the same word of the same target (a word is written whole).
   public static func overlaps(_ signals: [SignalWrite]) -> [(SignalWrite, SignalWrite)] {
-    let sorted = signals.sorted { ($0.target, $0.index) < ($1.target, $1.index) }
+    let sorted = signals.sorted { $0.target != $1.target ? $0.target < $1.target : $0.index < $1.index }
     var result: [(SignalWrite, SignalWrite)] = []
     for i in sorted.indices {
       var j = i - 1

@@ -184,6 +184,13 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
         }
       }
     }
+    // The expert-parallel path (two GPUs) for each numeric and form on Hopper.
+    for (dtype, math, form) in [(DType.bf16, Math.fp32, ExpertForm.plain), (.fp16, .fp32, .gated), (.fp32, .tf32, .plain), (.fp32, .fp32, .gated)] {
+      specs.append(KernelSpec(
+        hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: dtype, math: math, form: form, activation: .gelu, biases: true,
+        tileN: preferredTileN(hidden: 256, ffn: 256, dtype: dtype, math: math, form: form, architecture: "sm_90a"),
+        architecture: "sm_90a", ranks: 2))
+    }
     return specs
   }
 }

@@ -19,11 +19,14 @@ struct Bench: ParsableCommand {
   @Option(parsing: .upToNextOption, help: "Token counts to sweep with one GPU layer (e.g. 4096 8192 16384).")
   var sweepTokens: [Int] = []
   @Option(help: "GPU index.") var gpu: Int = 0
+  @Option(help: "Expert parallelism: a GPU count (2 = GPUs 0,1) or a list such as 0,1; S is then per GPU.")
+  var gpus: String?
 
   func validate() throws {
     if let warmup, warmup < 0 { throw ConfigError(field: "warmup", value: warmup, expected: "≥ 0") }
     if let runs, runs < 1 { throw ConfigError(field: "runs", value: runs, expected: "≥ 1") }
     for s in sweepTokens where s < 1 { throw ConfigError(field: "sweep-tokens", value: s, expected: "≥ 1") }
+    _ = try parseGPUList(gpus)
     _ = try layer.config(
       tokens: shape.tokens, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
   }
@@ -89,6 +92,42 @@ extension Bench {
       print("GPU \(engine.gpuIndex): \(engine.device.name), grid \(engine.gridBlocks) blocks (\(engine.blocksPerSM)/SM), \(engine.registers) registers, \(engine.sharedBytes) B shared, kernel \(engine.compile.cacheHit ? "from cache" : "compiled in \(formatFixed(engine.compile.seconds, 1)) s")")
       print(table([["S", "median ms", "mean ms", "min ms", "TFLOP/s", "tokens/s"]] + reports.map {
         [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond, 0)]
+      }))
+    }
+  }
+}
+
+extension Bench {
+  /// P GPUs, S tokens per GPU: the slowest GPU's CUDA-event time per forward.
+  func runGroup(config: MoEConfig, weights: MoEWeights, indices: [Int], tokenCounts: [Int], warmup: Int, runs: Int, progress: Progress) throws {
+    let group = try DeviceGroup(indices: indices)
+    let engine = try CUDAMoEGroup(config: config, weights: weights, group: group)
+    let p = group.count
+    var rng = SeededGenerator(seed: seed &+ 1)
+    let input = rng.normals(p * config.tokens * config.hidden)
+    var reports: [BenchReport] = []
+    for tokens in tokenCounts {
+      progress.update("S=\(tokens) per GPU × \(p) GPUs: \(warmup) warm-up + \(runs) timed forwards")
+      var slice: [Float] = []
+      for r in 0..<p { slice += input[(r * config.tokens) * config.hidden..<(r * config.tokens + tokens) * config.hidden] }
+      let times = try engine.time(slice, tokensPerGPU: tokens, warmup: warmup, runs: runs)
+      var c = config
+      c.tokens = tokens
+      // FLOPs per GPU: its share of the kept pairs (the CPU's routing rule, per source GPU).
+      let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
+      let rounded = engine.engines[0].roundedWeights ?? weights
+      let logits = cpu.gateLogitsForCounting(input: slice.map { $0.rounded(to: c.dtype) }, tokens: p * tokens, weights: rounded)
+      let routing = Router.route(logits: logits, tokens: p * tokens, experts: c.experts, topK: c.topK, renormalize: c.renormalize, capacity: c.expertCapacity, groups: p)
+      reports.append(BenchReport(backend: "cuda \(p)× \(engine.engines[0].device.name)", config: c, threads: engine.engines[0].gridBlocks,
+                                 times: times.map { $0 / 1e3 }, keptPairs: routing.keptPairs / p))
+    }
+    progress.finish()
+    if display.json {
+      print(try jsonString(reports))
+    } else {
+      print("GPUs \(indices.map(String.init).joined(separator: ",")): \(p) × \(engine.engines[0].device.name), grid \(engine.engines[0].gridBlocks) blocks per GPU, S tokens per GPU")
+      print(table([["S/GPU", "median ms", "mean ms", "min ms", "TFLOP/s/GPU", "tokens/s (all GPUs)"]] + reports.map {
+        [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond * Double(p), 0)]
       }))
     }
   }

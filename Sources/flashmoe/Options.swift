@@ -84,3 +84,20 @@ struct DisplayOptions: ParsableArguments {
   @Flag(help: "Print one JSON object instead of text.") var json = false
   @Flag(help: "No progress on the terminal.") var quiet = false
 }
+
+/// `--gpus`: a count (2 = GPUs 0 and 1) or a list of indices (0,1); nil or one GPU = no expert
+/// parallelism.
+func parseGPUList(_ text: String?) throws(ConfigError) -> [Int]? {
+  guard let text else { return nil }
+  let expected = "a GPU count 1...64 or a list of GPU indices like 0,1"
+  if !text.contains(","), let count = Int(text) {
+    guard count >= 1, count <= 64 else { throw ConfigError(field: "gpus", value: "'\(text)'", expected: expected) }
+    return count == 1 ? nil : Array(0..<count)
+  }
+  let list = text.split(separator: ",").map { Int($0.filter { $0 != " " }) }
+  guard !list.isEmpty, list.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+    throw ConfigError(field: "gpus", value: "'\(text)'", expected: expected)
+  }
+  let indices = list.map { $0! }
+  return indices.count == 1 ? nil : indices
+}

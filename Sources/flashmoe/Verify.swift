@@ -18,10 +18,12 @@ struct Verify: ParsableCommand {
   @OptionGroup var backendOptions: BackendOptions
   @Option(help: "Seed of the first case (default: random, printed).") var seed: UInt64?
   @Option(help: "Forwards in a row for the determinism and memory case.") var repeats: Int = 1000
-  @Option(help: "GPU index.") var gpu: Int = 0
+  @Option(help: "GPU index (single-GPU battery).") var gpu: Int = 0
+  @Option(help: "Expert parallelism: a GPU count (2 = GPUs 0,1) or a list such as 0,1.") var gpus: String?
   @Flag(help: "Only the first few cases (a smoke test).") var quick = false
 
   func validate() throws {
+    _ = try gpuList()
     guard repeats >= 2 else { throw ConfigError(field: "repeats", value: repeats, expected: "at least 2") }
     let choice = try backendOptions.choice()
     guard choice != .cpu else {
@@ -29,7 +31,14 @@ struct Verify: ParsableCommand {
     }
   }
 
+  /// The GPUs of `--gpus`, nil for the single-GPU battery.
+  func gpuList() throws -> [Int]? { try parseGPUList(gpus) }
+
   func run() throws {
+    if let group = try gpuList() {
+      try runGroup(group)
+      return
+    }
     let firstSeed = seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
     print("verify: CUDA backend against the CPU backend, first seed \(firstSeed)")
     var passed = 0, failed = 0

@@ -147,26 +147,24 @@ func verifyWrites(plan: MemoryPlan, routing: Routing, label: String) {
 
   // (2) Definition C.2: b = 1 ⇒ p* = source (also self-loops); b = 0 ⇒ source = target; so every
   // inter-device write is an incoming one. Only slots below C are ever written (padding is local).
-  for w in data {
-    #expect(w.isValidCoordinate, "\(label): \(w) violates Definition C.2")
-    if w.buffer == 1 { #expect(w.peerIndex == w.source, "\(label): \(w): incoming write with p ≠ source") }
-    if w.buffer == 0 { #expect(w.source == w.target, "\(label): \(w): staging write to another GPU") }
-    if w.source != w.target { #expect(w.buffer == 1, "\(label): \(w): inter-device write not to b = 1") }
-    #expect(w.slot < plan.capacity, "\(label): \(w): slot beyond C = \(plan.capacity)")
+  func none<W>(_ writes: [W], _ what: String, _ bad: (W) -> Bool) {
+    let found = writes.filter(bad)
+    #expect(found.isEmpty, "\(label): \(found.count) writes \(what), first \(found.first.map { "\($0)" } ?? "")")
   }
-  // Staging writes are local to the writer; for P = 1 everything is local by construction.
-  #expect(data.filter { $0.source != $0.target }.allSatisfy { $0.buffer == 1 })
+  none(data, "violate Definition C.2") { !$0.isValidCoordinate }
+  none(data, "incoming (b = 1) with p ≠ source") { $0.buffer == 1 && $0.peerIndex != $0.source }
+  none(data, "staging (b = 0) to another GPU") { $0.buffer == 0 && $0.source != $0.target }
+  none(data, "inter-device but not to b = 1") { $0.source != $0.target && $0.buffer != 1 }
+  none(data, "beyond slot C = \(plan.capacity)") { $0.slot >= plan.capacity }
 
   // (3) Signals: one word per (target, index), written by one source, with p* = source.
   let signalConflicts = SymmetricWrites.conflicts(signals)
   #expect(signalConflicts.isEmpty, "\(label): \(signalConflicts.count) signal conflicts, first \(signalConflicts.first.map { "\($0.0) vs \($0.1)" } ?? "")")
   #expect(SymmetricWrites.overlaps(signals).isEmpty, "\(label): a signal word written twice")
   let signalWords = plan.signalBytes / MemoryPlan.signalSize
-  for w in signals {
-    #expect(w.isValidCoordinate && w.peerIndex == w.source, "\(label): \(w) violates Definition C.2")
-    #expect(w.index >= 0 && w.index < signalWords, "\(label): \(w) outside the signal array")
-    #expect(w.rows >= 0 && w.rows <= tileM, "\(label): \(w): rows outside 0…bM")
-  }
+  none(signals, "violate Definition C.2") { !$0.isValidCoordinate || $0.peerIndex != $0.source }
+  none(signals, "outside the signal array") { $0.index < 0 || $0.index >= signalWords }
+  none(signals, "with rows outside 0…bM") { $0.rows < 0 || $0.rows > tileM }
 
   // (4) Exactly the kept pairs' rows: 2 puts + 2 staging rows each, computed here from
   // docs/MEMORY.md's offset formula ((((p·2 + r)·2 + b)·E_local + e)·C' + c)·H, not from MemoryPlan.

@@ -77,14 +77,17 @@ struct KernelSpecTests {
   @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), all valid and distinct")
   func ciVariants() throws {
     let variants = KernelSpec.ciVariants()
-    #expect(variants.count == 32)
-    #expect(Set(variants).count == 32)
+    #expect(variants.count == 36)
+    #expect(Set(variants).count == 36)
+    #expect(variants.filter { $0.ranks == 2 }.count == 4)
     for spec in variants {
       try spec.validate()
       #expect(spec.experts == 8 && spec.topK == 2)
       let preferred = KernelSpec.preferredTileN(
         hidden: spec.hidden, ffn: spec.ffn, dtype: spec.dtype, math: spec.math, form: spec.form, architecture: spec.architecture)
-      if spec.hidden == 256 {
+      if spec.ranks == 2 {
+        #expect(spec.architecture == "sm_90a" && spec.tileN == preferred)
+      } else if spec.hidden == 256 {
         #expect(spec.ffn == 256 && spec.activation == .gelu && spec.biases && spec.tileN == preferred)
       } else {
         #expect(spec.hidden == 192 && spec.ffn == 192 && spec.activation == .silu && !spec.biases && spec.tileN == 64)

@@ -63,6 +63,7 @@ __device__ __forceinline__ void forward(const Params& p) {
       shared.os.published = 0;
       shared.os.arrived = 0;
       shared.os.combineReady = 0;
+      shared.os.schedulerDone = 0;
     }
     for (int c = threadIdx.x; c < S::kExperts; c += S::kThreads) shared.os.cellCount[c] = -1;
     __syncthreads();

@@ -23,6 +23,7 @@ struct OSShared {
   // (−1 until arrived), and whether every result of this GPU's tokens is home.
   volatile int arrived;
   volatile int combineReady;
+  volatile int schedulerDone;
   int arrivedCell[S::kExperts];
   volatile int cellCount[S::kExperts];
 };
@@ -124,6 +125,15 @@ __device__ void subscriber(const Params& p, OSShared<S>& os, const int* rowBase)
     __syncwarp();
     if (warp == 1) subscribe_dispatch<S>(p, os);
     else if (warp == 2) subscribe_combine<S>(p, os);
+    else if (warp == 3 && lane == 0) {
+      // Abort relay: until the Scheduler is done, pass a local abort on to every peer.
+      const Watchdog dog{p};
+      while (!os.schedulerDone) {
+        if (dog.aborted()) { dog.relay_abort(); return; }
+        __nanosleep(1000);
+      }
+      if (dog.aborted()) dog.relay_abort();
+    }
     return;
   }
   if (warp != 1 || lane != 0) return;

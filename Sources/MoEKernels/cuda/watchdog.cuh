@@ -30,8 +30,12 @@ struct Watchdog {
     }
     __threadfence();
     ptx::st_release(p.abortEpoch, p.epoch);
-    // Every peer stops too: one stalled GPU must not leave the others waiting for its signals.
-    for (int i = 0; i < p.ranks && p.peers != nullptr; ++i)
+  }
+
+  // Expert parallelism: one stalled GPU must not leave the others waiting for its signals, so the
+  // abort is relayed to every peer (by the OS block's relay warp, off every hot loop).
+  __device__ void relay_abort() const {
+    for (int i = 0; i < p.ranks; ++i)
       if (i != p.rank) ptx::st_release_sys(p.peers[i].abortEpoch, p.epoch);
   }
 

@@ -1,0 +1,103 @@
+import CUDADriver
+import MoECore
+import MoEJIT
+import Synchronization
+
+/// The layer spread over P GPUs of one host (expert parallelism, issue #4): GPU r holds tokens
+/// r·S ..< (r+1)·S and experts r·E/P ..< (r+1)·E/P; each forward is ONE cooperative launch per GPU,
+/// and the GPUs exchange token rows and results by stores into each other's memory (transport.cuh).
+public final class CUDAMoEGroup: @unchecked Sendable {
+  public let config: MoEConfig
+  public let group: DeviceGroup
+  public let engines: [CUDAMoE]
+  private let epoch = Mutex<UInt32>(0)
+
+  public init(config: MoEConfig, weights: MoEWeights, group: DeviceGroup, maxTokens: Int? = nil) throws {
+    try group.check(config)
+    let compiler = try KernelCompiler()
+    var engines: [CUDAMoE] = []
+    for (rank, device) in group.devices.enumerated() {
+      engines.append(try CUDAMoE(
+        config: config, weights: weights, maxTokens: maxTokens, deviceIndex: device.index, compiler: compiler,
+        rank: rank, ranks: group.count, context: group.contexts[rank]))
+    }
+    // Every GPU gets the same table of everyone's symmetric buffers (peer pointers).
+    let table = engines.flatMap { $0.work.peerEntry.bytes }
+    for engine in engines { try engine.work.peers?.upload(table) }
+    self.config = config
+    self.group = group
+    self.engines = engines
+  }
+
+  public var ranks: Int { engines.count }
+  public var maxTokens: Int { engines[0].maxTokens }
+
+  /// Launches forward number `epoch` on every GPU without waiting in between, then waits for all
+  /// of them; the first GPU's error (watchdog or CUDA) is thrown after every GPU has stopped.
+  private func run(tokens: Int, events: [(Event, Event)]? = nil) throws {
+    let e = epoch.withLock { value -> UInt32 in
+      value = value == UInt32.max ? 1 : value + 1
+      return value
+    }
+    for (rank, engine) in engines.enumerated() {
+      if let events { try events[rank].0.record(on: engine.stream) }
+      try engine.launch(input: engine.work.input.address, output: engine.work.output.address, tokens: tokens, stream: engine.stream, epoch: e)
+      if let events { try events[rank].1.record(on: engine.stream) }
+    }
+    var firstError: (any Error)?
+    for engine in engines {
+      do {
+        try engine.stream.synchronize()
+        try engine.checkStatus()
+      } catch {
+        if firstError == nil { firstError = error }
+      }
+    }
+    if let firstError { throw firstError }
+  }
+
+  /// One forward over P·S tokens ([P·S, H], GPU r's tokens are rows r·S ..< (r+1)·S).
+  public func forward(_ input: [Float], tokensPerGPU tokens: Int, poison: Bool = false) throws -> [Float] {
+    let h = config.hidden
+    guard input.count == ranks * tokens * h else {
+      throw ConfigError(field: "input", value: "\(input.count) values", expected: "\(ranks) GPUs × \(tokens) tokens × \(h)")
+    }
+    for (rank, engine) in engines.enumerated() {
+      try engine.upload(Array(input[rank * tokens * h..<(rank + 1) * tokens * h]), to: engine.work.input)
+      if poison { try engine.work.output.fill(word: CUDAMoE.nanWord(config.dtype), stream: engine.stream) }
+    }
+    try run(tokens: tokens)
+    var output: [Float] = []
+    output.reserveCapacity(input.count)
+    for engine in engines { output += try engine.download(engine.work.output, count: tokens * h) }
+    return output
+  }
+
+  /// The routing of the last forward over all P·S tokens: experts, and rows (−1 when dropped).
+  public func lastRouting(tokensPerGPU tokens: Int) throws -> (expert: [Int32], row: [Int32]) {
+    var expert: [Int32] = [], row: [Int32] = []
+    for engine in engines {
+      let r = try engine.lastRouting(tokens: tokens)
+      expert += r.expert
+      row += r.row
+    }
+    return (expert, row)
+  }
+
+  /// Milliseconds per forward (the slowest GPU's CUDA-event time), `runs` after `warmup`.
+  public func time(_ input: [Float], tokensPerGPU tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
+    let h = config.hidden
+    for (rank, engine) in engines.enumerated() {
+      try engine.upload(Array(input[rank * tokens * h..<(rank + 1) * tokens * h]), to: engine.work.input)
+    }
+    let events = try engines.map { (try Event(context: $0.context), try Event(context: $0.context)) }
+    var times: [Double] = []
+    for i in 0..<(warmup + runs) {
+      try run(tokens: tokens, events: events)
+      if i >= warmup {
+        times.append(try events.map { Double(try $0.1.elapsedMilliseconds(since: $0.0)) }.max()!)
+      }
+    }
+    return times
+  }
+}
