@@ -69,8 +69,18 @@ public final class CUDAMoE: @unchecked Sendable {
       architecture: arch)
     let spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN)
     let compiler = try compiler ?? KernelCompiler()
-    let compile = try compiler.compile(spec)
-    try compile.kernel.check()
+    var compile = try compiler.compile(spec)
+    if compile.cacheHit, compile.kernel.resources == nil {
+      // A cached entry without ptxas's report cannot be checked: compile again and replace it.
+      compile = CompileResult(
+        kernel: try compiler.compileUncached(spec), cacheHit: false, duration: compile.duration,
+        rejectedCacheFile: "the cached log holds no ptxas report", cacheWriteError: nil)
+    }
+    do {
+      try compile.kernel.check()
+    } catch {
+      throw CUDABackendError.layoutMismatch("\(error) [\(compile.cacheHit ? "cache hit" : "compiled"), log \(compile.kernel.log.utf8.count) bytes: \(compile.kernel.log.prefix(300))]")
+    }
     let module = try Module(context: context, image: compile.kernel.cubin)
     let kernel = try module.kernel(named: CompiledKernel.entryName)
     let layout = try module.global(named: "flashmoe_layout", as: UInt64.self)

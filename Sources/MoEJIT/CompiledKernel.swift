@@ -93,6 +93,14 @@ public struct CompileResult: Sendable {
   /// Why the freshly compiled cubin could not be stored (the compile itself succeeded).
   public let cacheWriteError: String?
 
+  public init(kernel: CompiledKernel, cacheHit: Bool, duration: Duration, rejectedCacheFile: String?, cacheWriteError: String?) {
+    self.kernel = kernel
+    self.cacheHit = cacheHit
+    self.duration = duration
+    self.rejectedCacheFile = rejectedCacheFile
+    self.cacheWriteError = cacheWriteError
+  }
+
   public var seconds: Double {
     let parts = duration.components
     return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18

@@ -69,6 +69,10 @@ extension Bench {
     let warmup = self.warmup ?? 32, runs = self.runs ?? 32
     progress.update("compiling / loading the kernel…")
     let weights = MoEWeights.random(config, seed: seed)
+    if let list = try parseGPUList(gpus) {
+      try runGroup(config: config, weights: weights, indices: list, tokenCounts: tokenCounts, warmup: warmup, runs: runs, progress: progress)
+      return
+    }
     let engine = try CUDAMoE(config: config, weights: weights, deviceIndex: gpu)
     var reports: [BenchReport] = []
     var rng = SeededGenerator(seed: seed &+ 1)
