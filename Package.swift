@@ -44,14 +44,16 @@ let package = Package(
 
     // The CUDA kernel sources (Sources/MoEKernels/cuda/*.cuh, *.cu), embedded in the binary as
     // string literals by a build-tool plugin that runs embed-kernels at build time.
-    .executableTarget(name: "embed-kernels", path: "Sources/embed-kernels"),
+    // SHA-256 (FIPS 180-4): the kernel-source digest at build time and the kernel cache's keys.
+    .target(name: "SHA256"),
+    .executableTarget(name: "embed-kernels", dependencies: ["SHA256"], path: "Sources/embed-kernels"),
     .plugin(name: "EmbedKernelsPlugin", capability: .buildTool(), dependencies: ["embed-kernels"]),
     .target(name: "MoEKernels", exclude: ["cuda"], plugins: ["EmbedKernelsPlugin"]),
     // Specialises the kernel for one layer shape, compiles it with NVRTC and caches cubins on disk.
-    .target(name: "MoEJIT", dependencies: ["CUDADriver", "MoECore", "MoEKernels"]),
+    .target(name: "MoEJIT", dependencies: ["CUDADriver", "MoECore", "MoEKernels", "SHA256"]),
     // The CUDA backend: one persistent cooperative kernel per forward on one GPU.
     .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore"]),
-    .testTarget(name: "MoEJITTests", dependencies: ["TestSupport", "MoEJIT", "MoEKernels", "CUDADriver", "MoECore"]),
+    .testTarget(name: "MoEJITTests", dependencies: ["TestSupport", "MoEJIT", "MoEKernels", "CUDADriver", "MoECore", "SHA256"]),
     .testTarget(name: "MoECUDATests", dependencies: ["TestSupport", "MoECUDA", "MoEJIT", "CUDADriver", "MoECore"]),
   ],
   swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import SHA256
 /// Compiled kernels on disk, one file per cache key: `<directory>/<key>.fmk`.
 ///
 /// File format (integers little-endian):

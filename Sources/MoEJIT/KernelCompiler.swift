@@ -1,3 +1,4 @@
+import SHA256
 import CUDADriver
 import MoECore
 import MoEKernels

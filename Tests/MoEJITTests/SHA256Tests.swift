@@ -1,3 +1,4 @@
+import SHA256
 import Testing
 import MoEKernels
 @testable import MoEJIT
