@@ -216,10 +216,8 @@ public final class CUDAMoE: @unchecked Sendable {
     p.b2 = weightAddress("b2")
     p.b3 = weightAddress("b3")
     p.tokens = Int32(tokens)
-    let capacity = config.capacity == .dropless
-      ? tokens * config.topK
-      : MoEConfig.capacity(factor: { if case .factor(let f) = config.capacity { return f } else { return 1 } }(), topK: config.topK, tokens: tokens, experts: config.experts)
-    p.capacity = Int32(min(capacity, tokens * config.topK))
+    // Dropless: no pair can reach slot S·k, so nothing is dropped.
+    p.capacity = Int32(min(config.expertCapacity(tokens: tokens) ?? tokens * config.topK, tokens * config.topK))
     p.renormalize = config.renormalize ? 1 : 0
     p.maxRows = Int32(work.maxRows)
     p.processors = Int32(gridBlocks - 1)

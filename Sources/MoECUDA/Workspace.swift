@@ -23,9 +23,7 @@ final class Workspace: @unchecked Sendable {
   /// C' for `maxTokens` tokens per GPU: the capacity (S for dropless, never more than S) rounded
   /// up to the tile height (in-place padding, §3.2.1).
   static func cellRows(config: MoEConfig, maxTokens: Int) -> Int {
-    let c = config.capacity == .dropless ? maxTokens
-      : min(maxTokens, MoEConfig.capacity(factor: { if case .factor(let f) = config.capacity { return f } else { return 1 } }(),
-                                          topK: config.topK, tokens: maxTokens, experts: config.experts))
+    let c = min(maxTokens, config.expertCapacity(tokens: maxTokens) ?? maxTokens)
     return (max(c, 1) + tileM - 1) / tileM * tileM
   }
 

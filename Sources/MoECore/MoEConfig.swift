@@ -108,7 +108,11 @@ public struct MoEConfig: Hashable, Codable, Sendable {
   }
 
   /// C for `tokens` tokens per source GPU, or nil when dropless.
-  public var expertCapacity: Int? {
+  public var expertCapacity: Int? { expertCapacity(tokens: tokens) }
+
+  /// C for another token count per source GPU (a GPU layer runs any S up to its maximum), or nil
+  /// when dropless.
+  public func expertCapacity(tokens: Int) -> Int? {
     guard case .factor(let f) = capacity else { return nil }
     return Self.capacity(factor: f, topK: topK, tokens: tokens, experts: experts)
   }
