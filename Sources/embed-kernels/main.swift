@@ -134,3 +134,10 @@ func hexDigest(_ files: [(name: String, contents: String)]) -> String {
   }
   return SHA256.hexDigest(bytes)
 }
+
+do {
+  try main()
+} catch {
+  FileHandle.standardError.write(Data("embed-kernels: error: \(error)\n".utf8))
+  exit(1)
+}
