@@ -33,6 +33,10 @@ func temporaryDirectory() throws -> String {
     (["bench", "--runs", "0"], "runs"),
     (["bench", "--topk", "5", "--experts", "4"], "topk"),
     (["plan", "--model", "gpt4"], "model"),
+    (["verify", "--gpus", "0"], "gpus"),
+    (["verify", "--gpus", "two"], "gpus"),
+    (["verify", "--gpus", "0,-1"], "gpus"),
+    (["bench", "--gpus", "0,x"], "gpus"),
     (["plan", "--gpus", "3", "--experts", "8"], "gpus"),
     (["verify", "--backend", "cpu"], "backend"),
     (["verify", "--repeats", "1"], "repeats"),
@@ -132,6 +136,15 @@ func temporaryDirectory() throws -> String {
     dlclose(handle)
     return true
   }()
+
+  @Test func gpuListsParse() throws {
+    #expect(try parseGPUList(nil) == nil)
+    #expect(try parseGPUList("1") == nil)
+    #expect(try parseGPUList("2") == [0, 1])
+    #expect(try parseGPUList("0,1") == [0, 1])
+    #expect(try parseGPUList("3, 1") == [3, 1])
+    #expect(try parseGPUList("1") == nil)
+  }
 
   @Test func planMatchesTheMemoryPlan() throws {
     let command = try FlashMoECommand.parseAsRoot(["plan", "--tokens", "8192", "--hidden", "2048", "--experts", "64", "--gpus", "2"])

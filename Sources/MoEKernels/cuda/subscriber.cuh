@@ -82,7 +82,6 @@ __device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
   const int tiles = p.cellRows / S::kTileM, perTile = S::kHidden / S::kTileN;
   const unsigned* count = p.peers[p.rank].combineCount;
   const unsigned long long start = ptx::globaltimer();
-  unsigned long long seen = 0;
   for (;;) {
     bool all = true;
     unsigned long long done = 0;
@@ -105,7 +104,6 @@ __device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
       if (lane == 0) dog.fail(kRoleSubscriber, kPhaseCombine, 0, done, now - start);
       return;
     }
-    (void)seen;
     __nanosleep(200);
   }
 }
