@@ -30,7 +30,7 @@ swiftc "${SAN[@]}" -module-name MoECore -parse-as-library -emit-module -emit-mod
 build() {
   local name=$1 extra=()
   case $name in
-    safetensors | npy) extra=("${FILES[@]}") ;;
+    safetensors | npy) extra=("${FILES[@]}" Fuzz/Shared/FuzzInput.swift) ;;
     config) extra=() ;;
     *) echo "unknown target $name" >&2; exit 2 ;;
   esac

@@ -5,28 +5,13 @@ import Glibc
 #endif
 import MoECore
 
-private let fuzzPath: String = {
-  let dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-  return "\(dir)/flashmoe-fuzz-safetensors-\(getpid()).safetensors"
-}()
-
-private func writeFile(_ data: UnsafePointer<UInt8>, _ size: Int) {
-  let fd = open(fuzzPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-  guard fd >= 0 else { fatalError("cannot create \(fuzzPath)") }
-  var done = 0
-  while done < size {
-    let n = write(fd, data + done, size - done)
-    guard n > 0 else { fatalError("cannot write \(fuzzPath)") }
-    done += n
-  }
-  close(fd)
-}
+private let input = FuzzInputFile(target: "safetensors", suffix: "safetensors")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   // The whole file path: length prefix, header, data section, loads.
-  writeFile(data, size)
-  if let file = try? SafetensorsFile(path: fuzzPath) {
+  input.write(data, size)
+  if let file = try? SafetensorsFile(path: input.path) {
     for name in file.names {
       guard let info = file.tensors[name] else { fatalError("names and tensors disagree") }
       _ = try? file.load(name)
