@@ -9,28 +9,20 @@ extension Verify {
     let group = try DeviceGroup(indices: indices)
     let p = group.count
     print("verify: CUDA backend on GPUs \(indices.map(String.init).joined(separator: ",")) (expert parallelism, P = \(p)) against the CPU backend, first seed \(firstSeed)")
-    var passed = 0, failed = 0, caseSeed = firstSeed
+    var tally = Tally()
+    var caseSeed = firstSeed
+    let threads = try backendOptions.threadCount()
     for c in GroupCase.battery(gpus: p) {
       caseSeed &+= 1
-      do {
-        let outcome = try c.run(seed: caseSeed, group: group, threads: try backendOptions.threadCount())
-        print(outcome.line)
-        if outcome.ok { passed += 1 } else { failed += 1 }
-      } catch {
-        print("FAIL  \(c.name) seed \(caseSeed): \(error)")
-        failed += 1
+      let seed = caseSeed
+      tally.check("\(c.name) seed \(seed)") {
+        let outcome = try c.run(seed: seed, group: group, threads: threads)
+        return (outcome.ok, outcome.line)
       }
     }
-    do {
-      let line = try groupDeterminism(group: group, seed: caseSeed &+ 1)
-      print(line.text)
-      if line.ok { passed += 1 } else { failed += 1 }
-    } catch {
-      print("FAIL  repeat \(repeats) on \(p) GPUs: \(error)")
-      failed += 1
-    }
-    print("\(passed) passed, \(failed) failed")
-    if failed > 0 { throw ExitCode(1) }
+    let lastSeed = caseSeed &+ 1
+    tally.check("repeat \(repeats) on \(p) GPUs") { try groupDeterminism(group: group, seed: lastSeed) }
+    try tally.finish()
   }
 
   /// `repeats` forwards in a row on P GPUs: bitwise identical, device memory flat, and equal to the

@@ -41,36 +41,24 @@ struct Verify: ParsableCommand {
     }
     let firstSeed = seed ?? UInt64.random(in: 1...UInt64(UInt32.max))
     print("verify: CUDA backend against the CPU backend, first seed \(firstSeed)")
-    var passed = 0, failed = 0
+    var tally = Tally()
     var caseSeed = firstSeed
+    let threads = try backendOptions.threadCount()
     for c in VerifyCase.battery(quick: quick) {
       caseSeed &+= 1
-      let line: String
-      do {
-        let outcome = try c.run(seed: caseSeed, gpu: gpu, threads: try backendOptions.threadCount())
-        line = outcome.line
-        if outcome.ok { passed += 1 } else { failed += 1 }
-      } catch {
-        if let expected = c.expectError, "\(error)".contains(expected) {
-          line = "PASS  \(c.name): rejected as expected: \(error)"
-          passed += 1
-        } else {
-          line = "FAIL  \(c.name) seed \(caseSeed): \(error)"
-          failed += 1
+      let seed = caseSeed
+      tally.check("\(c.name) seed \(seed)") {
+        do {
+          let outcome = try c.run(seed: seed, gpu: gpu, threads: threads)
+          return (outcome.ok, outcome.line)
+        } catch let error where c.expectError.map({ "\(error)".contains($0) }) == true {
+          return (true, "PASS  \(c.name): rejected as expected: \(error)")
         }
       }
-      print(line)
     }
-    do {
-      let line = try determinism(seed: caseSeed &+ 1)
-      print(line.text)
-      if line.ok { passed += 1 } else { failed += 1 }
-    } catch {
-      print("FAIL  repeat \(repeats): \(error)")
-      failed += 1
-    }
-    print("\(passed) passed, \(failed) failed")
-    if failed > 0 { throw ExitCode(1) }
+    let lastSeed = caseSeed &+ 1
+    tally.check("repeat \(repeats)") { try determinism(seed: lastSeed) }
+    try tally.finish()
   }
 
   /// `repeats` forwards in a row: bitwise-identical outputs, device memory flat.
