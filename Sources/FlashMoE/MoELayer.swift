@@ -92,7 +92,7 @@ extension Duration {
 extension Routing {
   /// The GPU's routing in the CPU's terms: experts and kept flags (weights and slots are not read
   /// back; slots are marked 0 for kept pairs).
-  init(gpuExperts: [Int32], rows: [Int32], tokens: Int, config: MoEConfig) {
+  public init(gpuExperts: [Int32], rows: [Int32], tokens: Int, config: MoEConfig) {
     self.init(
       tokens: tokens, experts: config.experts, topK: config.topK, expert: gpuExperts,
       weight: [Float](repeating: .nan, count: gpuExperts.count), slot: rows.map { $0 >= 0 ? 0 : -1 })

@@ -105,8 +105,7 @@ struct GroupCase {
     let routing = try engine.lastRouting(tokensPerGPU: s)
     let comparison = Comparison(
       config: config, cpu: reference.values, cpuRouting: reference.routing, logits: reference.logits, gpu: gpuValues,
-      gpuRouting: Routing(tokens: p * s, experts: config.experts, topK: config.topK, expert: routing.expert,
-                          weight: [], slot: routing.row.map { $0 >= 0 ? 0 : -1 }))
+      gpuRouting: Routing(gpuExperts: routing.expert, rows: routing.row, tokens: p * s, config: config))
     var ok = comparison.passes(config)
     var extra = ""
     if allToLastGPU {

@@ -160,8 +160,7 @@ struct VerifyCase {
       let routing = try engine.lastRouting(tokens: tokens)
       let comparison = Comparison(
         config: config, cpu: reference.values, cpuRouting: reference.routing, logits: reference.logits, gpu: gpuValues,
-        gpuRouting: Routing(tokens: tokens, experts: config.experts, topK: config.topK, expert: routing.expert,
-                            weight: [], slot: routing.row.map { $0 >= 0 ? 0 : -1 }))
+        gpuRouting: Routing(gpuExperts: routing.expert, rows: routing.row, tokens: tokens, config: config))
       let pass = comparison.passes(config)
       ok = ok && pass
       parts.append("S=\(tokens) relL2 \(scientific(comparison.relativeL2)) max|Δ| \(scientific(comparison.maxAbsolute)) kept \(reference.routing.keptPairs)/\(reference.routing.pairs)"
