@@ -24,7 +24,7 @@ public final class CUDAMoE: @unchecked Sendable {
   public let registers: Int
   public var gpuIndex: Int { device.index }
   /// The weights as uploaded (rounded to the dtype).
-  public let roundedWeights: MoEWeights?
+  public let roundedWeights: MoEWeights
 
   let context: Context
   public let stream: Stream

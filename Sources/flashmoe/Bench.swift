@@ -84,10 +84,8 @@ extension Bench {
       c.tokens = tokens
       let slice = Array(input[0..<(tokens * config.hidden)])
       let times = try engine.time(slice, tokens: tokens, warmup: warmup, runs: runs)
-      // Kept pairs from the CPU's routing rule (the gate alone is cheap) to count FLOPs.
-      let logits = cpu.gateLogitsForCounting(input: slice.map { $0.rounded(to: c.dtype) }, tokens: tokens, weights: engine.roundedWeights ?? weights)
-      let routing = Router.route(logits: logits, tokens: tokens, experts: c.experts, topK: c.topK, renormalize: c.renormalize, capacity: c.expertCapacity)
-      reports.append(BenchReport(backend: "cuda \(engine.device.name)", config: c, threads: engine.gridBlocks, times: times.map { $0 / 1e3 }, keptPairs: routing.keptPairs))
+      let kept = keptPairs(slice, config: c, weights: engine.roundedWeights, groups: 1, cpu: cpu)
+      reports.append(BenchReport(backend: "cuda \(engine.device.name)", config: c, threads: engine.gridBlocks, times: times.map { $0 / 1e3 }, keptPairs: kept))
     }
     progress.finish()
     if display.json {
@@ -110,6 +108,7 @@ extension Bench {
     var rng = SeededGenerator(seed: seed &+ 1)
     let input = rng.normals(p * config.tokens * config.hidden)
     var reports: [BenchReport] = []
+    let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
     for tokens in tokenCounts {
       progress.update("S=\(tokens) per GPU × \(p) GPUs: \(warmup) warm-up + \(runs) timed forwards")
       var slice: [Float] = []
@@ -117,13 +116,10 @@ extension Bench {
       let times = try engine.time(slice, tokensPerGPU: tokens, warmup: warmup, runs: runs)
       var c = config
       c.tokens = tokens
-      // FLOPs per GPU: its share of the kept pairs (the CPU's routing rule, per source GPU).
-      let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
-      let rounded = engine.engines[0].roundedWeights ?? weights
-      let logits = cpu.gateLogitsForCounting(input: slice.map { $0.rounded(to: c.dtype) }, tokens: p * tokens, weights: rounded)
-      let routing = Router.route(logits: logits, tokens: p * tokens, experts: c.experts, topK: c.topK, renormalize: c.renormalize, capacity: c.expertCapacity, groups: p)
+      // FLOPs per GPU: its share of the kept pairs.
+      let kept = keptPairs(slice, config: c, weights: engine.engines[0].roundedWeights, groups: p, cpu: cpu)
       reports.append(BenchReport(backend: "cuda \(p)× \(engine.engines[0].device.name)", config: c, threads: engine.engines[0].gridBlocks,
-                                 times: times.map { $0 / 1e3 }, keptPairs: routing.keptPairs / p))
+                                 times: times.map { $0 / 1e3 }, keptPairs: kept / p))
     }
     progress.finish()
     if display.json {
@@ -134,6 +130,19 @@ extension Bench {
         [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond * Double(p), 0)]
       }))
     }
+  }
+}
+
+extension Bench {
+  /// Kept pairs under the CPU's routing rule for `input` (`groups` · S tokens, capacity per source
+  /// GPU): the gate alone is cheap, and it counts the FLOPs a GPU forward did.
+  func keptPairs(_ input: [Float], config: MoEConfig, weights: MoEWeights, groups: Int, cpu: CPUBackend) -> Int {
+    let tokens = input.count / config.hidden
+    let logits = cpu.gateLogitsForCounting(input: input.map { $0.rounded(to: config.dtype) }, tokens: tokens, weights: weights)
+    return Router.route(
+      logits: logits, tokens: tokens, experts: config.experts, topK: config.topK, renormalize: config.renormalize,
+      capacity: config.expertCapacity, groups: groups
+    ).keptPairs
   }
 }
 
