@@ -3,10 +3,10 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep]     (ep: expert parallelism on 2 GPUs)
+#   scripts/gpu_check.sh [quick|full|ep|trace]   (ep: expert parallelism on 2 GPUs; trace: timelines)
 # Every step has its own time limit, so one hung step cannot eat the whole call.
 set -uo pipefail
-B=.device/flashmoe
+B=${B:-.device/flashmoe}
 MODE=${1:-full}
 export FLASHMOE_CACHE_DIR=${FLASHMOE_CACHE_DIR:-/tmp/flashmoe-cache}
 export FLASHMOE_WATCHDOG_MS=${FLASHMOE_WATCHDOG_MS:-5000}
@@ -15,18 +15,27 @@ step() { local limit=$1; shift; echo "\$ $*"; timeout "$limit" "$@"; local rc=$?
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
 if [ "$MODE" = ep ]; then
-  # Expert parallelism on 2 GPUs: the battery, then 2-GPU benchmarks next to torch_moe.py --gpus 2.
-  step 300 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261128} --repeats ${REPEATS:-1000}
-  for flags in "--dtype bf16" "--dtype fp32"; do
-    step 150 $B bench --backend cuda --gpus 2 $flags --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
-  done
-  step 90 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet
+  # Expert parallelism on 2 GPUs: the battery, then 1- and 2-GPU benchmarks (weak scaling, with one
+  # traced forward each) next to torch_moe.py --gpus 2, bf16 first.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet"
+  step 150 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261128} --repeats ${REPEATS:-1000}
+  step 90 $B bench --backend cuda --gpus 2 --dtype bf16 $A --trace
+  step 90 $B bench --backend cuda --dtype bf16 $A --trace
   if [ -f .device/torch_moe.py ]; then
-    for S in 4096 8192 16384; do
-      step 150 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype bf16
-      step 150 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype fp32 --impl loop
-    done
+    for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype bf16; done
   fi
+  step 90 $B bench --backend cuda --gpus 2 --dtype fp32 $A
+  if [ -f .device/torch_moe.py ]; then
+    for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype fp32 --impl loop --warmup 16 --iters 32; done
+  fi
+  exit 0
+fi
+if [ "$MODE" = trace ]; then
+  # Where the time goes: one traced forward after timing, on 1 GPU and on 2 GPUs, 8K tokens per GPU.
+  for flags in ${TRACE_FLAGS:-"--dtype bf16"}; do
+    step 120 $B bench --backend cuda $flags --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --trace --quiet
+    step 120 $B bench --backend cuda --gpus 2 $flags --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --trace --quiet
+  done
   exit 0
 fi
 if [ "$MODE" = quick ]; then

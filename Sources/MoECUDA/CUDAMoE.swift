@@ -36,6 +36,10 @@ public final class CUDAMoE: @unchecked Sendable {
 
   /// Environment variable: the watchdog bound for every wait in the kernel, in milliseconds.
   public static let watchdogVariable = "FLASHMOE_WATCHDOG_MS"
+  /// Environment variable (expert parallelism): how many blocks per GPU store token rows into the
+  /// peers; the rest start computing at once. Default: a quarter of the grid.
+  public static let dispatchersVariable = "FLASHMOE_DISPATCHERS"
+  let dispatchers: Int
 
   /// The rank of this GPU in its expert-parallel group, and the group's size (1: a single GPU).
   public let rank: Int
@@ -137,6 +141,8 @@ public final class CUDAMoE: @unchecked Sendable {
     self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks)
     let ms = Int(getenv(Self.watchdogVariable).map { String(cString: $0) } ?? "") ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
+    let wanted = Int(getenv(Self.dispatchersVariable).map { String(cString: $0) } ?? "") ?? grid / 4
+    self.dispatchers = min(max(wanted, 1), grid - 1)
   }
 
   /// Shapes the kernel cannot take, rejected before any GPU work.
@@ -197,7 +203,7 @@ public final class CUDAMoE: @unchecked Sendable {
   }
 
   /// `epoch`: the group's forward number (every GPU of a group must use the same); nil = next own.
-  func launch(input: UInt64, output: UInt64, tokens: Int, stream: Stream?, epoch forced: UInt32?) throws {
+  func launch(input: UInt64, output: UInt64, tokens: Int, stream: Stream?, epoch forced: UInt32?, trace: Bool = false) throws {
     guard tokens >= 1, tokens <= maxTokens else {
       throw ConfigError(field: "tokens", value: tokens, expected: "1...\(maxTokens) (the layer's maximum)")
     }
@@ -225,7 +231,12 @@ public final class CUDAMoE: @unchecked Sendable {
     p.timeoutNs = timeoutNs
     p.rank = Int32(rank)
     p.ranks = Int32(ranks)
+    p.dispatchers = Int32(dispatchers)
     work.fill(&p)
+    if trace {
+      try work.trace.upload(KernelTrace.initialWords(processors: gridBlocks - 1), stream: stream ?? self.stream)
+      p.trace = work.trace.address
+    }
     try kernel.launch(
       grid: Dim3(gridBlocks), block: 128, sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
       arguments: [.bytes(p.bytes, alignment: 8)])
@@ -255,6 +266,20 @@ public final class CUDAMoE: @unchecked Sendable {
     try stream.synchronize()
     try checkStatus()
     return try download(work.output, count: tokens * config.hidden)
+  }
+
+  /// One forward with the kernel's timeline recorded (`flashmoe bench --trace`).
+  public func trace(_ input: [Float], tokens: Int) throws -> KernelTrace {
+    try upload(input, to: work.input)
+    try launch(input: work.input.address, output: work.output.address, tokens: tokens, stream: stream, epoch: nil, trace: true)
+    try stream.synchronize()
+    try checkStatus()
+    return try readTrace()
+  }
+
+  func readTrace() throws -> KernelTrace {
+    let words = try work.trace.download(UInt64.self, count: KernelTrace.words(processors: gridBlocks - 1), stream: stream)
+    return KernelTrace(words: words, gpu: device.index, processors: gridBlocks - 1)
   }
 
   /// The routing of the last forward: each pair's expert and its row (−1 when dropped).

@@ -34,14 +34,16 @@ public final class CUDAMoEGroup: @unchecked Sendable {
 
   /// Launches forward number `epoch` on every GPU without waiting in between, then waits for all
   /// of them; the first GPU's error (watchdog or CUDA) is thrown after every GPU has stopped.
-  private func run(tokens: Int, events: [(Event, Event)]? = nil) throws {
+  private func run(tokens: Int, events: [(Event, Event)]? = nil, trace: Bool = false) throws {
     let e = epoch.withLock { value -> UInt32 in
       value = value == UInt32.max ? 1 : value + 1
       return value
     }
     for (rank, engine) in engines.enumerated() {
       if let events { try events[rank].0.record(on: engine.stream) }
-      try engine.launch(input: engine.work.input.address, output: engine.work.output.address, tokens: tokens, stream: engine.stream, epoch: e)
+      try engine.launch(
+        input: engine.work.input.address, output: engine.work.output.address, tokens: tokens, stream: engine.stream,
+        epoch: e, trace: trace)
       if let events { try events[rank].1.record(on: engine.stream) }
     }
     var firstError: (any Error)?
@@ -82,6 +84,13 @@ public final class CUDAMoEGroup: @unchecked Sendable {
       row += r.row
     }
     return (expert, row)
+  }
+
+  /// One forward with every GPU's timeline recorded (`flashmoe bench --trace`); inputs as `time`
+  /// left them.
+  public func trace(tokensPerGPU tokens: Int) throws -> [KernelTrace] {
+    try run(tokens: tokens, trace: true)
+    return try engines.map { try $0.readTrace() }
   }
 
   /// Milliseconds per forward (the slowest GPU's CUDA-event time), `runs` after `warmup`.

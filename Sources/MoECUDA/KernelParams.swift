@@ -13,10 +13,12 @@ struct KernelParams {
   var hidden: UInt64 = 0, expertOut: UInt64 = 0
   var rowDone: UInt64 = 0, gemm1Done: UInt64 = 0, mailbox: UInt64 = 0, finished: UInt64 = 0
   var barrier: UInt64 = 0, abortEpoch: UInt64 = 0, error: UInt64 = 0
-  var rank: Int32 = 0, cellRows: Int32 = 0, ranks: Int32 = 1
+  var rank: Int32 = 0, cellRows: Int32 = 0, ranks: Int32 = 1, dispatchers: Int32 = 0
   var peers: UInt64 = 0
+  var trace: UInt64 = 0
+  var dispatchSent: UInt64 = 0
 
-  static let size = 280
+  static let size = 296
 
   var bytes: [UInt8] {
     var b = ByteWriter()
@@ -27,8 +29,10 @@ struct KernelParams {
     for p in [pairExpert, pairWeight, pairRank, pairRow, chunkCount, chunkOffset, expertCount,
               rowToken, rowTileExpert, readyRows, hidden, expertOut,
               rowDone, gemm1Done, mailbox, finished, barrier, abortEpoch, error] { b.u64(p) }
-    for v in [rank, cellRows, ranks] { b.i32(v) }
+    for v in [rank, cellRows, ranks, dispatchers] { b.i32(v) }
     b.u64(peers)
+    b.u64(trace)
+    b.u64(dispatchSent)
     b.align(8)
     return b.bytes
   }

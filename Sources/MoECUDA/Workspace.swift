@@ -15,10 +15,12 @@ final class Workspace: @unchecked Sendable {
   let rowToken, rowTileExpert, readyRows, rowDone: DeviceBuffer
   let hidden, expertOut: DeviceBuffer
   let gemm1Done, mailbox, finished, barrier, abortEpoch, error: DeviceBuffer
+  /// The timeline of a traced forward (trace.cuh; KernelTrace decodes it).
+  let trace: DeviceBuffer
   /// Expert parallelism (P > 1): rows of one cell of the symmetric tensor, and this GPU's incoming
   /// halves of L (dispatch and combine), their signals and the peer table.
   let cellRows: Int
-  let dispatchIn, combineIn, dispatchSignal, combineCount, peers: DeviceBuffer?
+  let dispatchIn, combineIn, dispatchSignal, combineCount, dispatchSent, peers: DeviceBuffer?
 
   /// C' for `maxTokens` tokens per GPU: the capacity (S for dropless, never more than S) rounded
   /// up to the tile height (in-place padding, §3.2.1).
@@ -66,9 +68,10 @@ final class Workspace: @unchecked Sendable {
       combineIn = try zeroed(e * cellRows * config.hidden * size)
       dispatchSignal = try zeroed(e * 8)
       combineCount = try zeroed(e * (cellRows / Self.tileM) * 4)
+      dispatchSent = try zeroed(e * 4)
       peers = try zeroed(ranks * PeerEntry.size)
     } else {
-      (dispatchIn, combineIn, dispatchSignal, combineCount, peers) = (nil, nil, nil, nil, nil)
+      (dispatchIn, combineIn, dispatchSignal, combineCount, dispatchSent, peers) = (nil, nil, nil, nil, nil, nil)
     }
     gemm1Done = try zeroed(4)
     mailbox = try zeroed(processors * Self.mailboxDepth * Self.mailboxSlotSize)
@@ -76,6 +79,7 @@ final class Workspace: @unchecked Sendable {
     barrier = try zeroed(8)
     abortEpoch = try zeroed(4)
     error = try zeroed(ErrorRecord.size)
+    trace = try zeroed(KernelTrace.words(processors: processors) * 8)
   }
 
   func fill(_ p: inout KernelParams) {
@@ -94,6 +98,7 @@ final class Workspace: @unchecked Sendable {
     p.expertOut = combineIn?.address ?? expertOut.address
     p.cellRows = Int32(cellRows)
     p.peers = peers?.address ?? 0
+    p.dispatchSent = dispatchSent?.address ?? 0
     p.rowDone = rowDone.address
     p.gemm1Done = gemm1Done.address
     p.mailbox = mailbox.address

@@ -62,26 +62,27 @@ struct LayoutTests {
                  "rowDone", "gemm1Done", "mailbox", "finished", "barrier", "abortEpoch", "error"] {
       fields.append((name, offset, 8)); offset += 8
     }
-    // Expert parallelism: rank, cellRows, ranks, 4 bytes of padding, the peer table pointer.
-    for name in ["rank", "cellRows", "ranks"] { fields.append((name, offset, 4)); offset += 4 }
-    offset += 4
+    // Expert parallelism: rank, cellRows, ranks, dispatchers, the peer table pointer.
+    for name in ["rank", "cellRows", "ranks", "dispatchers"] { fields.append((name, offset, 4)); offset += 4 }
     fields.append(("peers", offset, 8)); offset += 8
+    fields.append(("trace", offset, 8)); offset += 8
+    fields.append(("dispatchSent", offset, 8)); offset += 8
     return fields
   }()
 
-  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks at 256..<268, peers at 272")
+  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288")
   func handOffsets() {
     let offsets = Dictionary(uniqueKeysWithValues: Self.paramsFields.map { ($0.name, $0.offset) })
-    #expect(Self.paramsFields.count == 39)
-    #expect(offsets["rank"] == 256 && offsets["ranks"] == 264 && offsets["peers"] == 272)
+    #expect(Self.paramsFields.count == 42)
+    #expect(offsets["rank"] == 256 && offsets["ranks"] == 264 && offsets["peers"] == 272 && offsets["trace"] == 280 && offsets["dispatchSent"] == 288)
     #expect(offsets["x"] == 0 && offsets["b3"] == 64)
     #expect(offsets["tokens"] == 72 && offsets["processors"] == 88)
     #expect(offsets["epoch"] == 92 && offsets["timeoutNs"] == 96)
     #expect(offsets["pairExpert"] == 104 && offsets["error"] == 248)
-    // Contiguous and naturally aligned (the only padding is the 4 bytes before `peers`), 280 bytes.
+    #expect(offsets["dispatchers"] == 268)
+    // Contiguous and naturally aligned, no padding, 296 bytes.
     var end = 0
     for field in Self.paramsFields {
-      if field.name == "peers" { end += 4 }
       #expect(field.offset == end && field.offset % field.width == 0, "\(field)")
       end = field.offset + field.width
     }
@@ -109,14 +110,18 @@ struct LayoutTests {
     p.rowDone = pointer("rowDone"); p.gemm1Done = pointer("gemm1Done"); p.mailbox = pointer("mailbox"); p.finished = pointer("finished")
     p.barrier = pointer("barrier"); p.abortEpoch = pointer("abortEpoch"); p.error = pointer("error")
     p.peers = pointer("peers")
-    #expect(pointers.count == 29)
+    p.trace = pointer("trace")
+    p.dispatchSent = pointer("dispatchSent")
+    #expect(pointers.count == 31)
     let words: [String: UInt32] = [
       "tokens": 0xC0DE_0010, "capacity": 0xC0DE_0020, "renormalize": 0xC0DE_0030, "maxRows": 0xC0DE_0040,
       "processors": 0xC0DE_0050, "epoch": 0xC0DE_0060, "rank": 0xC0DE_0070, "cellRows": 0xC0DE_0080, "ranks": 0xC0DE_0090,
+      "dispatchers": 0xC0DE_00A0,
     ]
     p.rank = Int32(bitPattern: words["rank"]!)
     p.cellRows = Int32(bitPattern: words["cellRows"]!)
     p.ranks = Int32(bitPattern: words["ranks"]!)
+    p.dispatchers = Int32(bitPattern: words["dispatchers"]!)
     p.tokens = Int32(bitPattern: words["tokens"]!)
     p.capacity = Int32(bitPattern: words["capacity"]!)
     p.renormalize = Int32(bitPattern: words["renormalize"]!)

@@ -3,6 +3,7 @@
 // grows. Waiting is bounded by the watchdog.
 #pragma once
 #include "watchdog.cuh"
+#include "trace.cuh"
 
 namespace flashmoe {
 
@@ -13,6 +14,7 @@ __device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk) {
     Watchdog dog{p};
     unsigned* count = p.barrier;
     unsigned* generation = p.barrier + 1;
+    trace_last(p, (int)phase);  // barrier phases double as trace events
     unsigned gen = ptx::ld_acquire(generation);
     __threadfence();
     unsigned arrived = atomicAdd(count, 1u);

@@ -9,11 +9,13 @@
 #include "storage.cuh"
 #include "barrier.cuh"
 #include "gate.cuh"
+#include "slots.cuh"
 #include "tile_gemm.cuh"
 #include "processor.cuh"
 #include "subscriber.cuh"
 #include "scheduler.cuh"
 #include "transport.cuh"
+#include "trace.cuh"
 
 namespace flashmoe {
 
@@ -33,12 +35,15 @@ __device__ __forceinline__ void forward(const Params& p) {
   static_assert(S::kThreads == 128, "four warps: Scheduler + three Subscribers in the OS block");
   static_assert(S::kRanks >= 1 && S::kExperts % S::kRanks == 0, "every GPU holds E / P experts");
 
-  extern __shared__ __align__(128) unsigned char smem[];
+  // 1024-byte alignment: wgmma's swizzled operand tiles (tile_gemm.cuh) start on 1024-byte boundaries.
+  extern __shared__ __align__(1024) unsigned char smem[];
   auto& shared = *reinterpret_cast<SharedStorage<S>*>(smem);
   __shared__ int rowBase[S::kExperts + 1];
   __shared__ bool blockOk;
   __shared__ Task current;
 
+  if (threadIdx.x == 0) trace_first(p, kTraceStart);
+  reset_counters<S>(p);
   gate_tiles<S>(p, shared.gate);
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
@@ -46,11 +51,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   row_bases<S>(p, rowBase);
   gate_slots<S>(p, rowBase);
   if (!grid_barrier(p, kPhaseSlots, &blockOk)) return;
-  if constexpr (S::kRanks > 1) {
-    dispatch_rows<S>(p);
-    if (!grid_barrier(p, kPhaseDispatch, &blockOk)) return;
-    dispatch_signals<S>(p);
-  }
+  if constexpr (S::kRanks > 1) dispatch<S>(p);
 
   if (blockIdx.x + 1 < gridDim.x) {
     processor<S>(p, shared.processor, &current);
@@ -70,6 +71,7 @@ __device__ __forceinline__ void forward(const Params& p) {
     if ((threadIdx.x >> 5) == 0) scheduler<S>(p, shared.os, assigned, released);
     else subscriber<S>(p, shared.os, rowBase);
   }
+  if ((threadIdx.x & 31) == 0) trace_last(p, kTraceEnd);
 }
 
 }  // namespace flashmoe

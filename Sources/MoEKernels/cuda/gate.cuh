@@ -6,65 +6,166 @@
 #pragma once
 #include "storage.cuh"
 #include "layout.cuh"
+#include "ptx.cuh"
 
 namespace flashmoe {
 
+// The logits GEMM stages x and Wg in k chunks of kGateK, widened once to fp32 so that the inner
+// loop is LDS.128 + FFMA only, double-buffered: the next chunk's cp.async copies are in flight while
+// this one is multiplied (16-bit storage lands in `raw` first and is widened by the thread that
+// copied it; fp32 lands in place). Row pitch kGateK + 4 floats: the rows one LDS.128 of a warp
+// reads fall on distinct bank quads.
 template <class S>
 struct GateShared {
   static constexpr int kE = S::kExperts;
-  float x[S::kGateTokens][S::kGateK + 1];
-  float w[S::kGateExpertsPerPass][S::kGateK];
+  static constexpr int kRow = S::kGateK + 4;
+  static constexpr int kRawVecs = S::kDType == DType::fp32 ? 1 : (S::kGateTokens + S::kGateExpertsPerPass) * S::kGateK / 8;
+  alignas(16) float x[2][S::kGateTokens][kRow];
+  alignas(16) float w[2][S::kGateExpertsPerPass][kRow];
+  uint4 raw[kRawVecs];
   float logits[S::kGateTokens][kE + 1];
   int pick[S::kGateTokens][S::kTopK];
   int count[kE];
 };
 
-// Phase 1: one 32-token tile per iteration, grid-strided.
+// The gate GEMM's thread tile: kTokens tokens × kExperts experts per thread. Shared memory returns
+// one register per lane per cycle, so operand traffic, not FMA, bounds this loop: the tile is as
+// large as 32 tokens allow, and lanes n, n^1 share a token and n, n^2 an expert, which lets an
+// LDS.128 return in 2 cycles instead of 4. A warp is 8 token groups (lane bits 1–3) × 4 expert
+// groups (bits 0, 4); the 4 warps are stacked 4 / kTokens along tokens and kTokens along experts,
+// so a thread's tokens are 8 · (4 / kTokens) apart and its experts 4 · kTokens apart.
+template <class S>
+struct GateTile {
+  static constexpr int kPass = S::kGateExpertsPerPass;
+  static constexpr int kTokens = kPass >= 48 && kPass % 16 == 0 ? 4 : kPass >= 16 && kPass % 8 == 0 ? 2 : 1;
+  static constexpr int kExperts = kPass / (4 * kTokens);
+  static constexpr int kWarpsT = 4 / kTokens;
+  static constexpr int kTokenStride = 8 * kWarpsT, kExpertStride = 4 * kTokens;
+  static_assert(S::kThreads == 128 && S::kGateTokens == 32, "4 warps of 8 × 4 threads cover a 32-token tile");
+  static_assert(kExperts * kExpertStride == kPass, "kGateExpertsPerPass must split into the thread tiles");
+};
+
+// Phase 1: one 32-token tile per iteration, grid-strided. Each logit is one fmaf chain over k in
+// increasing order in one thread (bitwise the CPU reference); only the staging is reorganised.
 template <class S>
 __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   using St = Storage<S::kDType>;
   using T = typename St::T;
+  using G = GateTile<S>;
   constexpr int E = S::kExperts, K = S::kTopK, H = S::kHidden;
-  constexpr int GT = S::kGateTokens, GK = S::kGateK;
-  constexpr int kGroups = S::kThreads / GT;               // expert groups
-  constexpr int kPass = S::kGateExpertsPerPass;
-  constexpr int kPerThread = kPass / kGroups;
+  constexpr int GT = S::kGateTokens, GK = S::kGateK, kRow = GateShared<S>::kRow;
+  constexpr int kPass = G::kPass, kPasses = (E + kPass - 1) / kPass, kChunks = H / GK;
+  constexpr int kRt = G::kTokens, kRe = G::kExperts;
+  constexpr bool kRaw = S::kDType != DType::fp32;
+  // 16-byte vectors of one chunk: x (GT rows) then Wg (kPass rows), consecutive threads along a row.
+  constexpr int kVec = 16 / sizeof(T), kRowVecs = GK / kVec;
+  constexpr int kVecs = (GT + kPass) * kRowVecs, kN = (kVecs + S::kThreads - 1) / S::kThreads;
+  static_assert(GK % kVec == 0 && H % GK == 0, "gate k chunk");
+  // Element k of a widened row is at swizzle(k): the two 16-byte stores of a vector of 8 go by
+  // quarter warp, and vectors with bit 2 set store their halves swapped, so that each store's 8
+  // lanes hit 8 distinct bank quads.
+  auto swizzle = [](int k) { return kVec == 8 ? k ^ (k >> 3 & 4) : k; };
   const T* x = static_cast<const T*>(p.x);
   const T* wg = static_cast<const T*>(p.gate);
   const int tiles = (p.tokens + GT - 1) / GT;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  // This thread's first token and expert (within the tile and the pass).
+  const int t0 = warp % G::kWarpsT * 8 + (lane >> 1 & 7);
+  const int e0 = warp / G::kWarpsT * 4 + (lane & 1) + (lane >> 4 << 1);
 
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+  // Rows past S (x) or E (Wg) are clamped into range: they only feed logits that are never written.
+  auto fetch = [&](int tile, int pass, int chunk, int buf) {
+#pragma unroll
+    for (int n = 0; n < kN; ++n) {
+      const int v = threadIdx.x + n * S::kThreads, r = v / kRowVecs, c = v % kRowVecs;
+      if (kVecs % S::kThreads != 0 && v >= kVecs) break;
+      const T* src = r < GT ? x + (size_t)min(tile * GT + r, p.tokens - 1) * H
+                            : wg + (size_t)min(pass * kPass + r - GT, E - 1) * H;
+      void* dst = kRaw ? static_cast<void*>(&sh.raw[v]) : r < GT ? &sh.x[buf][r][c * kVec] : &sh.w[buf][r - GT][c * kVec];
+      ptx::cp_async16(dst, src + chunk * GK + c * kVec, 16);
+    }
+    ptx::cp_async_commit();
+  };
+  // Waits for this thread's copies; 16-bit storage is then widened exactly (Storage::load).
+  auto land = [&](int buf) {
+    ptx::cp_async_wait<0>();
+    if constexpr (kRaw) {
+#pragma unroll
+      for (int n = 0; n < kN; ++n) {
+        const int v = threadIdx.x + n * S::kThreads, r = v / kRowVecs, c = v % kRowVecs;
+        if (kVecs % S::kThreads != 0 && v >= kVecs) break;
+        const uint4 raw = sh.raw[v];
+        const T* e = reinterpret_cast<const T*>(&raw);
+        float* row = r < GT ? sh.x[buf][r] : sh.w[buf][r - GT];
+#pragma unroll
+        for (int h = 0; h < kVec; h += 4)
+          *reinterpret_cast<float4*>(row + swizzle(c * kVec + h)) =
+              make_float4(St::load(e[h]), St::load(e[h + 1]), St::load(e[h + 2]), St::load(e[h + 3]));
+      }
+    }
+  };
+
+  int tile = blockIdx.x, buf = 0;
+  if (tile < tiles) {
+    fetch(tile, 0, 0, 0);
+    land(0);
+  }
+  for (; tile < tiles; tile += gridDim.x) {
     const int token0 = tile * GT;
     const int valid = min(GT, p.tokens - token0);
-    const int tl = threadIdx.x % GT, group = threadIdx.x / GT;
-    // Experts in passes of kPass so that each thread holds at most kPerThread accumulators.
-    for (int e0 = 0; e0 < E; e0 += kPass) {
-      float acc[kPerThread];
+    for (int pass = 0; pass < kPasses; ++pass) {
+      float acc[kRt][kRe];
 #pragma unroll
-      for (int j = 0; j < kPerThread; ++j) acc[j] = 0.f;
-      for (int k0 = 0; k0 < H; k0 += GK) {
-        for (int i = threadIdx.x; i < GT * GK; i += S::kThreads) {
-          int t = i / GK, k = i % GK;
-          sh.x[t][k] = t < valid ? St::load(x[(size_t)(token0 + t) * H + k0 + k]) : 0.f;
-        }
-        for (int i = threadIdx.x; i < kPass * GK; i += S::kThreads) {
-          int e = i / GK, k = i % GK;
-          sh.w[e][k] = e0 + e < E ? St::load(wg[(size_t)(e0 + e) * H + k0 + k]) : 0.f;
-        }
-        __syncthreads();
-#pragma unroll 4
-        for (int k = 0; k < GK; ++k) {
-          float xv = sh.x[tl][k];
+      for (int i = 0; i < kRt; ++i)
 #pragma unroll
-          for (int j = 0; j < kPerThread; ++j) acc[j] = fmaf(xv, sh.w[group + j * kGroups][k], acc[j]);
-        }
+        for (int j = 0; j < kRe; ++j) acc[i][j] = 0.f;
+      for (int chunk = 0; chunk < kChunks; ++chunk) {
+        // Chunk `chunk` is in `buf`; everyone is done with the other buffer.
         __syncthreads();
+        int nextTile = tile, nextPass = pass, nextChunk = chunk + 1;
+        if (nextChunk == kChunks) {
+          nextChunk = 0;
+          if (++nextPass == kPasses) nextPass = 0, nextTile += gridDim.x;
+        }
+        const bool more = nextTile < tiles;
+        if (more) fetch(nextTile, nextPass, nextChunk, buf ^ 1);
+        const float* xs = &sh.x[buf][t0][0];
+        const float* ws = &sh.w[buf][e0][0];
+        // Fragments are loaded two steps of 4 k ahead of their FMAs (LDS latency), and the FMAs go
+        // component-major so that consecutive FMAs belong to different chains.
+        float4 a[3][kRt], b[3][kRe];
+        auto fragments = [&](int f, int k) {
+#pragma unroll
+          for (int i = 0; i < kRt; ++i) a[f][i] = *reinterpret_cast<const float4*>(xs + i * G::kTokenStride * kRow + swizzle(k));
+#pragma unroll
+          for (int j = 0; j < kRe; ++j) b[f][j] = *reinterpret_cast<const float4*>(ws + j * G::kExpertStride * kRow + swizzle(k));
+        };
+        fragments(0, 0);
+        fragments(1, 4);
+#pragma unroll
+        for (int k = 0; k < GK; k += 4) {
+          const int f = k / 4 % 3;
+          if (k + 8 < GK) fragments((k / 4 + 2) % 3, k + 8);
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+#pragma unroll
+            for (int i = 0; i < kRt; ++i)
+#pragma unroll
+              for (int j = 0; j < kRe; ++j) {
+                const float xv = c == 0 ? a[f][i].x : c == 1 ? a[f][i].y : c == 2 ? a[f][i].z : a[f][i].w;
+                const float wv = c == 0 ? b[f][j].x : c == 1 ? b[f][j].y : c == 2 ? b[f][j].z : b[f][j].w;
+                acc[i][j] = fmaf(xv, wv, acc[i][j]);
+              }
+        }
+        if (more) land(buf ^ 1);
+        buf ^= 1;
       }
 #pragma unroll
-      for (int j = 0; j < kPerThread; ++j) {
-        int e = e0 + group + j * kGroups;
-        if (e < E) sh.logits[tl][e] = acc[j];
+      for (int j = 0; j < kRe; ++j) {
+        const int e = pass * kPass + e0 + j * G::kExpertStride;
+#pragma unroll
+        for (int i = 0; i < kRt; ++i)
+          if (e < E) sh.logits[t0 + i * G::kTokenStride][e] = acc[i][j];
       }
     }
     for (int e = threadIdx.x; e < E; e += S::kThreads) sh.count[e] = 0;
@@ -171,60 +272,6 @@ __device__ void gate_scan(const Params& p) {
     }
     if (lane == 0) p.expertCount[e] = min(running, p.capacity);
   }
-}
-
-// Row layout of the grouped buffers: expert e owns rows [rowBase[e], rowBase[e+1]), padded to the
-// tile height so that a row tile never spans two experts (in-place padding, §3.2.1).
-template <class S>
-__device__ void row_bases(const Params& p, int* rowBase) {
-  if (threadIdx.x == 0) {
-    int r = 0;
-    for (int e = 0; e < S::kExperts; ++e) {
-      rowBase[e] = r;
-      r += (__ldcg(&p.expertCount[e]) + S::kTileM - 1) / S::kTileM * S::kTileM;
-    }
-    rowBase[S::kExperts] = r;
-  }
-  __syncthreads();
-}
-
-// Phase 3: every pair's slot and row; padding rows marked; per-forward counters zeroed.
-template <class S>
-__device__ void gate_slots(const Params& p, const int* rowBase) {
-  constexpr int E = S::kExperts, K = S::kTopK, TM = S::kTileM;
-  const int pairs = p.tokens * K;
-  const int stride = gridDim.x * S::kThreads;
-  for (int q = blockIdx.x * S::kThreads + threadIdx.x; q < pairs; q += stride) {
-    int e = __ldcg(&p.pairExpert[q]);
-    int tile = (q / K) / S::kGateTokens;
-    int slot = __ldcg(&p.chunkOffset[tile * E + e]) + __ldcg(&p.pairRank[q]);
-    if constexpr (S::kRanks > 1) {
-      // The destination index e · C' + slot: the owner's incoming row on the way out and this
-      // GPU's combine row on the way back (MemoryPlan.destinationIndex).
-      p.pairRow[q] = slot < p.capacity ? e * p.cellRows + slot : -1;
-      continue;
-    }
-    if (slot < p.capacity) {
-      int row = rowBase[e] + slot;
-      p.pairRow[q] = row;
-      p.rowToken[row] = q / K;
-    } else {
-      p.pairRow[q] = -1;
-    }
-  }
-  if constexpr (S::kRanks > 1) {
-    // This GPU's combine counters, before any owner can have sent a result of this forward.
-    const int counters = E * (p.cellRows / TM);
-    unsigned* combineCount = p.peers[p.rank].combineCount;
-    for (int i = blockIdx.x * S::kThreads + threadIdx.x; i < counters; i += stride) combineCount[i] = 0;
-  }
-  for (int e = blockIdx.x; e < E && S::kRanks == 1; e += gridDim.x) {
-    for (int r = rowBase[e] + __ldcg(&p.expertCount[e]) + threadIdx.x; r < rowBase[e + 1]; r += S::kThreads) p.rowToken[r] = -1;
-    for (int rt = rowBase[e] / TM + threadIdx.x; rt < rowBase[e + 1] / TM; rt += S::kThreads) p.rowTileExpert[rt] = e;
-  }
-  const int rowTiles = p.maxRows / TM;
-  for (int rt = blockIdx.x * S::kThreads + threadIdx.x; rt < rowTiles; rt += stride) p.rowDone[rt] = 0;
-  if (blockIdx.x == 0 && threadIdx.x == 0) *p.gemm1Done = 0;
 }
 
 }  // namespace flashmoe

@@ -96,7 +96,11 @@ struct Params {
   int rank;                      // this GPU's position in the group
   int cellRows;                  // C' for the largest token count: rows of one cell of L
   int ranks;                     // P (1: no peers)
+  int dispatchers;               // P > 1: blocks that store rows into peers (transport.cuh)
   const PeerTable* peers;        // [P]
+  // Timeline of this forward (trace.cuh), or null.
+  unsigned long long* trace;
+  unsigned* dispatchSent;        // [E] P > 1: rows of this GPU's tokens stored per expert
 };
 
 }  // namespace flashmoe

@@ -4,13 +4,22 @@
 #pragma once
 #include "tile_gemm.cuh"
 #include "watchdog.cuh"
+#include "trace.cuh"
 
 namespace flashmoe {
+
+// Combine's view of the tile: each token's rows (−1 when dropped) and weights, in pick order.
+template <class S>
+struct CombineShared {
+  int row[S::kTileM][S::kTopK];
+  float weight[S::kTileM][S::kTopK];
+};
 
 template <class S>
 union ProcessorShared {
   typename TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::Smem gemm0;
   typename TileGemm<S, 1, S::kTileN>::Smem gemm1;
+  CombineShared<S> combine;
 };
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
@@ -24,10 +33,14 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
   const T* x = static_cast<const T*>(p.x);
   const T* incoming = S::kRanks > 1 ? static_cast<const T*>(p.peers[p.rank].dispatchIn) : nullptr;
+  // P > 1: is this row tile in one of this GPU's own cells (rows still in x)?
+  const bool own = S::kRanks > 1 && (int)task.rowTile / (p.cellRows / TM) / (S::kExperts / S::kRanks) == p.rank;
   auto aRow = [&](int r) -> const T* {
     if constexpr (S::kRanks > 1) {
-      // The cell's rows arrived contiguously from their source; rows past the count are padding.
-      return r < (int)task.rows ? incoming + (size_t)(row0 + r) * H : nullptr;
+      // Rows past the cell's count are padding. A peer's rows arrived contiguously in the cell;
+      // this GPU's own are gathered from x through the token map.
+      if (r >= (int)task.rows) return nullptr;
+      return own ? x + (size_t)__ldcg(&p.rowToken[row0 + r]) * H : incoming + (size_t)(row0 + r) * H;
     } else {
       const int token = __ldcg(&p.rowToken[row0 + r]);
       return token >= 0 ? x + (size_t)token * H : nullptr;
@@ -42,7 +55,8 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
-  auto value = [&](int col, int i) {
+  auto value = [&](int c, int i) {
+    const int col = n0 + c;
     float v = g.acc[0][i];
     if constexpr (S::kBiases) v += St::load(b1[e * D + col]);
     v = activate<S::kAct>(v);
@@ -53,13 +67,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     }
     return v;
   };
-  if constexpr (G::kFMA) {
-    g.for_each([&](int r, int c, int i) { out[(size_t)(row0 + r) * D + n0 + c] = St::store(value(n0 + c, i)); });
-  } else {
-    g.for_each_pair([&](int r, int c, int i) {
-      store_pair<St>(&out[(size_t)(row0 + r) * D + n0 + c], value(n0 + c, i), value(n0 + c + 1, i + 1));
-    });
-  }
+  g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
 }
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
@@ -75,11 +83,10 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   G g;
   g.template run<D>(sh.gemm1, aRow, bRows);
-  T* out = static_cast<T*>(p.expertOut);
   const T* b2 = static_cast<const T*>(p.b2);
-  auto value = [&](int col, int i) {
+  auto value = [&](int c, int i) {
     float v = g.acc[0][i];
-    if constexpr (S::kBiases) v += St::load(b2[e * H + col]);
+    if constexpr (S::kBiases) v += St::load(b2[e * H + n0 + c]);
     return v;
   };
   if constexpr (S::kRanks > 1) {
@@ -88,15 +95,8 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     constexpr int EL = S::kExperts / S::kRanks;
     const int tiles = p.cellRows / TM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
-    T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * TM) * H;
-    auto put = [&](int r, int c, float v) { if (r < (int)task.rows) home[(size_t)r * H + n0 + c] = St::store(v); };
-    if constexpr (G::kFMA) {
-      g.for_each([&](int r, int c, int i) { put(r, c, value(n0 + c, i)); });
-    } else {
-      g.for_each_pair([&](int r, int c, int i) {
-        if (r < (int)task.rows) store_pair<St>(&home[(size_t)r * H + n0 + c], value(n0 + c, i), value(n0 + c + 1, i + 1));
-      });
-    }
+    T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * TM) * H + n0;
+    g.store(sh.gemm1, value, home, H, (int)task.rows);
     __syncthreads();
     if (threadIdx.x == 0) {
       __threadfence_system();
@@ -104,52 +104,67 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     }
     return;
   }
-  if constexpr (G::kFMA) {
-    g.for_each([&](int r, int c, int i) { out[(size_t)(row0 + r) * H + n0 + c] = St::store(value(n0 + c, i)); });
-  } else {
-    g.for_each_pair([&](int r, int c, int i) {
-      store_pair<St>(&out[(size_t)(row0 + r) * H + n0 + c], value(n0 + c, i), value(n0 + c + 1, i + 1));
-    });
-  }
+  g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
 }
 
 // Combine (Eq. 2–4): out_i = Σ_j w_j · y_j over the token's kept picks in pick order, each product
-// and sum rounded separately (no fused multiply-add), exactly as the CPU backend does. Each thread
-// handles 16 bytes of a row, so loads and stores are full vectors.
+// and sum rounded separately (no fused multiply-add), exactly as the CPU backend does. The tile's
+// routing is staged in shared memory first, so that the result rows' loads do not wait on it one
+// token at a time; each thread handles 16 bytes of a row, kBatch tokens at once.
 template <class S>
-__device__ void combine_task(const Params& p, const Task& task) {
+__device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& task) {
   using St = Storage<S::kDType>;
   using T = typename St::T;
   constexpr int H = S::kHidden, K = S::kTopK, TM = S::kTileM, CN = S::kCombineN;
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kLanes = CN / kVec;                       // threads per token row
   constexpr int kRowsAtOnce = S::kThreads / kLanes;
+  constexpr int kBatch = 4;                               // tokens per thread in flight
   static_assert(CN % kVec == 0 && S::kThreads % kLanes == 0, "combine layout");
   union Vec { uint4 raw; T v[kVec]; };
   const T* y = static_cast<const T*>(p.expertOut);
   T* out = static_cast<T*>(p.out);
   const int token0 = task.rowTile * TM, c = task.colTile * CN + (threadIdx.x % kLanes) * kVec;
   const int tokens = min(TM, p.tokens - token0);
+  for (int i = threadIdx.x; i < tokens * K; i += S::kThreads) {
+    sh.row[i / K][i % K] = __ldcg(&p.pairRow[token0 * K + i]);
+    sh.weight[i / K][i % K] = __ldcg(&p.pairWeight[token0 * K + i]);
+  }
+  __syncthreads();
   if (c >= H) return;
-  for (int t = threadIdx.x / kLanes; t < tokens; t += kRowsAtOnce) {
-    const int token = token0 + t;
-    float acc[kVec];
+  for (int t0 = threadIdx.x / kLanes; t0 < tokens; t0 += kRowsAtOnce * kBatch) {
+    float acc[kBatch][kVec];
 #pragma unroll
-    for (int v = 0; v < kVec; ++v) acc[v] = 0.f;
+    for (int b = 0; b < kBatch; ++b)
+#pragma unroll
+      for (int v = 0; v < kVec; ++v) acc[b][v] = 0.f;
 #pragma unroll
     for (int j = 0; j < K; ++j) {
-      const int row = __ldcg(&p.pairRow[token * K + j]);
-      if (row < 0) continue;
-      const float w = __ldcg(&p.pairWeight[token * K + j]);
-      Vec in;
-      in.raw = __ldcg(reinterpret_cast<const uint4*>(&y[(size_t)row * H + c]));
+      Vec in[kBatch];
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) acc[v] = __fadd_rn(acc[v], __fmul_rn(w, St::load(in.v[v])));
+      for (int b = 0; b < kBatch; ++b) {
+        const int t = t0 + b * kRowsAtOnce;
+        const int row = t < tokens ? sh.row[t][j] : -1;
+        in[b].raw = row >= 0 ? __ldcg(reinterpret_cast<const uint4*>(&y[(size_t)row * H + c])) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int b = 0; b < kBatch; ++b) {
+        const int t = t0 + b * kRowsAtOnce;
+        if (t >= tokens || sh.row[t][j] < 0) continue;
+        const float w = sh.weight[t][j];
+#pragma unroll
+        for (int v = 0; v < kVec; ++v) acc[b][v] = __fadd_rn(acc[b][v], __fmul_rn(w, St::load(in[b].v[v])));
+      }
     }
-    Vec result;
 #pragma unroll
-    for (int v = 0; v < kVec; ++v) result.v[v] = St::store(acc[v]);
-    *reinterpret_cast<uint4*>(&out[(size_t)token * H + c]) = result.raw;
+    for (int b = 0; b < kBatch; ++b) {
+      const int t = t0 + b * kRowsAtOnce;
+      if (t >= tokens) continue;
+      Vec result;
+#pragma unroll
+      for (int v = 0; v < kVec; ++v) result.v[v] = St::store(acc[b][v]);
+      *reinterpret_cast<uint4*>(&out[(size_t)(token0 + t) * H + c]) = result.raw;
+    }
   }
 }
 
@@ -157,6 +172,8 @@ template <class S>
 __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current) {
   const int me = blockIdx.x;
   const Watchdog dog{p};
+  __shared__ ProcessorTrace tally;
+  if (threadIdx.x == 0) tally.reset();
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
@@ -176,16 +193,22 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     }
     __syncthreads();
     const Task task = *current;
-    if (task.type == kTaskStop) return;
+    if (task.type == kTaskStop) {
+      if (threadIdx.x == 0) tally.write(p, me);
+      return;
+    }
+    const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
+    if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
     if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
     else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
-    else combine_task<S>(p, task);
+    else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {
       __threadfence();
       if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
       else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
       ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+      if (p.trace) tally.add(task.type, t0, ptx::globaltimer());
     }
   }
 }

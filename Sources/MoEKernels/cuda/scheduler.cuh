@@ -66,12 +66,17 @@ struct LocalBook {
     if (!combineOpen && g1Next == os.gemm1Total) {
       const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
       combineOpen = __shfl_sync(kFull, done, 0) == os.gemm1Total;
+      if (combineOpen && (threadIdx.x & 31) == 0) trace_last(p, kTraceResultsIn);
     }
     return progress;
   }
   __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
   __device__ int availG0() const { return os.gemm0Total - g0Next; }
   __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
+  __device__ bool g0Done() const { return g0Next == os.gemm0Total; }
+  __device__ void tookG0(int n) { g0Next += n; }
+  __device__ int g0Handed() const { return g0Next; }
+  __device__ Task gemm0At(int j) const { return gemm0(g0Next + j); }
 
   __device__ Task gemm1(int j) const {
     const int rt = p.readyRows[j / os.gemm1PerRow];
@@ -91,7 +96,9 @@ struct LocalBook {
 
 // Expert parallelism: cells (source, local expert) arrive from peers in any order; each arrival
 // adds its row tiles (GEMM0 now, GEMM1 once their GEMM0 tiles are done). Combine opens when every
-// result of this GPU's own tokens is home (the Subscriber counts them).
+// result of this GPU's own tokens is home (the Subscriber counts them). Peers' cells go before
+// this GPU's own (arrivals 0 ..< E_l): their results must still travel home, so the work left at
+// the end is local and no GPU ends waiting for another's last tiles.
 template <class S>
 struct PeerBook {
   static constexpr int EL = S::kExperts / S::kRanks;
@@ -99,11 +106,14 @@ struct PeerBook {
   const Params& p;
   OSShared<S>& os;
   unsigned char* released;
-  int g0Next = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0;
+  int ownNext = 0, peerTaken = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0;
   int known = 0, pendingTiles = 0;
   bool combineOpen = false;
 
   __device__ int tilesPerCell() const { return p.cellRows / S::kTileM; }
+  // GEMM0 tasks are numbered by arrival: own cells' [0, ownEnd), peers' cells' [ownEnd, g0Total).
+  __device__ int ownEnd() const { return known >= EL ? os.gemm0Base[EL] : 0; }
+  __device__ int peerAvail() const { return known >= EL ? g0Total() - ownEnd() - peerTaken : 0; }
   __device__ void start() {
     for (int i = threadIdx.x & 31; i < kCells * tilesPerCell(); i += 32) released[i] = 0;
     if ((threadIdx.x & 31) == 0) os.gemm0Base[0] = 0;
@@ -140,8 +150,19 @@ struct PeerBook {
     return progress;
   }
   __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
-  __device__ int availG0() const { return g0Total() - g0Next; }
+  __device__ int availG0() const { return peerAvail() + ownEnd() - ownNext; }
   __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
+  __device__ bool g0Done() const { return availG0() == 0; }
+  __device__ void tookG0(int n) {
+    const int fromPeers = min(n, peerAvail());
+    peerTaken += fromPeers;
+    ownNext += n - fromPeers;
+  }
+  __device__ int g0Handed() const { return ownNext + peerTaken; }
+  __device__ Task gemm0At(int j) const {
+    const int peers = peerAvail();
+    return gemm0(j < peers ? ownEnd() + peerTaken + j : ownNext + j - peers);
+  }
 
   __device__ unsigned rowsOf(int rt) const {
     const int cell = rt / tilesPerCell(), t = rt % tilesPerCell();
@@ -175,14 +196,19 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
   book.start();
 
   int stopped = 0;
+  bool traced = false;
   unsigned long long lastProgress = ptx::globaltimer();
   for (unsigned spin = 0;; ++spin) {
     bool progress = book.refresh();
     const int availG1 = book.availG1(), availG0 = book.availG0(), availC = book.availC();
     const int avail = availG1 + availG0 + availC;
-    const bool draining = book.allKnown() && book.g0Next == book.g0Total() && book.g1Next == book.g1Total()
+    const bool draining = book.allKnown() && book.g0Done() && book.g1Next == book.g1Total()
                           && book.cNext == book.cTotal();
 
+    if (draining && !traced) {
+      traced = true;
+      if (lane == 0) trace_last(p, kTraceLastTask);
+    }
     // Hand out tasks (or, when draining, Stop) to Processors with free mailbox slots.
     int handed = 0;
     for (int base = 0; base < processors; base += 32) {
@@ -209,7 +235,7 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
         } else {
           const int idx = handed + before + s;
           if (idx < availG1) task = book.gemm1(book.g1Next + idx);
-          else if (idx < availG1 + availG0) task = book.gemm0(book.g0Next + idx - availG1);
+          else if (idx < availG1 + availG0) task = book.gemm0At(idx - availG1);
           else {
             const int j = book.cNext + idx - availG1 - availG0;
             task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u, 0u};
@@ -234,7 +260,7 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
     if (draining && stopped == processors) return;
     const int n1 = min(handed, availG1), n0 = min(handed - n1, availG0);
     book.g1Next += n1;
-    book.g0Next += n0;
+    book.tookG0(n0);
     book.cNext += handed - n1 - n0;
     progress |= handed > 0;
 
@@ -248,7 +274,7 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
         // awaited: GEMM1 and GEMM0 task totals; observed: how many of each were handed out.
         if (lane == 0)
           dog.fail(kRoleScheduler, kPhaseDrain, ((unsigned long long)book.g1Total() << 32) | (unsigned)book.g0Total(),
-                   ((unsigned long long)book.g1Next << 32) | (unsigned)book.g0Next, now - lastProgress);
+                   ((unsigned long long)book.g1Next << 32) | (unsigned)book.g0Handed(), now - lastProgress);
         return;
       }
       __nanosleep(64);

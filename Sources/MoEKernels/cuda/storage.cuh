@@ -24,14 +24,6 @@ template <> struct Storage<DType::fp16> {
   static __device__ __forceinline__ T store(float v) { return __float2half_rn(v); }
 };
 
-// Two adjacent values, rounded and stored with one 4- or 8-byte store.
-template <class St>
-__device__ __forceinline__ void store_pair(typename St::T* dst, float a, float b) {
-  using T = typename St::T;
-  struct alignas(2 * sizeof(T)) Pair { T x, y; };
-  *reinterpret_cast<Pair*>(dst) = Pair{St::store(a), St::store(b)};
-}
-
 template <Act A>
 __device__ __forceinline__ float activate(float v) {
   if constexpr (A == Act::relu) {

@@ -5,6 +5,7 @@
 #pragma once
 #include "layout.cuh"
 #include "watchdog.cuh"
+#include "trace.cuh"
 
 namespace flashmoe {
 
@@ -29,13 +30,25 @@ struct OSShared {
 };
 
 // Expert parallelism, warp 1: sweep the dispatch signals of every (source, local expert) cell and
-// publish arrivals to the Scheduler (Algorithm 4, dispatch flags).
+// publish arrivals to the Scheduler (Algorithm 4, dispatch flags). This GPU's own cells need no
+// signal: their rows stay in x and the slots barrier already made their token map visible, so
+// they are published first, at once (the Scheduler counts on own cells being arrivals 0 ..< E_l).
 template <class S>
 __device__ void subscribe_dispatch(const Params& p, OSShared<S>& os) {
   constexpr int kCells = S::kExperts;  // P · E_local
+  constexpr int EL = S::kExperts / S::kRanks;
   const int lane = threadIdx.x & 31;
   const Watchdog dog{p};
   const unsigned long long* signal = p.peers[p.rank].dispatchSignal;
+  for (int i = lane; i < EL; i += 32) {
+    const int c = p.rank * EL + i;  // cell (source = rank, i) holds expert rank · E_l + i = c
+    os.cellCount[c] = __ldcg(&p.expertCount[c]);
+    os.arrivedCell[i] = c;
+  }
+  __syncwarp();
+  __threadfence_block();
+  if (lane == 0) os.arrived = EL;
+  __syncwarp();
   unsigned long long last = ptx::globaltimer();
   for (unsigned spin = 0;; ++spin) {
     int arrivedNow = 0;
@@ -50,6 +63,7 @@ __device__ void subscribe_dispatch(const Params& p, OSShared<S>& os) {
       }
       const unsigned m = __ballot_sync(0xffffffffu, got);
       if (got) {
+        if (c / (kCells / S::kRanks) != p.rank) trace_first(p, kTraceFirstRemote);
         os.cellCount[c] = (int)rows;
         os.arrivedCell[os.arrived + __popc(m & ((1u << lane) - 1u))] = c;
       }
@@ -59,7 +73,10 @@ __device__ void subscribe_dispatch(const Params& p, OSShared<S>& os) {
       __syncwarp();
       arrivedNow += __popc(m);
     }
-    if (os.arrived == kCells) return;
+    if (os.arrived == kCells) {
+      if (lane == 0) trace_last(p, kTraceCellsIn);
+      return;
+    }
     const unsigned long long now = ptx::globaltimer();
     if (arrivedNow) last = now;
     else {
@@ -94,7 +111,10 @@ __device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
     }
     if (__all_sync(0xffffffffu, all)) {
       __threadfence_block();
-      if (lane == 0) os.combineReady = 1;
+      if (lane == 0) {
+        os.combineReady = 1;
+        trace_last(p, kTraceResultsIn);
+      }
       return;
     }
     for (int o = 16; o; o >>= 1) done += __shfl_xor_sync(0xffffffffu, done, o);

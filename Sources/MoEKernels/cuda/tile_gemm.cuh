@@ -3,11 +3,14 @@
 // multi-stage shared-memory pipeline. A's rows are given one pointer per row, which lets GEMM0
 // gather token rows straight from x through the routing table (a null row is zero padding).
 // Loads are coalesced: consecutive threads fetch consecutive 16-byte chunks of a row.
-// Math: mma.sync m16n8k16 (bf16/fp16), mma.sync m16n8k8 tf32 (fp32 storage, tf32 math), or
-// fp32 FMA (fp32 math). Accumulators stay in registers for the caller's epilogue.
+// Math: on sm_90a, 16-bit inputs go to wgmma (the block's four warps are one warpgroup, operands
+// in 128-byte-swizzled shared memory, wgmma.cuh); elsewhere mma.sync m16n8k16 (bf16/fp16); fp32
+// storage uses mma.sync m16n8k8 tf32 (tf32 math) or fp32 FMA (fp32 math). Accumulators stay in
+// registers for the caller's epilogue.
 #pragma once
 #include "storage.cuh"
 #include "ptx.cuh"
+#include "wgmma.cuh"
 
 namespace flashmoe {
 
@@ -25,6 +28,12 @@ struct TileGemm {
   static constexpr bool kMMA16 = S::kDType != DType::fp32;
   static constexpr bool kTF32 = S::kDType == DType::fp32 && S::kMath == MathMode::tf32;
   static constexpr bool kFMA = !kMMA16 && !kTF32;
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  // wgmma.cuh instantiates the 64- and 128-wide forms; other widths keep mma.sync.
+  static constexpr bool kWG = kMMA16 && (BN == 64 || BN == 128);
+#else
+  static constexpr bool kWG = false;
+#endif
   // mma layouts: 2×2 warps, warp (wm, wn) covers rows wm·64.. and columns wn·BN/2..
   static constexpr int kNT = BN / 16;                     // n8 tiles per warp
   // FMA layout: thread (ty, tx) of 16 × 8 covers rows ty + 16i (i < 8), columns tx + 8j (j < BN/8).
@@ -34,10 +43,18 @@ struct TileGemm {
   static_assert(BN % 16 == 0 && BN <= 128, "BN");
   static_assert(TM * kChunks % S::kThreads == 0, "A staging");
 
-  struct Smem {
-    T a[STAGES][TM][kRow];
-    T b[STAGES][NB][BN][kRow];
+  // The epilogue stages the finished tile here (over the drained pipeline) so that it leaves in
+  // 16-byte vectors, whole row segments at a time: coalesced, and few, full packets over NVLink.
+  static constexpr int kCRow = BN + kVec;  // one chunk of padding: fragment writes are conflict-free
+  // wgmma wants unpadded 128-byte rows (the swizzle spreads the banks) and 1024-byte-aligned tiles.
+  static constexpr int kSmemRow = kWG ? TK : kRow;
+  struct alignas(kWG ? 1024 : 16) Smem {
+    T a[STAGES][TM][kSmemRow];
+    T b[STAGES][NB][BN][kSmemRow];
   };
+  // Where chunk c of row r is staged: swizzled for wgmma (bank-conflict-free without padding).
+  static __device__ __forceinline__ int chunkAt(int r, int c) { return kWG ? (c ^ (r & 7)) : c; }
+  static_assert(sizeof(Smem) >= sizeof(T) * TM * kCRow, "the staged tile fits in the drained pipeline");
 
   float acc[NB][kAcc];
 
@@ -60,14 +77,14 @@ struct TileGemm {
 #pragma unroll
       for (int j = 0; j < kARowsPerThread; ++j) {
         const int r = (threadIdx.x + j * S::kThreads) / kChunks;
-        ptx::cp_async16(&sm.a[stage][r][chunk * kVec], rows[j] ? rows[j] + k0 : bRows[0], rows[j] ? 16 : 0);
+        ptx::cp_async16(&sm.a[stage][r][chunkAt(r, chunk) * kVec], rows[j] ? rows[j] + k0 : bRows[0], rows[j] ? 16 : 0);
       }
 #pragma unroll
       for (int b = 0; b < NB; ++b) {
 #pragma unroll
         for (int j = 0; j < BN * kChunks / S::kThreads; ++j) {
           const int n = (threadIdx.x + j * S::kThreads) / kChunks;
-          ptx::cp_async16(&sm.b[stage][b][n][chunk * kVec], bRows[b] + (size_t)n * K + k0, 16);
+          ptx::cp_async16(&sm.b[stage][b][n][chunkAt(n, chunk) * kVec], bRows[b] + (size_t)n * K + k0, 16);
         }
       }
     };
@@ -78,18 +95,44 @@ struct TileGemm {
     }
     for (int kt = 0; kt < kTiles; ++kt) {
       ptx::cp_async_wait<STAGES - 2>();
-      __syncthreads();
+      if constexpr (kWG) {
+        // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
+        // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
+        ptx::fence_proxy_async();
+        __syncthreads();
+        compute(sm, kt % STAGES);
+        ptx::wgmma_wait<1>();
+        __syncthreads();
+      } else {
+        __syncthreads();
+      }
+      // The stage refilled here was read by tile kt − 1, which every warp has finished with.
       if (kt + STAGES - 1 < kTiles) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
       ptx::cp_async_commit();
-      compute(sm, kt % STAGES);
+      if constexpr (!kWG) compute(sm, kt % STAGES);
     }
+    if constexpr (kWG) ptx::wgmma_wait<0>();
     ptx::cp_async_wait<0>();
     __syncthreads();
   }
 
   __device__ void compute(Smem& sm, int stage) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if constexpr (kMMA16) {
+    if constexpr (kWG) {
+      // Two 64-row halves of A against each B; k16 steps move 32 bytes inside the swizzled rows.
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int k16 = 0; k16 < TK / 16; ++k16) {
+#pragma unroll
+        for (int mh = 0; mh < 2; ++mh) {
+          const unsigned long long da = ptx::wgmma_desc(&sm.a[stage][mh * 64][0]) + 2 * k16;
+#pragma unroll
+          for (int b = 0; b < NB; ++b)
+            ptx::wgmma<BN, S::kDType == DType::bf16>(&acc[b][mh * (BN / 2)], da, ptx::wgmma_desc(&sm.b[stage][b][0][0]) + 2 * k16);
+        }
+      }
+      ptx::wgmma_commit();
+    } else if constexpr (kMMA16) {
       const int wm = warp >> 1, wn = warp & 1;
 #pragma unroll
       for (int k16 = 0; k16 < TK; k16 += 16) {
@@ -157,23 +200,6 @@ struct TileGemm {
     }
   }
 
-  // mma layouts only: calls f(row, col, i) for each pair of accumulators i, i + 1 that hold
-  // columns col and col + 1 of the same row (so an epilogue can store both at once).
-  template <class F>
-  __device__ void for_each_pair(F f) const {
-    static_assert(!kFMA, "the FMA layout has no adjacent column pairs");
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int mt = 0; mt < 4; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        const int r = wm * 64 + mt * 16 + g, c = wn * (BN / 2) + nt * 8 + 2 * t, i = (mt * kNT + nt) * 4;
-        f(r, c, i);
-        f(r + 8, c, i + 2);
-      }
-  }
-
   // Calls f(row, col, i) for every accumulator element i this thread holds; acc[b][i] is its value.
   template <class F>
   __device__ void for_each(F f) const {
@@ -184,6 +210,18 @@ struct TileGemm {
       for (int i = 0; i < 8; ++i)
 #pragma unroll
         for (int j = 0; j < kFJ; ++j) f(ty + 16 * i, tx + 8 * j, i * kFJ + j);
+    } else if constexpr (kWG) {
+      const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+      for (int mh = 0; mh < 2; ++mh)
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j) {
+          const int r = mh * 64 + warp * 16 + g, c = 8 * j + 2 * t, i = mh * (BN / 2) + 4 * j;
+          f(r, c, i);
+          f(r, c + 1, i + 1);
+          f(r + 8, c, i + 2);
+          f(r + 8, c + 1, i + 3);
+        }
     } else {
       const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -196,6 +234,21 @@ struct TileGemm {
           f(r + 8, c, i + 2);
           f(r + 8, c + 1, i + 3);
         }
+    }
+  }
+
+  // The epilogue: value(col, i) turns accumulator i (for tile column col) into the output value;
+  // rows [0, rows) of the tile are rounded to T and stored at out + r · ld (row-major, BN columns).
+  // Call after run(): the pipeline is drained, so its shared memory holds the tile.
+  template <class Value>
+  __device__ void store(Smem& sm, Value value, T* out, size_t ld, int rows) const {
+    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(&sm);
+    for_each([&](int r, int c, int i) { tile[r][c] = St::store(value(c, i)); });
+    __syncthreads();
+    constexpr int kPerRow = BN / kVec;
+    for (int i = threadIdx.x; i < rows * kPerRow; i += S::kThreads) {
+      const int r = i / kPerRow, c = (i % kPerRow) * kVec;
+      *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
     }
   }
 };

@@ -1,50 +1,82 @@
 // Transport between GPUs (expert parallelism, §3.2): device-initiated one-sided stores into the
-// peers' symmetric buffers over NVLink, each followed by a release signal. Indexing follows
+// peers' symmetric buffers over NVLink, each cell closed by a release signal. Indexing follows
 // Definition C.2: a source g writes only cells L[target][p = g, ·, b = 1, ·, ·], so no two GPUs ever
 // write the same cell (Theorem 3.1; MoECore.SymmetricWrites enumerates and checks every write).
 #pragma once
 #include "storage.cuh"
 #include "layout.cuh"
 #include "ptx.cuh"
+#include "trace.cuh"
 
 namespace flashmoe {
 
-// Dispatch: every kept pair's token row goes straight into its owner's incoming cell
-// L[o][p = rank, r = 0, b = 1, e_l, slot]. Only real rows cross the link (payload efficiency); the
-// receiver zero-pads its tiles itself. One warp per row, 16 bytes per lane per step.
+// Runs after the slots barrier, so every pair's row is known and nothing waits for the whole grid.
+// - This GPU's own cells never travel: their rows stay in x, GEMM0 gathers them through rowToken,
+//   and the Subscriber publishes them without a signal. Block 0 signals every empty cell at once.
+// - The other cells' real rows (payload efficiency: no padding crosses the link) are stored into
+//   their owner's incoming cell L[o][p = rank, r = 0, b = 1, e_l, slot] by p.dispatchers blocks
+//   just below the OS block, while the others start on the local cells' GEMM0: the NVLink traffic
+//   overlaps with compute (the paper's Figure 13). A few blocks already fill the link.
+// - Each (owner, local expert) cell is closed by whichever warp stores its last row: a counter
+//   per expert, then a release signal carrying the row count (SelfCorrectTaskBound's input).
 template <class S>
-__device__ void dispatch_rows(const Params& p) {
+__device__ void dispatch(const Params& p) {
   using T = typename Storage<S::kDType>::T;
-  constexpr int H = S::kHidden, K = S::kTopK, EL = S::kExperts / S::kRanks;
-  constexpr int kVec = 16 / sizeof(T);
+  constexpr int H = S::kHidden, K = S::kTopK, E = S::kExperts, EL = E / S::kRanks;
+  constexpr int kVec = 16 / sizeof(T), kStep = 32 * kVec, kUnroll = 4;
+  const unsigned long long tag = (unsigned long long)p.epoch << 32;
+  if (blockIdx.x == 0) {
+    for (int e = threadIdx.x; e < E; e += S::kThreads) {
+      const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
+      if (e / EL != p.rank && rows == 0)
+        ptx::st_release_sys(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows);
+    }
+  }
+  const int first = gridDim.x - 1 - p.dispatchers;  // the OS block (the last) never dispatches
+  if ((int)blockIdx.x < first || blockIdx.x + 1 == gridDim.x) return;
   const int lane = threadIdx.x & 31;
-  const int warps = gridDim.x * S::kWarps;
+  const int warp = (blockIdx.x - first) * S::kWarps + (threadIdx.x >> 5);
+  const int warps = p.dispatchers * S::kWarps;
   const int pairs = p.tokens * K;
   const T* x = static_cast<const T*>(p.x);
-  for (int q = blockIdx.x * S::kWarps + (threadIdx.x >> 5); q < pairs; q += warps) {
-    const int row = __ldcg(&p.pairRow[q]);
-    if (row < 0) continue;
-    const int e = row / p.cellRows, slot = row % p.cellRows;
-    const int owner = e / EL, local = e % EL;
-    T* dst = static_cast<T*>(p.peers[owner].dispatchIn) + ((size_t)(p.rank * EL + local) * p.cellRows + slot) * H;
-    const T* src = x + (size_t)(q / K) * H;
-    for (int c = lane * kVec; c < H; c += 32 * kVec)
-      *reinterpret_cast<uint4*>(dst + c) = __ldcg(reinterpret_cast<const uint4*>(src + c));
+  for (int q0 = warp * 32; q0 < pairs; q0 += warps * 32) {
+    const int q = q0 + lane;
+    const int row = q < pairs ? __ldcg(&p.pairRow[q]) : -1;
+    const int e = row >= 0 ? row / p.cellRows : -1;
+    const bool remote = e >= 0 && e / EL != p.rank;
+    unsigned todo = __ballot_sync(0xffffffffu, remote);
+    if (!todo) continue;
+    for (; todo; todo &= todo - 1) {
+      const int j = __ffs(todo) - 1;
+      const int rj = __shfl_sync(0xffffffffu, row, j);
+      const int ej = rj / p.cellRows;
+      T* dst = static_cast<T*>(p.peers[ej / EL].dispatchIn) + ((size_t)(p.rank * EL + ej % EL) * p.cellRows + rj % p.cellRows) * H;
+      const T* src = x + (size_t)((q0 + j) / K) * H;
+      for (int c0 = lane * kVec; c0 < H; c0 += kStep * kUnroll) {
+        uint4 v[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+          if (c0 + u * kStep < H) v[u] = __ldcg(reinterpret_cast<const uint4*>(src + c0 + u * kStep));
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+          if (c0 + u * kStep < H) *reinterpret_cast<uint4*>(dst + c0 + u * kStep) = v[u];
+      }
+    }
+    // Every lane's stores are out before the counts move (fence, then the warp meets).
+    __threadfence_system();
+    __syncwarp();
+    const unsigned same = __match_any_sync(0xffffffffu, remote ? e : -1 - lane);
+    if (remote && (same & ((1u << lane) - 1u)) == 0) {
+      const unsigned n = __popc(same);
+      const unsigned before = atomicAdd(&p.dispatchSent[e], n);
+      const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
+      if (before + n == rows) {
+        __threadfence_system();
+        ptx::st_release_sys(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows);
+      }
+    }
   }
-  __threadfence_system();
-}
-
-// After every block's rows are out (grid barrier): one signal per (owner, local expert) carrying the
-// row count, also for 0 rows, so each receiver learns its exact task count (SelfCorrectTaskBound).
-template <class S>
-__device__ void dispatch_signals(const Params& p) {
-  constexpr int EL = S::kExperts / S::kRanks;
-  if (blockIdx.x != 0) return;
-  __threadfence_system();
-  for (int e = threadIdx.x; e < S::kExperts; e += S::kThreads) {
-    const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
-    ptx::st_release_sys(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], ((unsigned long long)p.epoch << 32) | rows);
-  }
+  if (threadIdx.x == 0) trace_last(p, kTraceDispatch);
 }
 
 }  // namespace flashmoe

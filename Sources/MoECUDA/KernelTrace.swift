@@ -1,0 +1,79 @@
+/// The timeline of one forward on one GPU, decoded from the kernel's trace words
+/// (Sources/MoEKernels/cuda/trace.cuh): when each phase was last (or first) reached, in
+/// microseconds from the first block's start, and how busy the Processors were.
+public struct KernelTrace: Sendable {
+  static let eventWords = 16, perProcessor = 8
+  /// Events recorded with atomicMin start at the largest value; the others at 0 ("not reached").
+  static let earliestEvents: Set<Int> = [0, 8, 9]
+  static let names: [Int: String] = [
+    1: "gate tiles done", 2: "capacity scan done", 3: "slots done", 4: "every cell's signal seen",
+    5: "last task handed out", 6: "dispatch rows stored", 7: "results complete (Combine opens)",
+    8: "first task started", 9: "first cell from a peer seen", 10: "end",
+  ]
+
+  static func words(processors: Int) -> Int { eventWords + perProcessor * processors }
+  static func initialWords(processors: Int) -> [UInt64] {
+    (0..<words(processors: processors)).map { earliestEvents.contains($0) ? UInt64.max : 0 }
+  }
+
+  public let gpu: Int
+  /// (event, µs since start), in time order; events not reached in this forward are left out.
+  public let marks: [(name: String, microseconds: Double)]
+  /// Kernel span, first block start to last block end, µs.
+  public let spanMicroseconds: Double
+  public let processors: Int
+  /// Busy µs summed over Processors, and task counts: GEMM0, GEMM1, Combine.
+  public let busyMicroseconds: [Double]
+  public let tasks: [Int]
+  /// When Processors finished their last task (µs since start): earliest, median, latest.
+  public let lastTaskEnd: (earliest: Double, median: Double, latest: Double)
+
+  init(words w: [UInt64], gpu: Int, processors: Int) {
+    let start = w[0]
+    func us(_ t: UInt64) -> Double { t >= start ? Double(t - start) / 1e3 : -Double(start - t) / 1e3 }
+    var marks: [(String, Double)] = []
+    for (event, name) in Self.names {
+      let v = w[event]
+      if v == 0 || v == UInt64.max { continue }
+      marks.append((name, us(v)))
+    }
+    self.marks = marks.sorted { $0.1 < $1.1 }
+    spanMicroseconds = w[10] > start ? us(w[10]) : 0
+    self.gpu = gpu
+    self.processors = processors
+    var busy = [0.0, 0.0, 0.0], tasks = [0, 0, 0]
+    var ends: [Double] = []
+    for i in 0..<processors {
+      let base = Self.eventWords + i * Self.perProcessor
+      for t in 0..<3 {
+        busy[t] += Double(w[base + 2 + t]) / 1e3
+        tasks[t] += Int(w[base + 5 + t])
+      }
+      if w[base + 1] != 0 { ends.append(us(w[base + 1])) }
+    }
+    busyMicroseconds = busy
+    self.tasks = tasks
+    ends.sort()
+    lastTaskEnd = ends.isEmpty ? (0, 0, 0) : (ends[0], ends[ends.count / 2], ends[ends.count - 1])
+  }
+
+  /// Σ busy / (Processors × span): the share of the Processors' time spent inside tasks.
+  public var utilisation: Double {
+    spanMicroseconds > 0 ? busyMicroseconds.reduce(0, +) / (Double(processors) * spanMicroseconds) : 0
+  }
+
+  /// A short report, one line per event and one for the Processors.
+  public var lines: [String] {
+    func f(_ v: Double) -> String {
+      let r = (v * 10).rounded() / 10
+      return String(r)
+    }
+    var out = ["GPU \(gpu): \(f(spanMicroseconds)) µs, \(processors) Processors \(f(utilisation * 100)) % busy"]
+    for (name, t) in marks { out.append("  \(f(t)) µs  \(name)") }
+    let kinds = ["GEMM0", "GEMM1", "Combine"]
+    let perTask = (0..<3).map { tasks[$0] > 0 ? "\(kinds[$0]) \(tasks[$0]) × \(f(busyMicroseconds[$0] / Double(tasks[$0]))) µs" : "\(kinds[$0]) 0" }
+    out.append("  tasks: " + perTask.joined(separator: ", "))
+    out.append("  Processors' last task ended: earliest \(f(lastTaskEnd.earliest)) µs, median \(f(lastTaskEnd.median)) µs, latest \(f(lastTaskEnd.latest)) µs")
+    return out
+  }
+}

@@ -1,0 +1,77 @@
+// Where each kept pair's row goes, once the gate's capacity scan has given every pair its slot
+// (token-major order, gate.cuh), and the per-forward counters the actors share.
+#pragma once
+#include "storage.cuh"
+#include "layout.cuh"
+
+namespace flashmoe {
+
+// Before the first grid barrier: zero this forward's counters. Nothing of this forward can touch
+// them yet (Processors start after the barriers; a peer sends results only for rows this GPU
+// dispatched, after the barriers), and the previous forward ended with the previous kernel.
+template <class S>
+__device__ void reset_counters(const Params& p) {
+  const int stride = gridDim.x * S::kThreads, first = blockIdx.x * S::kThreads + threadIdx.x;
+  const int rowTiles = p.maxRows / S::kTileM;
+  for (int rt = first; rt < rowTiles; rt += stride) p.rowDone[rt] = 0;
+  if (first == 0) *p.gemm1Done = 0;
+  if constexpr (S::kRanks > 1) {
+    const int counters = S::kExperts * (p.cellRows / S::kTileM);
+    unsigned* combineCount = p.peers[p.rank].combineCount;
+    for (int i = first; i < counters; i += stride) combineCount[i] = 0;
+    for (int e = first; e < S::kExperts; e += stride) p.dispatchSent[e] = 0;
+  }
+}
+
+// Row layout of the grouped buffers (one GPU): expert e owns rows [rowBase[e], rowBase[e+1]),
+// padded to the tile height so that a row tile never spans two experts (in-place padding, §3.2.1).
+template <class S>
+__device__ void row_bases(const Params& p, int* rowBase) {
+  if (threadIdx.x == 0) {
+    int r = 0;
+    for (int e = 0; e < S::kExperts; ++e) {
+      rowBase[e] = r;
+      r += (__ldcg(&p.expertCount[e]) + S::kTileM - 1) / S::kTileM * S::kTileM;
+    }
+    rowBase[S::kExperts] = r;
+  }
+  __syncthreads();
+}
+
+// Every pair's slot and row; on one GPU the padding rows are marked and each row tile's expert
+// recorded, with peers this GPU's own cells get their token map.
+template <class S>
+__device__ void gate_slots(const Params& p, const int* rowBase) {
+  constexpr int E = S::kExperts, K = S::kTopK, TM = S::kTileM, EL = E / S::kRanks;
+  const int pairs = p.tokens * K;
+  const int stride = gridDim.x * S::kThreads;
+  for (int q = blockIdx.x * S::kThreads + threadIdx.x; q < pairs; q += stride) {
+    const int e = __ldcg(&p.pairExpert[q]);
+    const int tile = (q / K) / S::kGateTokens;
+    const int slot = __ldcg(&p.chunkOffset[tile * E + e]) + __ldcg(&p.pairRank[q]);
+    if (slot >= p.capacity) {
+      p.pairRow[q] = -1;
+      continue;
+    }
+    if constexpr (S::kRanks > 1) {
+      // The destination index e · C' + slot: the owner's incoming row on the way out and this
+      // GPU's combine row on the way back (MemoryPlan.destinationIndex). For this GPU's own
+      // experts it is also the row of its cell (p = rank), whose tokens GEMM0 reads from x.
+      const int row = e * p.cellRows + slot;
+      p.pairRow[q] = row;
+      if (e / EL == p.rank) p.rowToken[row] = q / K;
+    } else {
+      const int row = rowBase[e] + slot;
+      p.pairRow[q] = row;
+      p.rowToken[row] = q / K;
+    }
+  }
+  if constexpr (S::kRanks == 1) {
+    for (int e = blockIdx.x; e < E; e += gridDim.x) {
+      for (int r = rowBase[e] + __ldcg(&p.expertCount[e]) + threadIdx.x; r < rowBase[e + 1]; r += S::kThreads) p.rowToken[r] = -1;
+      for (int rt = rowBase[e] / TM + threadIdx.x; rt < rowBase[e + 1] / TM; rt += S::kThreads) p.rowTileExpert[rt] = e;
+    }
+  }
+}
+
+}  // namespace flashmoe

@@ -1,0 +1,58 @@
+// The timeline of one forward, for `flashmoe bench --trace` (off when p.trace is null: one test
+// per event). Global events are the last (or, for "first" events, the earliest) %globaltimer
+// reading among the actors that reach them; each Processor adds up its busy time per task type.
+// MoECUDA/KernelTrace.swift decodes the same layout.
+#pragma once
+#include "layout.cuh"
+#include "ptx.cuh"
+
+namespace flashmoe {
+
+// Global words 0 ..< kTraceEvents. Barrier events share their phase's number (barrier.cuh).
+enum TraceEvent : int {
+  kTraceStart = 0,        // first block running (earliest)
+  kTraceGate = 1,         // last block done with its gate tiles (= kPhaseGate)
+  kTraceScan = 2,         // last block done with the capacity scan (= kPhaseScan)
+  kTraceSlots = 3,        // last block done with slots (= kPhaseSlots)
+  kTraceCellsIn = 4,      // P > 1: every (source, local expert) cell's signal seen
+  kTraceLastTask = 5,     // Scheduler handed out the last task
+  kTraceDispatch = 6,     // P > 1: last dispatcher block done storing rows
+  kTraceResultsIn = 7,    // every result needed by Combine is in place (= kPhaseCombine)
+  kTraceFirstTask = 8,    // some Processor started its first task (earliest)
+  kTraceFirstRemote = 9,  // P > 1: first cell from another GPU seen (earliest)
+  kTraceEnd = 10,         // last block leaving the kernel
+  kTraceEvents = 16
+};
+// Per Processor, after the global words: first task start, last task end, busy ns of GEMM0,
+// GEMM1 and Combine tasks, and their counts.
+constexpr int kTracePerProcessor = 8;
+
+__device__ __forceinline__ void trace_last(const Params& p, int event) {
+  if (p.trace) atomicMax(&p.trace[event], ptx::globaltimer());
+}
+__device__ __forceinline__ void trace_first(const Params& p, int event) {
+  if (p.trace) atomicMin(&p.trace[event], ptx::globaltimer());
+}
+
+// One Processor's tally, kept by its thread 0 in shared memory (registers are the GEMM's) and
+// written once at Stop.
+struct ProcessorTrace {
+  unsigned long long first, last, busy0, busy1, busyC;
+  unsigned count0, count1, countC;
+  __device__ void reset() { first = last = busy0 = busy1 = busyC = 0; count0 = count1 = countC = 0; }
+  __device__ void add(unsigned type, unsigned long long t0, unsigned long long t1) {
+    if (first == 0) first = t0;
+    last = t1;
+    if (type == kTaskGEMM0) { busy0 += t1 - t0; ++count0; }
+    else if (type == kTaskGEMM1) { busy1 += t1 - t0; ++count1; }
+    else { busyC += t1 - t0; ++countC; }
+  }
+  __device__ void write(const Params& p, int processor) const {
+    if (!p.trace) return;
+    unsigned long long* w = p.trace + kTraceEvents + (size_t)processor * kTracePerProcessor;
+    w[0] = first; w[1] = last; w[2] = busy0; w[3] = busy1; w[4] = busyC;
+    w[5] = count0; w[6] = count1; w[7] = countC;
+  }
+};
+
+}  // namespace flashmoe

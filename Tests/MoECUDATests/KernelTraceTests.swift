@@ -1,0 +1,43 @@
+import Testing
+@testable import MoECUDA
+
+/// The trace words of trace.cuh, decoded: events relative to the first block's start, unreached
+/// events left out, Processors' busy time and utilisation.
+struct KernelTraceTests {
+  static let start: UInt64 = 5_000_000_000
+
+  static func words(processors: Int) -> [UInt64] { KernelTrace.initialWords(processors: processors) }
+
+  @Test("events come out in time order, µs from the start; unreached ones are left out")
+  func events() {
+    var w = Self.words(processors: 2)
+    w[0] = Self.start
+    w[1] = Self.start + 170_000      // gate tiles done
+    w[3] = Self.start + 185_500      // slots done
+    w[9] = Self.start + 180_000      // first cell from a peer (an earliest event)
+    w[10] = Self.start + 1_000_000   // end
+    let t = KernelTrace(words: w, gpu: 1, processors: 2)
+    #expect(t.marks.map(\.name) == ["gate tiles done", "first cell from a peer seen", "slots done", "end"])
+    #expect(t.marks.map(\.microseconds) == [170, 180, 185.5, 1000])
+    #expect(t.spanMicroseconds == 1000)
+    // Words still at their initial values (0, or the largest value for earliest events) are unreached.
+    #expect(!t.marks.contains { $0.name == "first task started" || $0.name == "last task handed out" })
+  }
+
+  @Test("busy time, task counts, utilisation and the spread of Processors' last task")
+  func processors() {
+    var w = Self.words(processors: 2)
+    w[0] = Self.start
+    w[10] = Self.start + 1_000_000
+    // Processor 0: first 10 µs, last 900 µs, 400 µs GEMM0 (4 tasks), 300 µs GEMM1 (3), 0 Combine.
+    w[16 ..< 24] = [Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0]
+    // Processor 1: 100 µs of Combine (2 tasks), last task at 1000 µs.
+    w[24 ..< 32] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2]
+    let t = KernelTrace(words: w, gpu: 0, processors: 2)
+    #expect(t.busyMicroseconds == [400, 300, 100])
+    #expect(t.tasks == [4, 3, 2])
+    #expect(abs(t.utilisation - 800.0 / 2000.0) < 1e-12)
+    #expect(t.lastTaskEnd.earliest == 900 && t.lastTaskEnd.latest == 1000)
+    #expect(t.lines.contains { $0.contains("GEMM0 4 × 100.0 µs") && $0.contains("Combine 2 × 50.0 µs") })
+  }
+}
