@@ -25,14 +25,20 @@ let package = Package(
     .target(name: "MoEFiles", dependencies: ["MoECore"]),
     // The public API: a layer = config + weights + backend.
     .target(name: "FlashMoE", dependencies: ["MoECore", "MoECPU", "MoEFiles", "MoECUDA"]),
+    // The benchmark suite (`flashmoe bench --suite`): its plan, results, the PyTorch baseline run
+    // as a subprocess, and the JSON / CSV / SVG writers. No GPU code: the CLI supplies the timings.
+    .target(name: "BenchSuite", dependencies: ["MoECore", "MoEFiles"]),
     .executableTarget(
       name: "flashmoe",
-      dependencies: ["FlashMoE", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+      dependencies: [
+        "FlashMoE", "BenchSuite", "CUDADriver", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
 
     .testTarget(name: "MoECoreTests", dependencies: ["MoECore"]),
     .testTarget(name: "MoECPUTests", dependencies: ["MoECPU", "MoECore"]),
     .testTarget(name: "MoEFilesTests", dependencies: ["MoEFiles", "MoECore"]),
     .testTarget(name: "FlashMoETests", dependencies: ["FlashMoE", "flashmoe"]),
+    .testTarget(name: "BenchSuiteTests", dependencies: ["BenchSuite", "MoECore"]),
 
     // CUDA driver API / NVRTC declarations (types only; nothing is linked) and the Swift layer
     // that loads them with dlopen: the only home of Unsafe* pointer work for CUDA.

@@ -13,6 +13,7 @@ struct Bench: ParsableCommand {
   @OptionGroup var layer: LayerOptions
   @OptionGroup var backendOptions: BackendOptions
   @OptionGroup var display: DisplayOptions
+  @OptionGroup var suite: SuiteOptions
   @Option(help: "Seed for random weights and tokens.") var seed: UInt64 = 1
   @Option(help: "Untimed runs first (default: 2 on the CPU, 32 on a GPU, the paper's protocol).") var warmup: Int?
   @Option(help: "Timed runs (default: 10 on the CPU, 32 on a GPU).") var runs: Int?
@@ -21,17 +22,21 @@ struct Bench: ParsableCommand {
   @Option(help: "GPU index.") var gpu: Int = 0
   @Option(help: "Expert parallelism: a GPU count (2 = GPUs 0,1) or a list such as 0,1; S is then per GPU.")
   var gpus: String?
+  @Flag(help: "After timing, run one more forward per size with the kernel's timeline recorded and print it (CUDA).")
+  var trace = false
 
   func validate() throws {
     if let warmup, warmup < 0 { throw ConfigError(field: "warmup", value: warmup, expected: "≥ 0") }
     if let runs, runs < 1 { throw ConfigError(field: "runs", value: runs, expected: "≥ 1") }
     for s in sweepTokens where s < 1 { throw ConfigError(field: "sweep-tokens", value: s, expected: "≥ 1") }
     _ = try parseGPUList(gpus)
+    try validateSuite()
     _ = try layer.config(
       tokens: shape.tokens, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
   }
 
   func run() throws {
+    if suite.suite { return try runSuite() }
     let tokenCounts = sweepTokens.isEmpty ? [shape.tokens] : sweepTokens
     let config = try layer.config(
       tokens: tokenCounts.max()!, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
@@ -75,6 +80,7 @@ extension Bench {
     }
     let engine = try CUDAMoE(config: config, weights: weights, deviceIndex: gpu)
     var reports: [BenchReport] = []
+    var traces: [(Int, [KernelTrace])] = []
     var rng = SeededGenerator(seed: seed &+ 1)
     let input = rng.normals(config.tokens * config.hidden)
     let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
@@ -84,6 +90,7 @@ extension Bench {
       c.tokens = tokens
       let slice = Array(input[0..<(tokens * config.hidden)])
       let times = try engine.time(slice, tokens: tokens, warmup: warmup, runs: runs)
+      if trace { traces.append((tokens, [try engine.trace(slice, tokens: tokens)])) }
       let kept = keptPairs(slice, config: c, weights: engine.roundedWeights, groups: 1, cpu: cpu)
       reports.append(BenchReport(backend: "cuda \(engine.device.name)", config: c, threads: engine.gridBlocks, times: times.map { $0 / 1e3 }, keptPairs: kept))
     }
@@ -95,6 +102,7 @@ extension Bench {
       print(table([["S", "median ms", "mean ms", "min ms", "TFLOP/s", "tokens/s"]] + reports.map {
         [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond, 0)]
       }))
+      printTraces(traces)
     }
   }
 }
@@ -108,12 +116,14 @@ extension Bench {
     var rng = SeededGenerator(seed: seed &+ 1)
     let input = rng.normals(p * config.tokens * config.hidden)
     var reports: [BenchReport] = []
+    var traces: [(Int, [KernelTrace])] = []
     let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
     for tokens in tokenCounts {
       progress.update("S=\(tokens) per GPU × \(p) GPUs: \(warmup) warm-up + \(runs) timed forwards")
       var slice: [Float] = []
       for r in 0..<p { slice += input[(r * config.tokens) * config.hidden..<(r * config.tokens + tokens) * config.hidden] }
       let times = try engine.time(slice, tokensPerGPU: tokens, warmup: warmup, runs: runs)
+      if trace { traces.append((tokens, try engine.trace(tokensPerGPU: tokens))) }
       var c = config
       c.tokens = tokens
       // FLOPs per GPU: its share of the kept pairs.
@@ -129,11 +139,19 @@ extension Bench {
       print(table([["S/GPU", "median ms", "mean ms", "min ms", "TFLOP/s/GPU", "tokens/s (all GPUs)"]] + reports.map {
         [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond * Double(p), 0)]
       }))
+      printTraces(traces)
     }
   }
 }
 
 extension Bench {
+  func printTraces(_ traces: [(Int, [KernelTrace])]) {
+    for (tokens, perGPU) in traces {
+      print("timeline at S=\(tokens) (one traced forward):")
+      for t in perGPU { print(t.lines.joined(separator: "\n")) }
+    }
+  }
+
   /// Kept pairs under the CPU's routing rule for `input` (`groups` · S tokens, capacity per source
   /// GPU): the gate alone is cheap, and it counts the FLOPs a GPU forward did.
   func keptPairs(_ input: [Float], config: MoEConfig, weights: MoEWeights, groups: Int, cpu: CPUBackend) -> Int {

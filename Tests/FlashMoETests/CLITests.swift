@@ -44,6 +44,21 @@ func temporaryDirectory() throws -> String {
     (["bench", "--sweep-tokens", "4096", "0", "8192"], "sweep-tokens"),
     (["bench", "--warmup=-1"], "warmup"),
     (["bench", "--warmup", "-1"], "warmup"),  // "-1" read as a flag: "Missing value for '--warmup'"
+    (["bench", "--baseline", "torch_moe.py"], "baseline"),  // suite flags without --suite
+    (["bench", "--quick"], "quick"),
+    (["bench", "--suite", "--dtypes", "bf16,fp64"], "dtypes"),
+    (["bench", "--suite", "--dtypes", "bf16,BF16"], "dtypes"),
+    (["bench", "--suite", "--dtypes", ""], "dtypes"),
+    (["bench", "--suite", "--sizes", "huge"], "sizes"),
+    (["bench", "--suite", "--baseline", "/no/such/torch_moe.py"], "baseline"),
+    (["bench", "--suite", "--baseline", "/tmp"], "baseline"),
+    (["bench", "--suite", "--baseline-timeout", "0"], "baseline-timeout"),
+    (["bench", "--suite", "--out", "/dev/null"], "out"),
+    (["bench", "--suite", "--sweep-tokens", "4096"], "sweep-tokens"),
+    (["bench", "--suite", "--trace"], "trace"),
+    (["bench", "--suite", "--gpu", "1"], "gpu"),
+    (["bench", "--suite", "--hidden", "512"], "hidden"),
+    (["bench", "--suite", "--dtype", "bf16"], "dtype"),
   ])
   func invalidFlagsAreRejected(arguments: [String], field: String) {
     do {
