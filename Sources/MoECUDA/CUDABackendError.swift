@@ -9,6 +9,8 @@ public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatabl
   case unsupported(field: String, value: String, expected: String)
   /// The kernel's layout does not match what the host computed (a build inconsistency).
   case layoutMismatch(String)
+  /// The layer does not fit in the GPU's free memory (checked before anything is allocated).
+  case outOfMemory(gpu: Int, needed: Int, available: Int, weights: Int, workspace: Int)
 
   public var description: String {
     switch self {
@@ -18,6 +20,8 @@ public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatabl
       return "the CUDA backend cannot run \(field) = \(value): expected \(expected)"
     case .layoutMismatch(let message):
       return "kernel/host layout mismatch: \(message)"
+    case .outOfMemory(let gpu, let needed, let available, let weights, let workspace):
+      return "GPU \(gpu): the layer needs \(needed) bytes (weights \(weights), workspace \(workspace)) but \(available) bytes are free; use fewer tokens per call (max-tokens), fewer experts per GPU (more GPUs) or a capacity factor instead of dropless"
     }
   }
 }

@@ -119,6 +119,12 @@ public final class CUDAMoE: @unchecked Sendable {
     guard perSM >= 1, grid >= 2 else {
       throw CUDABackendError.unsupported(field: "shared memory", value: "\(shared) bytes per block", expected: "at most \(device.maxSharedMemoryPerBlockOptin) on \(device.name) with 2 blocks co-resident")
     }
+    // Everything this GPU will hold, against its free memory, before the first allocation.
+    let weightBytes = Self.weightBytes(config: config, ranks: ranks)
+    let workspaceBytes = Workspace.plan(config: config, maxTokens: maxTokens, processors: grid - 1, ranks: ranks)
+      .reduce(0) { $0 + $1.bytes }
+    let free = try context.memoryInfo().free
+    try Self.checkFits(gpu: deviceIndex, weights: weightBytes, workspace: workspaceBytes, free: free)
     self.config = config
     self.maxTokens = maxTokens
     self.device = device
@@ -158,6 +164,24 @@ public final class CUDAMoE: @unchecked Sendable {
     }
     if config.topK > 16 {
       throw .unsupported(field: "topk", value: "\(config.topK)", expected: "at most 16")
+    }
+  }
+
+  /// Bytes of the weights one GPU holds: the whole gate and its E / P experts, in the storage dtype.
+  public static func weightBytes(config: MoEConfig, ranks: Int) -> Int {
+    let (h, d, local) = (config.hidden, config.ffn, config.experts / max(ranks, 1))
+    let matrices = config.expertForm == .gated ? 3 : 2
+    var perExpert = matrices * h * d
+    if config.biases { perExpert += d + h + (config.expertForm == .gated ? d : 0) }
+    return (config.experts * h + local * perExpert) * config.dtype.size
+  }
+
+  /// Throws `outOfMemory` naming both parts when weights + workspace exceed `free`; a margin of
+  /// 64 MiB is kept for the driver, the module and the stream.
+  public static func checkFits(gpu: Int, weights: Int, workspace: Int, free: Int) throws(CUDABackendError) {
+    let needed = weights + workspace
+    if needed + (64 << 20) > free {
+      throw .outOfMemory(gpu: gpu, needed: needed, available: free, weights: weights, workspace: workspace)
     }
   }
 

@@ -35,51 +35,75 @@ final class Workspace: @unchecked Sendable {
     return (rows + tileM - 1) / tileM * tileM
   }
 
-  init(config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1) throws {
+  /// Every buffer's size in bytes, by name: the one place that sizes the workspace, used to check
+  /// that it fits before anything is allocated and then to allocate it.
+  static func plan(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int) -> [(name: String, bytes: Int)] {
     let e = config.experts, k = config.topK, size = config.dtype.size
     let pairs = maxTokens * k
     let chunks = (maxTokens + 31) / 32
-    cellRows = Self.cellRows(config: config, maxTokens: maxTokens)
+    let cells = cellRows(config: config, maxTokens: maxTokens)
     // P > 1: row tiles are cells (source, local expert) of C' rows each: P · E_local = E cells.
-    maxRows = ranks > 1 ? e * cellRows : Self.maxRows(config: config, maxTokens: maxTokens)
-    let rowTiles = maxRows / Self.tileM
-    func zeroed(_ bytes: Int) throws -> DeviceBuffer {
-      let b = try DeviceBuffer(context: context, byteCount: max(bytes, 8))
-      try b.fill(byte: 0)
-      return b
-    }
-    input = try zeroed(maxTokens * config.hidden * size)
-    output = try zeroed(maxTokens * config.hidden * size)
-    pairExpert = try zeroed(pairs * 4)
-    pairWeight = try zeroed(pairs * 4)
-    pairRank = try zeroed(pairs * 4)
-    pairRow = try zeroed(pairs * 4)
-    chunkCount = try zeroed(chunks * e * 4)
-    chunkOffset = try zeroed(chunks * e * 4)
-    expertCount = try zeroed(e * 4)
-    rowToken = try zeroed(maxRows * 4)
-    rowTileExpert = try zeroed(rowTiles * 4)
-    readyRows = try zeroed(rowTiles * 4)
-    rowDone = try zeroed(rowTiles * 4)
-    hidden = try zeroed(maxRows * config.ffn * size)
-    expertOut = try zeroed(ranks > 1 ? 8 : maxRows * config.hidden * size)
+    let rows = ranks > 1 ? e * cells : maxRows(config: config, maxTokens: maxTokens)
+    let rowTiles = rows / tileM
+    var plan: [(String, Int)] = [
+      ("input", maxTokens * config.hidden * size), ("output", maxTokens * config.hidden * size),
+      ("pairExpert", pairs * 4), ("pairWeight", pairs * 4), ("pairRank", pairs * 4), ("pairRow", pairs * 4),
+      ("chunkCount", chunks * e * 4), ("chunkOffset", chunks * e * 4), ("expertCount", e * 4),
+      ("rowToken", rows * 4), ("rowTileExpert", rowTiles * 4), ("readyRows", rowTiles * 4), ("rowDone", rowTiles * 4),
+      ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
+      ("gemm1Done", 4), ("mailbox", processors * mailboxDepth * mailboxSlotSize), ("finished", processors * 8),
+      ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
+    ]
     if ranks > 1 {
-      dispatchIn = try zeroed(e * cellRows * config.hidden * size)
-      combineIn = try zeroed(e * cellRows * config.hidden * size)
-      dispatchSignal = try zeroed(e * 8)
-      combineCount = try zeroed(e * (cellRows / Self.tileM) * 4)
-      dispatchSent = try zeroed(e * 4)
-      peers = try zeroed(ranks * PeerEntry.size)
-    } else {
-      (dispatchIn, combineIn, dispatchSignal, combineCount, dispatchSent, peers) = (nil, nil, nil, nil, nil, nil)
+      plan += [
+        ("dispatchIn", e * cells * config.hidden * size), ("combineIn", e * cells * config.hidden * size),
+        ("dispatchSignal", e * 8), ("combineCount", e * (cells / tileM) * 4), ("dispatchSent", e * 4),
+        ("peers", ranks * PeerEntry.size),
+      ]
     }
-    gemm1Done = try zeroed(4)
-    mailbox = try zeroed(processors * Self.mailboxDepth * Self.mailboxSlotSize)
-    finished = try zeroed(processors * 8)
-    barrier = try zeroed(8)
-    abortEpoch = try zeroed(4)
-    error = try zeroed(ErrorRecord.size)
-    trace = try zeroed(KernelTrace.words(processors: processors) * 8)
+    return plan.map { (name: $0.0, bytes: max($0.1, 8)) }
+  }
+
+  /// Allocates `plan` (zeroed). Should an allocation fail, the buffers already made are released
+  /// with this half-built object: nothing stays allocated.
+  init(config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1) throws {
+    var made: [String: DeviceBuffer] = [:]
+    for (name, bytes) in Self.plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks) {
+      let b = try DeviceBuffer(context: context, byteCount: bytes)
+      try b.fill(byte: 0)
+      made[name] = b
+    }
+    func take(_ name: String) -> DeviceBuffer { made[name]! }
+    cellRows = Self.cellRows(config: config, maxTokens: maxTokens)
+    maxRows = ranks > 1 ? config.experts * cellRows : Self.maxRows(config: config, maxTokens: maxTokens)
+    input = take("input")
+    output = take("output")
+    pairExpert = take("pairExpert")
+    pairWeight = take("pairWeight")
+    pairRank = take("pairRank")
+    pairRow = take("pairRow")
+    chunkCount = take("chunkCount")
+    chunkOffset = take("chunkOffset")
+    expertCount = take("expertCount")
+    rowToken = take("rowToken")
+    rowTileExpert = take("rowTileExpert")
+    readyRows = take("readyRows")
+    rowDone = take("rowDone")
+    hidden = take("hidden")
+    expertOut = take("expertOut")
+    dispatchIn = made["dispatchIn"]
+    combineIn = made["combineIn"]
+    dispatchSignal = made["dispatchSignal"]
+    combineCount = made["combineCount"]
+    dispatchSent = made["dispatchSent"]
+    peers = made["peers"]
+    gemm1Done = take("gemm1Done")
+    mailbox = take("mailbox")
+    finished = take("finished")
+    barrier = take("barrier")
+    abortEpoch = take("abortEpoch")
+    error = take("error")
+    trace = take("trace")
   }
 
   func fill(_ p: inout KernelParams) {

@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
     if let output {
       try NPY.write(result.values, shape: [prepared.config.tokens, prepared.config.hidden], dtype: try npyDType(outputDtype), to: output)
     }
-    let report = RunReport(layer: layer, result: result, output: output)
+    let report = RunReport(layer: layer, result: result, output: output, input: prepared.input)
     print(display.json ? try jsonString(report) : report.text)
   }
 
@@ -72,8 +72,18 @@ struct RunReport: Encodable {
   let droppedPairs: Int
   let checksum: Checksum
   let output: String?
+  /// Bad numbers seen (they are not errors: IEEE arithmetic carries them to the affected outputs).
+  let nonFinite: BadNumbers
 
-  init(layer: MoELayer, result: MoELayer.Output, output: String?) {
+  struct BadNumbers: Encodable {
+    /// True when the input, the weights and the output are all finite.
+    let allFinite: Bool
+    let input: NonFinite
+    let weights: NonFinite
+    let output: NonFinite
+  }
+
+  init(layer: MoELayer, result: MoELayer.Output, output: String?, input: [Float]) {
     backend = layer.backend.rawValue
     config = layer.config
     seconds = result.seconds
@@ -83,6 +93,9 @@ struct RunReport: Encodable {
     gflops = layer.config.flops(routedPairs: keptPairs) / result.seconds / 1e9
     checksum = Checksum(result.values)
     self.output = output
+    let h = layer.config.hidden
+    let (x, w, y) = (NonFinite(input, rowWidth: h), layer.weights.nonFinite, NonFinite(result.values, rowWidth: h))
+    nonFinite = BadNumbers(allFinite: x.isEmpty && w.isEmpty && y.isEmpty, input: x, weights: w, output: y)
   }
 
   var text: String {
@@ -92,6 +105,9 @@ struct RunReport: Encodable {
       "pairs kept \(keptPairs), dropped \(droppedPairs)",
       "checksum \(checksum)",
     ]
+    if !nonFinite.allFinite {
+      lines.append("non-finite values: input \(nonFinite.input); weights \(nonFinite.weights) (experts); output \(nonFinite.output)")
+    }
     if let output { lines.append("wrote \(output)") }
     return lines.joined(separator: "\n")
   }

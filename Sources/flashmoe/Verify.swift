@@ -88,6 +88,9 @@ struct VerifyCase {
   var config: MoEConfig
   var tokens: [Int]
   var allToOneExpert = false
+  /// NaN, +inf and −inf in a few tokens and NaN in one expert's W1 (issue #7 §2): the GPU must give
+  /// the same non-finite elements and the same routing as the CPU, and finish.
+  var badNumbers = false
   /// When set, the case passes only if the GPU layer is rejected with a message containing this.
   var expectError: String?
 
@@ -127,6 +130,7 @@ struct VerifyCase {
       .base("capacity factor 0.5, k = 4", topK: 4, capacity: .factor(0.5)),
       { var c = VerifyCase.base("all tokens to expert 0"); c.allToOneExpert = true; return c }(),
       { var c = VerifyCase.base("all tokens to expert 0, dropless", capacity: .dropless); c.allToOneExpert = true; return c }(),
+      { var c = VerifyCase.base("NaN / ±inf tokens, a NaN weight (IEEE results, routing in range)"); c.badNumbers = true; return c }(),
       .base("dropless", capacity: .dropless),
       .base("gated silu bf16", form: .gated, activation: .silu),
       .base("gated relu fp16", dtype: .fp16, form: .gated, activation: .relu),
@@ -144,6 +148,7 @@ struct VerifyCase {
       weights.gate[0] = 4
       weights.round(to: config.dtype)
     }
+    if badNumbers { weights.w1[2 * config.ffn * config.hidden + 7] = .nan }
     let cpu = try MoELayer(config: config, weights: weights, backend: .cpu, threads: threads)
     let engine = try CUDAMoE(config: config, weights: cpu.weights, deviceIndex: gpu)
     var rng = SeededGenerator(seed: seed &+ 0x5EED)
@@ -152,6 +157,9 @@ struct VerifyCase {
     for tokens in self.tokens {
       var input = rng.normals(tokens * config.hidden)
       if allToOneExpert { for t in 0..<tokens { input[t * config.hidden] = 4 } }
+      if badNumbers {
+        for (t, v) in [(3, Float.nan), (5, .infinity), (8, -.infinity)] where t < tokens { input[t * config.hidden + 1] = v }
+      }
       input.round(to: config.dtype)
       var cpuConfig = config
       cpuConfig.tokens = tokens

@@ -1,0 +1,66 @@
+import CUDADriver
+import MoECore
+import TestSupport
+import Testing
+@testable import MoECUDA
+
+/// A layer that does not fit fails before anything is allocated, naming what it needs (issue #7 §3).
+@Suite("GPU memory: checked before allocation")
+struct MemoryFitTests {
+  static let configs: [MoEConfig] = [
+    MoEConfig(tokens: 64, hidden: 256, ffn: 512, experts: 8, topK: 2),
+    MoEConfig(tokens: 64, hidden: 128, ffn: 256, experts: 4, topK: 1, expertForm: .gated, biases: true, dtype: .bf16),
+    MoEConfig(tokens: 64, hidden: 64, ffn: 192, experts: 6, topK: 2, expertForm: .gated, biases: false, dtype: .fp16),
+  ]
+
+  @Test("weight bytes = the gate plus this GPU's block of experts, counted from the arrays themselves",
+        arguments: configs, [1, 2])
+  func weightBytes(config: MoEConfig, ranks: Int) {
+    guard config.experts % ranks == 0 else { return }
+    let w = MoEWeights.random(config, seed: 5)
+    let perExpert = [w.w1, w.w2, w.w3 ?? [], w.b1 ?? [], w.b2 ?? [], w.b3 ?? []].reduce(0) { $0 + $1.count } / config.experts
+    let elements = w.gate.count + perExpert * config.experts / ranks
+    #expect(CUDAMoE.weightBytes(config: config, ranks: ranks) == elements * config.dtype.size)
+  }
+
+  @Test("the workspace plan grows with the token count and holds the peer buffers only for P > 1")
+  func plan() {
+    let c = Self.configs[0]
+    func total(_ tokens: Int, _ ranks: Int) -> Int {
+      Workspace.plan(config: c, maxTokens: tokens, processors: 263, ranks: ranks).reduce(0) { $0 + $1.bytes }
+    }
+    #expect(total(2048, 1) > total(1024, 1))
+    let names = Set(Workspace.plan(config: c, maxTokens: 64, processors: 7, ranks: 2).map(\.name))
+    #expect(names.isSuperset(of: ["dispatchIn", "combineIn", "dispatchSignal", "combineCount", "dispatchSent", "peers"]))
+    #expect(!Workspace.plan(config: c, maxTokens: 64, processors: 7, ranks: 1).contains { $0.name == "dispatchIn" })
+    #expect(Workspace.plan(config: c, maxTokens: 64, processors: 7, ranks: 1).allSatisfy { $0.bytes >= 8 })
+  }
+
+  @Test("too little free memory: the error names the GPU, the bytes needed (both parts) and the bytes free")
+  func refusal() {
+    let error = #expect(throws: CUDABackendError.self) {
+      try CUDAMoE.checkFits(gpu: 1, weights: 3_000_000_000, workspace: 500_000_000, free: 2_000_000_000)
+    }
+    let text = error?.description ?? ""
+    #expect(text.contains("GPU 1") && text.contains("3500000000") && text.contains("2000000000"), "\(text)")
+    #expect(text.contains("3000000000") && text.contains("500000000"), "\(text)")
+    #expect(throws: Never.self) { try CUDAMoE.checkFits(gpu: 0, weights: 1 << 30, workspace: 1 << 30, free: 80 << 30) }
+  }
+
+  @Test("on a GPU: a workspace larger than the card fails before allocating; memory in use is unchanged",
+        .enabled(if: Gate.hasGPU))
+  func refusedOnTheGPU() throws {
+    let config = Self.configs[0]
+    let context = try Context(device: try Driver.shared().device(0))
+    let before = try context.memoryInfo().free
+    // 10^8 tokens of 256 fp32 values: the input and output buffers alone need 205 GB.
+    let error = #expect(throws: CUDABackendError.self) {
+      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: 100_000_000, deviceIndex: 0, context: context)
+    }
+    guard case .outOfMemory? = error else {
+      Issue.record("expected .outOfMemory, got \(String(describing: error))")
+      return
+    }
+    #expect(try context.memoryInfo().free >= before - (1 << 20))
+  }
+}
