@@ -9,6 +9,8 @@ public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatabl
   case unsupported(field: String, value: String, expected: String)
   /// The kernel's layout does not match what the host computed (a build inconsistency).
   case layoutMismatch(String)
+  /// This GPU's kernel stopped because a peer GPU gave up (its error is the one to report).
+  case peerAborted(gpu: Int)
   /// The layer does not fit in the GPU's free memory (checked before anything is allocated).
   case outOfMemory(gpu: Int, needed: Int, available: Int, weights: Int, workspace: Int)
 
@@ -20,6 +22,8 @@ public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatabl
       return "the CUDA backend cannot run \(field) = \(value): expected \(expected)"
     case .layoutMismatch(let message):
       return "kernel/host layout mismatch: \(message)"
+    case .peerAborted(let gpu):
+      return "GPU \(gpu): stopped because another GPU of the group gave up (that GPU's error names the actor)"
     case .outOfMemory(let gpu, let needed, let available, let weights, let workspace):
       return "GPU \(gpu): the layer needs \(needed) bytes (weights \(weights), workspace \(workspace)) but \(available) bytes are free; use fewer tokens per call (max-tokens), fewer experts per GPU (more GPUs) or a capacity factor instead of dropless"
     }
@@ -47,6 +51,9 @@ extension CUDABackendError {
     case 3: return "slot assignment"
     case 4: return "tasks"
     case 5: return "drain"
+    case 6: return "dispatch"
+    case 7: return "combine"
+    case 8: return "stall (FLASHMOE_DEBUG_STALL)"
     default: return "phase \(code)"
     }
   }

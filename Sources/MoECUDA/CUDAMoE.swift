@@ -40,6 +40,7 @@ public final class CUDAMoE: @unchecked Sendable {
   /// peers; the rest start computing at once. Default: a quarter of the grid.
   public static let dispatchersVariable = "FLASHMOE_DISPATCHERS"
   let dispatchers: Int
+  let stall: DebugStall?
 
   /// The rank of this GPU in its expert-parallel group, and the group's size (1: a single GPU).
   public let rank: Int
@@ -49,13 +50,16 @@ public final class CUDAMoE: @unchecked Sendable {
   ///   - weights: the whole layer's weights; with `ranks > 1` this GPU keeps the gate and its own
   ///     block of E / P experts.
   ///   - rank, ranks, context: this GPU's place in an expert-parallel group (use `CUDAMoEGroup`).
+  ///   - debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
+  ///   - watchdogMs: the bound on every wait in the kernel; nil reads FLASHMOE_WATCHDOG_MS (default 10 s).
   public init(
     config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
-    rank: Int = 0, ranks: Int = 1, context: Context? = nil
+    rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil
   ) throws {
     try config.validate()
     try weights.check(against: config)
     try Self.checkSupported(config)
+    let stall = try debugStall ?? DebugStall.fromEnvironment()
     let maxTokens = maxTokens ?? config.tokens
     guard maxTokens >= config.tokens, maxTokens >= 1 else {
       throw ConfigError(field: "max-tokens", value: maxTokens, expected: "at least tokens = \(config.tokens)")
@@ -145,10 +149,11 @@ public final class CUDAMoE: @unchecked Sendable {
       rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
       dtype: config.dtype, context: context)
     self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks)
-    let ms = Int(getenv(Self.watchdogVariable).map { String(cString: $0) } ?? "") ?? 10_000
+    let ms = watchdogMs ?? Int(getenv(Self.watchdogVariable).map { String(cString: $0) } ?? "") ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
     let wanted = Int(getenv(Self.dispatchersVariable).map { String(cString: $0) } ?? "") ?? grid / 4
     self.dispatchers = min(max(wanted, 1), grid - 1)
+    self.stall = stall
   }
 
   /// Shapes the kernel cannot take, rejected before any GPU work.
@@ -256,6 +261,8 @@ public final class CUDAMoE: @unchecked Sendable {
     p.rank = Int32(rank)
     p.ranks = Int32(ranks)
     p.dispatchers = Int32(dispatchers)
+    p.stallRole = stall?.role ?? 0
+    p.stallRank = Int32(stall?.rank ?? 0)
     work.fill(&p)
     if trace {
       try work.trace.upload(KernelTrace.initialWords(processors: gridBlocks - 1), stream: stream ?? self.stream)
@@ -271,7 +278,14 @@ public final class CUDAMoE: @unchecked Sendable {
   public func checkStatus() throws {
     let epoch = state.withLock { $0 }
     let record = ErrorRecord(try work.error.download(UInt8.self))
-    guard record.epoch == epoch, record.code != 0 else { return }
+    guard record.epoch == epoch, record.code != 0 else {
+      // Stopped by a peer GPU's abort (expert parallelism): no record here, the peer has it.
+      if try work.abortEpoch.download(UInt32.self, count: 1)[0] == epoch {
+        try work.barrier.fill(byte: 0)
+        throw CUDABackendError.peerAborted(gpu: device.index)
+      }
+      return
+    }
     try work.barrier.fill(byte: 0)
     throw CUDABackendError.watchdog(
       gpu: device.index, role: CUDABackendError.roleName(record.role), phase: CUDABackendError.phaseName(record.phase),

@@ -12,14 +12,19 @@ public final class CUDAMoEGroup: @unchecked Sendable {
   public let engines: [CUDAMoE]
   private let epoch = Mutex<UInt32>(0)
 
-  public init(config: MoEConfig, weights: MoEWeights, group: DeviceGroup, maxTokens: Int? = nil) throws {
+  /// - Parameter debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
+  public init(
+    config: MoEConfig, weights: MoEWeights, group: DeviceGroup, maxTokens: Int? = nil, debugStall: DebugStall? = nil,
+    watchdogMs: Int? = nil
+  ) throws {
     try group.check(config)
     let compiler = try KernelCompiler()
     var engines: [CUDAMoE] = []
     for (rank, device) in group.devices.enumerated() {
       engines.append(try CUDAMoE(
         config: config, weights: weights, maxTokens: maxTokens, deviceIndex: device.index, compiler: compiler,
-        rank: rank, ranks: group.count, context: group.contexts[rank]))
+        rank: rank, ranks: group.count, context: group.contexts[rank], debugStall: debugStall,
+        watchdogMs: watchdogMs))
     }
     // Every GPU gets the same table of everyone's symmetric buffers (peer pointers).
     let table = engines.flatMap { $0.work.peerEntry.bytes }
@@ -46,16 +51,20 @@ public final class CUDAMoEGroup: @unchecked Sendable {
         epoch: e, trace: trace)
       if let events { try events[rank].1.record(on: engine.stream) }
     }
-    var firstError: (any Error)?
+    // The error to report is the one of the GPU that gave up; the others only say they were stopped.
+    var errors: [any Error] = []
     for engine in engines {
       do {
         try engine.stream.synchronize()
         try engine.checkStatus()
       } catch {
-        if firstError == nil { firstError = error }
+        errors.append(error)
       }
     }
-    if let firstError { throw firstError }
+    if let origin = errors.first(where: { ($0 as? CUDABackendError).map { if case .peerAborted = $0 { false } else { true } } ?? true }) {
+      throw origin
+    }
+    if let first = errors.first { throw first }
   }
 
   /// One forward over P·S tokens ([P·S, H], GPU r's tokens are rows r·S ..< (r+1)·S).

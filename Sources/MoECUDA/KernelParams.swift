@@ -17,8 +17,9 @@ struct KernelParams {
   var peers: UInt64 = 0
   var trace: UInt64 = 0
   var dispatchSent: UInt64 = 0
+  var stallRole: UInt32 = 0, stallRank: Int32 = 0
 
-  static let size = 296
+  static let size = 304
 
   var bytes: [UInt8] {
     var b = ByteWriter()
@@ -33,6 +34,8 @@ struct KernelParams {
     b.u64(peers)
     b.u64(trace)
     b.u64(dispatchSent)
+    b.u32(stallRole)
+    b.i32(stallRank)
     b.align(8)
     return b.bytes
   }

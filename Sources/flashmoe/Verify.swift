@@ -21,6 +21,8 @@ struct Verify: ParsableCommand {
   @Option(help: "GPU index (single-GPU battery).") var gpu: Int = 0
   @Option(help: "Expert parallelism: a GPU count (2 = GPUs 0,1) or a list such as 0,1.") var gpus: String?
   @Flag(help: "Only the first few cases (a smoke test).") var quick = false
+  @Flag(help: "Instead of the battery: make each actor stall in turn (FLASHMOE_DEBUG_STALL) and check the watchdog's error and recovery.")
+  var faults = false
 
   func validate() throws {
     _ = try gpuList()
@@ -35,6 +37,7 @@ struct Verify: ParsableCommand {
   func gpuList() throws -> [Int]? { try parseGPUList(gpus) }
 
   func run() throws {
+    if faults { return try runFaults(try gpuList()) }
     if let group = try gpuList() {
       try runGroup(group)
       return

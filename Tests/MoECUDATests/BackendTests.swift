@@ -78,9 +78,34 @@ struct BackendTests {
   func roleAndPhaseNames() {
     // enum Role { kRoleGate = 1, kRoleProcessor, kRoleScheduler, kRoleSubscriber, kRoleBarrier }
     #expect((1...5).map(CUDABackendError.roleName) == ["gate", "Processor", "Scheduler", "Subscriber", "grid barrier"])
-    // enum Phase { kPhaseGate = 1, kPhaseScan, kPhaseSlots, kPhaseTasks, kPhaseDrain }
-    #expect((1...5).map(CUDABackendError.phaseName) == ["gate", "capacity scan", "slot assignment", "tasks", "drain"])
+    // enum Phase { kPhaseGate = 1, kPhaseScan, kPhaseSlots, kPhaseTasks, kPhaseDrain, kPhaseDispatch, kPhaseCombine, kPhaseStall }
+    #expect((1...8).map(CUDABackendError.phaseName) == [
+      "gate", "capacity scan", "slot assignment", "tasks", "drain", "dispatch", "combine", "stall (FLASHMOE_DEBUG_STALL)",
+    ])
     #expect(CUDABackendError.roleName(9) == "actor 9")
     #expect(CUDABackendError.phaseName(0) == "phase 0")
+  }
+}
+
+/// FLASHMOE_DEBUG_STALL (issue #7 §6): parsed before any GPU work, bad values named.
+@Suite("debug stall setting")
+struct DebugStallTests {
+  @Test(arguments: [
+    ("processor", UInt32(2), 0), ("Scheduler", 3, 0), ("gate@1", 1, 1), ("subscriber@0", 4, 0), ("processor@7", 2, 7),
+  ] as [(String, UInt32, Int)])
+  func parses(text: String, role: UInt32, rank: Int) throws {
+    #expect(try DebugStall.parse(text) == DebugStall(role: role, rank: rank))
+  }
+
+  @Test func offWhenUnset() throws {
+    #expect(try DebugStall.parse(nil) == nil)
+    #expect(try DebugStall.parse("") == nil)
+  }
+
+  @Test(arguments: ["combine", "processor@", "processor@-1", "processor@x", "gate@1@2", "@1"])
+  func rejects(text: String) {
+    let error = #expect(throws: ConfigError.self) { try DebugStall.parse(text) }
+    #expect(error?.description.contains(DebugStall.variable) == true, "\(String(describing: error))")
+    #expect(error?.description.contains(text) == true, "\(String(describing: error))")
   }
 }

@@ -67,20 +67,21 @@ struct LayoutTests {
     fields.append(("peers", offset, 8)); offset += 8
     fields.append(("trace", offset, 8)); offset += 8
     fields.append(("dispatchSent", offset, 8)); offset += 8
+    for name in ["stallRole", "stallRank"] { fields.append((name, offset, 4)); offset += 4 }
     return fields
   }()
 
-  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288")
+  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304")
   func handOffsets() {
     let offsets = Dictionary(uniqueKeysWithValues: Self.paramsFields.map { ($0.name, $0.offset) })
-    #expect(Self.paramsFields.count == 42)
+    #expect(Self.paramsFields.count == 44)
     #expect(offsets["rank"] == 256 && offsets["ranks"] == 264 && offsets["peers"] == 272 && offsets["trace"] == 280 && offsets["dispatchSent"] == 288)
     #expect(offsets["x"] == 0 && offsets["b3"] == 64)
     #expect(offsets["tokens"] == 72 && offsets["processors"] == 88)
     #expect(offsets["epoch"] == 92 && offsets["timeoutNs"] == 96)
     #expect(offsets["pairExpert"] == 104 && offsets["error"] == 248)
     #expect(offsets["dispatchers"] == 268)
-    // Contiguous and naturally aligned, no padding, 296 bytes.
+    // Contiguous and naturally aligned, no padding, 304 bytes.
     var end = 0
     for field in Self.paramsFields {
       #expect(field.offset == end && field.offset % field.width == 0, "\(field)")
@@ -116,12 +117,14 @@ struct LayoutTests {
     let words: [String: UInt32] = [
       "tokens": 0xC0DE_0010, "capacity": 0xC0DE_0020, "renormalize": 0xC0DE_0030, "maxRows": 0xC0DE_0040,
       "processors": 0xC0DE_0050, "epoch": 0xC0DE_0060, "rank": 0xC0DE_0070, "cellRows": 0xC0DE_0080, "ranks": 0xC0DE_0090,
-      "dispatchers": 0xC0DE_00A0,
+      "dispatchers": 0xC0DE_00A0, "stallRole": 0xC0DE_00B0, "stallRank": 0xC0DE_00C0,
     ]
     p.rank = Int32(bitPattern: words["rank"]!)
     p.cellRows = Int32(bitPattern: words["cellRows"]!)
     p.ranks = Int32(bitPattern: words["ranks"]!)
     p.dispatchers = Int32(bitPattern: words["dispatchers"]!)
+    p.stallRole = words["stallRole"]!
+    p.stallRank = Int32(bitPattern: words["stallRank"]!)
     p.tokens = Int32(bitPattern: words["tokens"]!)
     p.capacity = Int32(bitPattern: words["capacity"]!)
     p.renormalize = Int32(bitPattern: words["renormalize"]!)

@@ -43,6 +43,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   __shared__ Task current;
 
   if (threadIdx.x == 0) trace_first(p, kTraceStart);
+  if (blockIdx.x == 0 && threadIdx.x == 0) Watchdog{p}.stall_if(kRoleGate);
   reset_counters<S>(p);
   gate_tiles<S>(p, shared.gate);
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
@@ -64,7 +65,6 @@ __device__ __forceinline__ void forward(const Params& p) {
       shared.os.published = 0;
       shared.os.arrived = 0;
       shared.os.combineReady = 0;
-      shared.os.schedulerDone = 0;
     }
     for (int c = threadIdx.x; c < S::kExperts; c += S::kThreads) shared.os.cellCount[c] = -1;
     __syncthreads();

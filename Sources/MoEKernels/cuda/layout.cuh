@@ -7,7 +7,7 @@ namespace flashmoe {
 
 // Roles and phases, named in watchdog reports.
 enum Role : unsigned { kRoleGate = 1, kRoleProcessor = 2, kRoleScheduler = 3, kRoleSubscriber = 4, kRoleBarrier = 5 };
-enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7 };
+enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7, kPhaseStall = 8 };
 
 // Written once by the first actor that gives up waiting; `epoch` says which forward it belongs to,
 // so the record never needs clearing.
@@ -101,6 +101,10 @@ struct Params {
   // Timeline of this forward (trace.cuh), or null.
   unsigned long long* trace;
   unsigned* dispatchSent;        // [E] P > 1: rows of this GPU's tokens stored per expert
+  // Fault injection (FLASHMOE_DEBUG_STALL): the actor of this role on the GPU of this rank stops
+  // making progress, so that the watchdog path can be tested; 0 = off.
+  unsigned stallRole;
+  int stallRank;
 };
 
 }  // namespace flashmoe

@@ -176,6 +176,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
   if (threadIdx.x == 0) tally.reset();
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
+      if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
       MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
       const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
       bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },

@@ -287,19 +287,15 @@ __device__ void scheduler(const Params& p, OSShared<S>& os, int* assigned, unsig
   const int lane = threadIdx.x & 31;
   const Watchdog dog{p};
   bool ok = true;
+  if (lane == 0) dog.stall_if(kRoleScheduler);
   if (lane == 0)
     ok = dog.wait(kRoleScheduler, kPhaseTasks, 1, [&] { return (unsigned long long)os.published; },
                   [](unsigned long long v) { return v != 0; });
-  if (!__shfl_sync(kFull, (int)ok, 0)) {
-    os.schedulerDone = 1;
-    return;
-  }
+  if (!__shfl_sync(kFull, (int)ok, 0)) return;
   __threadfence_block();
   if constexpr (S::kRanks > 1) {
     PeerBook<S> book{p, os, released};
     schedule<S>(p, book, assigned);
-    __syncwarp();
-    os.schedulerDone = 1;
   } else {
     LocalBook<S> book{p, os, released};
     schedule<S>(p, book, assigned);

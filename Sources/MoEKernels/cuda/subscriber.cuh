@@ -24,7 +24,6 @@ struct OSShared {
   // (−1 until arrived), and whether every result of this GPU's tokens is home.
   volatile int arrived;
   volatile int combineReady;
-  volatile int schedulerDone;
   int arrivedCell[S::kExperts];
   volatile int cellCount[S::kExperts];
 };
@@ -40,6 +39,8 @@ __device__ void subscribe_dispatch(const Params& p, OSShared<S>& os) {
   const int lane = threadIdx.x & 31;
   const Watchdog dog{p};
   const unsigned long long* signal = p.peers[p.rank].dispatchSignal;
+  if (lane == 0) dog.stall_if(kRoleSubscriber);
+  __syncwarp();
   for (int i = lane; i < EL; i += 32) {
     const int c = p.rank * EL + i;  // cell (source = rank, i) holds expert rank · E_l + i = c
     os.cellCount[c] = __ldcg(&p.expertCount[c]);
@@ -143,15 +144,6 @@ __device__ void subscriber(const Params& p, OSShared<S>& os, const int* rowBase)
     __syncwarp();
     if (warp == 1) subscribe_dispatch<S>(p, os);
     else if (warp == 2) subscribe_combine<S>(p, os);
-    else if (warp == 3 && lane == 0) {
-      // Abort relay: until the Scheduler is done, pass a local abort on to every peer.
-      const Watchdog dog{p};
-      while (!os.schedulerDone) {
-        if (dog.aborted()) { dog.relay_abort(); return; }
-        __nanosleep(1000);
-      }
-      if (dog.aborted()) dog.relay_abort();
-    }
     return;
   }
   if (warp != 1 || lane != 0) return;

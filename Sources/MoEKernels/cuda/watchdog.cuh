@@ -30,13 +30,21 @@ struct Watchdog {
     }
     __threadfence();
     ptx::st_release(p.abortEpoch, p.epoch);
-  }
-
-  // Expert parallelism: one stalled GPU must not leave the others waiting for its signals, so the
-  // abort is relayed to every peer (by the OS block's relay warp, off every hot loop).
-  __device__ void relay_abort() const {
+    // Expert parallelism: one stalled GPU must not leave the others waiting for its signals, so
+    // the abort goes to every peer too, whatever phase this is (the gate's barriers included).
+    // The peers' actors stop without a record of their own: the host reports this one.
     for (int i = 0; i < p.ranks; ++i)
       if (i != p.rank) ptx::st_release_sys(p.peers[i].abortEpoch, p.epoch);
+  }
+
+  // Fault injection: when this GPU's `role` is the one FLASHMOE_DEBUG_STALL names, make no
+  // progress for half the bound, then give up as a timed-out wait would: the stalled actor is the
+  // one the error names, before any actor waiting on it reaches its own (full) bound.
+  __device__ void stall_if(unsigned role) const {
+    if (p.stallRole != role || p.stallRank != p.rank) return;
+    const unsigned long long start = ptx::globaltimer();
+    while (ptx::globaltimer() - start < p.timeoutNs / 2 && !aborted()) __nanosleep(1000);
+    if (!aborted()) fail(role, kPhaseStall, 1, 0, ptx::globaltimer() - start);
   }
 
   // Polls `probe()` (which returns the observed value) until `done(observed)`; false on timeout
