@@ -3,8 +3,10 @@ import MoECUDA
 
 /// One MoE layer: a configuration, its weights and the backend that runs it.
 ///
-/// The layer is immutable and `Sendable`; concurrent calls to `forward` on the CPU backend run
-/// independently (each call has its own workspaces).
+/// The layer is immutable and `Sendable`, safe to call from many tasks: concurrent calls to
+/// `forward` on the CPU backend run independently (each call has its own workspaces); on the CUDA
+/// backend they are serialised (one engine, one set of device buffers, one stream; a caller that
+/// wants forwards to overlap makes one layer per stream or GPU).
 public final class MoELayer: Sendable {
   public let config: MoEConfig
   public let weights: MoEWeights

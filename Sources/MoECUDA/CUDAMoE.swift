@@ -33,6 +33,9 @@ public final class CUDAMoE: @unchecked Sendable {
   let work: Workspace
   let timeoutNs: UInt64
   private let state = Mutex<UInt32>(0)  // the last epoch used
+  /// Host-array forwards share this engine's input/output buffers: one at a time (concurrent
+  /// callers wait here; `launch` with the caller's own buffers and stream does not take it).
+  private let serial = Mutex<Void>(())
 
   /// Environment variable: the watchdog bound for every wait in the kernel, in milliseconds.
   public static let watchdogVariable = "FLASHMOE_WATCHDOG_MS"
@@ -298,21 +301,25 @@ public final class CUDAMoE: @unchecked Sendable {
     guard input.count == tokens * config.hidden else {
       throw ConfigError(field: "input", value: "\(input.count) values", expected: "\(tokens) × \(config.hidden)")
     }
-    try upload(input, to: work.input)
-    if poison { try work.output.fill(word: Self.nanWord(config.dtype), stream: stream) }
-    try launch(input: work.input.address, output: work.output.address, tokens: tokens)
-    try stream.synchronize()
-    try checkStatus()
-    return try download(work.output, count: tokens * config.hidden)
+    return try serial.withLock { _ in
+      try upload(input, to: work.input)
+      if poison { try work.output.fill(word: Self.nanWord(config.dtype), stream: stream) }
+      try launch(input: work.input.address, output: work.output.address, tokens: tokens)
+      try stream.synchronize()
+      try checkStatus()
+      return try download(work.output, count: tokens * config.hidden)
+    }
   }
 
   /// One forward with the kernel's timeline recorded (`flashmoe bench --trace`).
   public func trace(_ input: [Float], tokens: Int) throws -> KernelTrace {
-    try upload(input, to: work.input)
-    try launch(input: work.input.address, output: work.output.address, tokens: tokens, stream: stream, epoch: nil, trace: true)
-    try stream.synchronize()
-    try checkStatus()
-    return try readTrace()
+    try serial.withLock { _ in
+      try upload(input, to: work.input)
+      try launch(input: work.input.address, output: work.output.address, tokens: tokens, stream: stream, epoch: nil, trace: true)
+      try stream.synchronize()
+      try checkStatus()
+      return try readTrace()
+    }
   }
 
   func readTrace() throws -> KernelTrace {
@@ -328,6 +335,10 @@ public final class CUDAMoE: @unchecked Sendable {
 
   /// Milliseconds per forward by CUDA events, for `runs` forwards after `warmup`.
   public func time(_ input: [Float], tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
+    try serial.withLock { _ in try timeLocked(input, tokens: tokens, warmup: warmup, runs: runs) }
+  }
+
+  private func timeLocked(_ input: [Float], tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
     try upload(input, to: work.input)
     let start = try Event(context: context), end = try Event(context: context)
     var times: [Double] = []

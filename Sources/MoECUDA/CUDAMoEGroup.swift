@@ -11,6 +11,8 @@ public final class CUDAMoEGroup: @unchecked Sendable {
   public let group: DeviceGroup
   public let engines: [CUDAMoE]
   private let epoch = Mutex<UInt32>(0)
+  /// Forwards share every engine's buffers: one at a time.
+  private let serial = Mutex<Void>(())
 
   /// - Parameter debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
   public init(
@@ -73,15 +75,17 @@ public final class CUDAMoEGroup: @unchecked Sendable {
     guard input.count == ranks * tokens * h else {
       throw ConfigError(field: "input", value: "\(input.count) values", expected: "\(ranks) GPUs × \(tokens) tokens × \(h)")
     }
-    for (rank, engine) in engines.enumerated() {
-      try engine.upload(Array(input[rank * tokens * h..<(rank + 1) * tokens * h]), to: engine.work.input)
-      if poison { try engine.work.output.fill(word: CUDAMoE.nanWord(config.dtype), stream: engine.stream) }
+    return try serial.withLock { _ in
+      for (rank, engine) in engines.enumerated() {
+        try engine.upload(Array(input[rank * tokens * h..<(rank + 1) * tokens * h]), to: engine.work.input)
+        if poison { try engine.work.output.fill(word: CUDAMoE.nanWord(config.dtype), stream: engine.stream) }
+      }
+      try run(tokens: tokens)
+      var output: [Float] = []
+      output.reserveCapacity(input.count)
+      for engine in engines { output += try engine.download(engine.work.output, count: tokens * h) }
+      return output
     }
-    try run(tokens: tokens)
-    var output: [Float] = []
-    output.reserveCapacity(input.count)
-    for engine in engines { output += try engine.download(engine.work.output, count: tokens * h) }
-    return output
   }
 
   /// The routing of the last forward over all P·S tokens: experts, and rows (−1 when dropped).
@@ -98,12 +102,18 @@ public final class CUDAMoEGroup: @unchecked Sendable {
   /// One forward with every GPU's timeline recorded (`flashmoe bench --trace`); inputs as `time`
   /// left them.
   public func trace(tokensPerGPU tokens: Int) throws -> [KernelTrace] {
-    try run(tokens: tokens, trace: true)
-    return try engines.map { try $0.readTrace() }
+    try serial.withLock { _ in
+      try run(tokens: tokens, trace: true)
+      return try engines.map { try $0.readTrace() }
+    }
   }
 
   /// Milliseconds per forward (the slowest GPU's CUDA-event time), `runs` after `warmup`.
   public func time(_ input: [Float], tokensPerGPU tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
+    try serial.withLock { _ in try timeLocked(input, tokensPerGPU: tokens, warmup: warmup, runs: runs) }
+  }
+
+  private func timeLocked(_ input: [Float], tokensPerGPU tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
     let h = config.hidden
     for (rank, engine) in engines.enumerated() {
       try engine.upload(Array(input[rank * tokens * h..<(rank + 1) * tokens * h]), to: engine.work.input)
