@@ -3,7 +3,8 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|trace]   (ep: expert parallelism on 2 GPUs; trace: timelines)
+#   scripts/gpu_check.sh [quick|full|ep|trace|reliability]
+#     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items
 # Every step has its own time limit, so one hung step cannot eat the whole call.
 set -uo pipefail
 B=${B:-.device/flashmoe}
@@ -28,6 +29,19 @@ if [ "$MODE" = ep ]; then
   if [ -f .device/torch_moe.py ]; then
     for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype fp32 --impl loop --warmup 16 --iters 32; done
   fi
+  exit 0
+fi
+if [ "$MODE" = reliability ]; then
+  # Issue #7 on the GPU: faults on 1 and 2 GPUs, the full battery (bad numbers, out-of-memory
+  # refusal, concurrent forwards), long runs, compute-sanitizer on a small layer.
+  step 120 $B verify --backend cuda --faults
+  step 120 $B verify --backend cuda --gpus 2 --faults
+  step 400 $B verify --backend cuda --seed ${SEED:-20261129}
+  step 200 $B soak --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 20000
+  step 200 $B soak --backend cuda --gpus 2 --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 20000
+  for tool in racecheck memcheck; do
+    step 300 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 256 --hidden 256 --ffn 256 --experts 8 --topk 2 --quiet
+  done
   exit 0
 fi
 if [ "$MODE" = trace ]; then

@@ -61,6 +61,10 @@ struct Verify: ParsableCommand {
     }
     let lastSeed = caseSeed &+ 1
     tally.check("repeat \(repeats)") { try determinism(seed: lastSeed) }
+    if !quick {
+      tally.check("out-of-memory refusal") { try memoryRefusal() }
+      tally.check("concurrent forwards") { try concurrentForwards() }
+    }
     try tally.finish()
   }
 

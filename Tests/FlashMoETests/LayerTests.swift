@@ -79,24 +79,3 @@ import Testing
     #expect(formatFixed(12.345678, 3) == "12.346")
   }
 }
-
-/// The CUDA layer from many tasks at once, each with its own tokens (issue #7 §4): the engine's
-/// buffers are shared, so forwards must be serialised; every task must get its own tokens' result.
-@Suite struct ConcurrentGPUTests {
-  @Test(.enabled(if: Backends.cudaStatus.available)) func concurrentForwardsWithDifferentTokens() async throws {
-    let config = MoEConfig(tokens: 256, hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .bf16)
-    let layer = try MoELayer(config: config, weights: .random(config, seed: 8), backend: .cuda)
-    let inputs = (0..<8).map { i -> [Float] in
-      var rng = SeededGenerator(seed: 100 + UInt64(i))
-      return rng.normals(config.tokens * config.hidden)
-    }
-    let expected = try inputs.map { try layer.forward($0).values }
-    #expect(Set(expected.map { $0.map(\.bitPattern) }).count == inputs.count, "distinct inputs give distinct outputs")
-    try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
-      for _ in 0..<4 {
-        for (i, input) in inputs.enumerated() { group.addTask { (i, try layer.forward(input).values) } }
-      }
-      for try await (i, values) in group { #expect(values == expected[i], "task for input \(i)") }
-    }
-  }
-}

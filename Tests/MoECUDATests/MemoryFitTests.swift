@@ -46,21 +46,6 @@ struct MemoryFitTests {
     #expect(text.contains("3000000000") && text.contains("500000000"), "\(text)")
     #expect(throws: Never.self) { try CUDAMoE.checkFits(gpu: 0, weights: 1 << 30, workspace: 1 << 30, free: 80 << 30) }
   }
-
-  @Test("on a GPU: a workspace larger than the card fails before allocating; memory in use is unchanged",
-        .enabled(if: Gate.hasGPU))
-  func refusedOnTheGPU() throws {
-    let config = Self.configs[0]
-    let context = try Context(device: try Driver.shared().device(0))
-    let before = try context.memoryInfo().free
-    // 10^8 tokens of 256 fp32 values: the input and output buffers alone need 205 GB.
-    let error = #expect(throws: CUDABackendError.self) {
-      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: 100_000_000, deviceIndex: 0, context: context)
-    }
-    guard case .outOfMemory? = error else {
-      Issue.record("expected .outOfMemory, got \(String(describing: error))")
-      return
-    }
-    #expect(try context.memoryInfo().free >= before - (1 << 20))
-  }
+  // On a GPU: `flashmoe verify` (full battery) checks that a 205 GB workspace is refused without
+  // changing device memory (Verify+Host.swift), since the GPU machine runs the CLI, not swift test.
 }

@@ -1,0 +1,46 @@
+import Dispatch
+import FlashMoE
+import Synchronization
+
+extension Verify {
+  /// A layer whose workspace cannot fit (10^8 tokens: 205 GB of input and output alone) is refused
+  /// with `outOfMemory` before anything is allocated: the GPU's free memory is unchanged.
+  func memoryRefusal() throws -> (ok: Bool, text: String) {
+    let config = MoEConfig(tokens: 64, hidden: 256, ffn: 512, experts: 8, topK: 2)
+    let probe = try CUDAMoE(config: config, weights: .random(config, seed: 1), deviceIndex: gpu)
+    let before = try probe.memoryInUse()
+    do {
+      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: 100_000_000, deviceIndex: gpu)
+      return (false, "FAIL  out-of-memory refusal: a 205 GB workspace was accepted")
+    } catch let error as CUDABackendError {
+      guard case .outOfMemory = error else { return (false, "FAIL  out-of-memory refusal: \(error)") }
+      let after = try probe.memoryInUse()
+      let ok = after <= before + (1 << 20)
+      return (ok, "\(ok ? "PASS" : "FAIL")  out-of-memory refusal: \(error) — device memory in use \(before) → \(after) bytes")
+    }
+  }
+
+  /// 32 forwards from 8 threads at once on one layer, 8 distinct inputs: each result must equal
+  /// that input's sequential result (the engine serialises forwards on its shared buffers).
+  func concurrentForwards() throws -> (ok: Bool, text: String) {
+    let config = MoEConfig(tokens: 256, hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .bf16)
+    let engine = try CUDAMoE(config: config, weights: .random(config, seed: 8), deviceIndex: gpu)
+    let inputs = (0..<8).map { i -> [Float] in
+      var rng = SeededGenerator(seed: 100 + UInt64(i))
+      var x = rng.normals(config.tokens * config.hidden)
+      x.round(to: .bf16)
+      return x
+    }
+    let expected = try inputs.map { try engine.forward($0, tokens: config.tokens) }
+    let wrong = Mutex(0)
+    DispatchQueue.concurrentPerform(iterations: 32) { j in
+      let i = j % inputs.count
+      let values = try? engine.forward(inputs[i], tokens: config.tokens)
+      if values != expected[i] { wrong.withLock { $0 += 1 } }
+    }
+    let distinct = Set(expected.map { $0.map(\.bitPattern) }).count == inputs.count
+    let failures = wrong.withLock { $0 }
+    let ok = failures == 0 && distinct
+    return (ok, "\(ok ? "PASS" : "FAIL")  32 forwards from 8 threads at once, 8 distinct inputs: \(failures) wrong results")
+  }
+}
