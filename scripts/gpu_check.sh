@@ -40,7 +40,8 @@ if [ "$MODE" = reliability ]; then
   step 200 $B soak --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 20000
   step 200 $B soak --backend cuda --gpus 2 --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 20000
   for tool in racecheck memcheck; do
-    step 300 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 256 --hidden 256 --ffn 256 --experts 8 --topk 2 --quiet
+    # The sanitizers slow the kernel down by orders of magnitude: a long watchdog bound.
+    step 300 env FLASHMOE_WATCHDOG_MS=600000 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 256 --hidden 256 --ffn 256 --experts 8 --topk 2 --quiet
   done
   exit 0
 fi
