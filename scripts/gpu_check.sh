@@ -4,7 +4,8 @@
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
 #   scripts/gpu_check.sh [quick|full|ep|trace|reliability]
-#     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items
+#     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
+#     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
 # Every step has its own time limit, so one hung step cannot eat the whole call.
 set -uo pipefail
 B=${B:-.device/flashmoe}
@@ -42,6 +43,15 @@ if [ "$MODE" = reliability ]; then
   for tool in racecheck memcheck; do
     # The sanitizers slow the kernel down by orders of magnitude: a long watchdog bound.
     step 300 env FLASHMOE_WATCHDOG_MS=600000 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 256 --hidden 256 --ffn 256 --experts 8 --topk 2 --quiet
+  done
+  exit 0
+fi
+if [ "$MODE" = ncu ]; then
+  # One profiled forward per size (ncu replays the kernel per metric pass; clocks left alone).
+  M=sm__cycles_active.avg.pct_of_peak_sustained_elapsed,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_elapsed,gpu__time_duration.sum
+  for S in 4096 8192 16384; do
+    step 300 ncu --clock-control none --metrics $M --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 \
+      $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens $S --warmup 1 --runs 1 --quiet
   done
   exit 0
 fi
