@@ -1,18 +1,9 @@
+import MoECore
+
 /// Numbers as text for tables, CSV and chart labels (no Foundation formatting in this binary).
 enum NumberText {
   /// `value` with `digits` digits after the point, rounded half away from zero.
-  static func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "\(value)" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (value.magnitude * scale).rounded()
-    guard scaled < 9e18 else { return "\(value)" }
-    let whole = UInt64(scaled), divisor = UInt64(scale)
-    var fraction = String(whole % divisor)
-    while fraction.count < digits { fraction = "0" + fraction }
-    let sign = value < 0 && whole != 0 ? "-" : ""
-    return digits == 0 ? "\(sign)\(whole / divisor)" : "\(sign)\(whole / divisor).\(fraction)"
-  }
+  static func fixed(_ value: Double, _ digits: Int) -> String { formatFixed(value, digits) }
 
   /// `fixed` without trailing zeros: 2.50 → "2.5", 3.00 → "3" (axis ticks).
   static func trimmed(_ value: Double, _ digits: Int) -> String {
