@@ -27,6 +27,7 @@ if [ "$MODE" = ep ]; then
     for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype bf16; done
   fi
   step 90 $B bench --backend cuda --gpus 2 --dtype fp32 $A
+  step 90 env FLASHMOE_TF32_WGMMA=1 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
   if [ -f .device/torch_moe.py ]; then
     for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype fp32 --impl loop --warmup 16 --iters 32; done
   fi
@@ -73,6 +74,8 @@ for flags in "--dtype bf16" "--dtype fp32 --math tf32" "--dtype fp32"; do
   step 180 $B bench --backend cuda $flags --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
 done
 step 180 $B bench --backend cuda --dtype bf16 --dropless --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
+# tf32 on wgmma (opt-in, FLASHMOE_TF32_WGMMA=1) next to the mma.sync numbers above.
+step 180 env FLASHMOE_TF32_WGMMA=1 $B bench --backend cuda --dtype fp32 --math tf32 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
 if [ -f .device/torch_moe.py ]; then
   for S in 4096 8192 16384; do
     step 120 python3 .device/torch_moe.py --gpus 1 --tokens $S --dtype bf16

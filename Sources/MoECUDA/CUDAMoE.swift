@@ -42,6 +42,9 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Environment variable (expert parallelism): how many blocks per GPU store token rows into the
   /// peers; the rest start computing at once. Default: a quarter of the grid.
   public static let dispatchersVariable = "FLASHMOE_DISPATCHERS"
+  /// Environment variable: "1" runs fp32-storage/tf32-math layers on Hopper's wgmma (operands
+  /// rounded to tf32 in shared memory) instead of mma.sync. Opt-in until measured on a GPU.
+  public static let tf32WGMMAVariable = "FLASHMOE_TF32_WGMMA"
   let dispatchers: Int
   let stall: DebugStall?
 
@@ -55,9 +58,11 @@ public final class CUDAMoE: @unchecked Sendable {
   ///   - rank, ranks, context: this GPU's place in an expert-parallel group (use `CUDAMoEGroup`).
   ///   - debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
   ///   - watchdogMs: the bound on every wait in the kernel; nil reads FLASHMOE_WATCHDOG_MS (default 10 s).
+  ///   - tf32OnWGMMA: tf32 math on Hopper's wgmma; nil reads FLASHMOE_TF32_WGMMA (default off).
   public init(
     config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
-    rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil
+    rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil,
+    tf32OnWGMMA: Bool? = nil
   ) throws {
     try config.validate()
     try weights.check(against: config)
@@ -75,10 +80,11 @@ public final class CUDAMoE: @unchecked Sendable {
     let context = try context ?? Context(device: device)
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
+    let tf32OnWGMMA = tf32OnWGMMA ?? (getenv(Self.tf32WGMMAVariable).map { String(cString: $0) } == "1")
     let tileN = KernelSpec.preferredTileN(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
-      architecture: arch)
-    let spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN)
+      architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
+    let spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN, tf32OnWGMMA: tf32OnWGMMA)
     let compiler = try compiler ?? KernelCompiler()
     var compile = try compiler.compile(spec)
     if compile.cacheHit, compile.kernel.resources == nil {

@@ -98,6 +98,8 @@ struct VerifyCase {
   /// NaN, +inf and −inf in a few tokens and NaN in one expert's W1 (issue #7 §2): the GPU must give
   /// the same non-finite elements and the same routing as the CPU, and finish.
   var badNumbers = false
+  /// fp32 storage with tf32 math on Hopper's wgmma (FLASHMOE_TF32_WGMMA's path) instead of mma.sync.
+  var tf32OnWGMMA = false
   /// When set, the case passes only if the GPU layer is rejected with a message containing this.
   var expectError: String?
 
@@ -143,6 +145,8 @@ struct VerifyCase {
       .base("gated relu fp16", dtype: .fp16, form: .gated, activation: .relu),
       .base("gated gelu_tanh fp32", dtype: .fp32, form: .gated, activation: .geluTanh),
       .base("gated silu tf32", dtype: .fp32, math: .tf32, form: .gated, activation: .silu),
+      { var c = VerifyCase.base("tf32 on wgmma (Hopper), plain", tokens: [1, 1000, 4097], dtype: .fp32, math: .tf32); c.tf32OnWGMMA = true; return c }(),
+      { var c = VerifyCase.base("tf32 on wgmma (Hopper), gated silu, H = 192 (narrow tile)", hidden: 192, ffn: 192, dtype: .fp32, math: .tf32, form: .gated, activation: .silu); c.tf32OnWGMMA = true; return c }(),
       .base("relu, no biases, raw weights", activation: .relu, biases: false, renormalize: false),
       .base("gelu_tanh, H = 512, D = 1024", hidden: 512, ffn: 1024, activation: .geluTanh),
     ]
@@ -157,7 +161,7 @@ struct VerifyCase {
     }
     if badNumbers { weights.w1[2 * config.ffn * config.hidden + 7] = .nan }
     let cpu = try MoELayer(config: config, weights: weights, backend: .cpu, threads: threads)
-    let engine = try CUDAMoE(config: config, weights: cpu.weights, deviceIndex: gpu)
+    let engine = try CUDAMoE(config: config, weights: cpu.weights, deviceIndex: gpu, tf32OnWGMMA: tf32OnWGMMA)
     var rng = SeededGenerator(seed: seed &+ 0x5EED)
     var parts: [String] = []
     var ok = true

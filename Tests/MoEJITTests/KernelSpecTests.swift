@@ -68,17 +68,24 @@ struct KernelSpecTests {
     let json = Self.spec.canonicalJSON()
     #expect(json == """
       {"activation":"gelu_tanh","architecture":"sm_90a","biases":false,"dtype":"bf16","experts":32,"ffn":1024,\
-      "form":"gated","hidden":2048,"math":"fp32","ranks":2,"threads":128,"tileM":128,"tileN":64,"topK":2}
+      "form":"gated","hidden":2048,"math":"fp32","ranks":2,"tf32OnWGMMA":false,"threads":128,"tileM":128,"tileN":64,"topK":2}
       """)
     let decoded = try JSONDecoder().decode(KernelSpec.self, from: Data(json.utf8))
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma; all valid and distinct")
   func ciVariants() throws {
-    let variants = KernelSpec.ciVariants()
-    #expect(variants.count == 36)
-    #expect(Set(variants).count == 36)
+    let all = KernelSpec.ciVariants()
+    #expect(all.count == 39)
+    #expect(Set(all).count == 39)
+    // The opt-in tf32-on-wgmma variants: Hopper, fp32/tf32, both tile widths, one and two GPUs.
+    let wgmmaTF32 = all.filter(\.tf32OnWGMMA)
+    #expect(wgmmaTF32.count == 3 && wgmmaTF32.allSatisfy { $0.architecture == "sm_90a" && $0.dtype == .fp32 && $0.math == .tf32 })
+    #expect(Set(wgmmaTF32.map(\.tileN)) == [64, 128] && Set(wgmmaTF32.map(\.ranks)) == [1, 2])
+    #expect(wgmmaTF32.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_TF32_WGMMA 1") })
+    #expect(!all.filter { !$0.tf32OnWGMMA }.contains { $0.translationUnit().contains("#define FLASHMOE_TF32_WGMMA") })
+    let variants = all.filter { !$0.tf32OnWGMMA }
     #expect(variants.filter { $0.ranks == 2 }.count == 4)
     for spec in variants {
       try spec.validate()
@@ -97,6 +104,8 @@ struct KernelSpecTests {
     #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_90a") == 128)
     #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_80") == 64)
     #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .fp32, math: .tf32, form: .plain, architecture: "sm_90a") == 64)
+    #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .fp32, math: .tf32, form: .plain, architecture: "sm_90a", tf32OnWGMMA: true) == 128)
+    #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .fp32, math: .tf32, form: .plain, architecture: "sm_80", tf32OnWGMMA: true) == 64)
     #expect(KernelSpec.preferredTileN(hidden: 192, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_90a") == 64)
     #expect(Set(variants.map(\.architecture)) == ["sm_80", "sm_90a"])
     #expect(variants.filter { $0.math == .tf32 }.allSatisfy { $0.dtype == .fp32 })

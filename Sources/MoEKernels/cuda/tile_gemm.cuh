@@ -29,8 +29,13 @@ struct TileGemm {
   static constexpr bool kTF32 = S::kDType == DType::fp32 && S::kMath == MathMode::tf32;
   static constexpr bool kFMA = !kMMA16 && !kTF32;
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  // wgmma.cuh instantiates the 64- and 128-wide forms; other widths keep mma.sync.
+  // wgmma.cuh instantiates the 64- and 128-wide forms; other widths keep mma.sync. tf32 goes to
+  // wgmma only when the spec asks for it (KernelSpec.tf32OnWGMMA defines FLASHMOE_TF32_WGMMA).
+#if defined(FLASHMOE_TF32_WGMMA)
+  static constexpr bool kWG = (kMMA16 || kTF32) && (BN == 64 || BN == 128);
+#else
   static constexpr bool kWG = kMMA16 && (BN == 64 || BN == 128);
+#endif
 #else
   static constexpr bool kWG = false;
 #endif
@@ -98,6 +103,7 @@ struct TileGemm {
       if constexpr (kWG) {
         // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
+        if constexpr (kTF32) round_tf32(sm, kt % STAGES, chunk);
         ptx::fence_proxy_async();
         __syncthreads();
         compute(sm, kt % STAGES);
@@ -116,19 +122,44 @@ struct TileGemm {
     __syncthreads();
   }
 
+  // tf32 on wgmma: the tensor cores read fp32 bits and ignore the low mantissa bits, so each
+  // thread rounds the 16-byte chunks it staged itself, in place, to tf32 with ties away from zero
+  // (cvt.rna: docs/SEMANTICS.md), before the stage is published to the warpgroup.
+  __device__ void round_tf32(Smem& sm, int stage, int chunk) {
+    auto round4 = [](T* p) {
+      float4 v = *reinterpret_cast<float4*>(p);
+      v = make_float4(__uint_as_float(ptx::to_tf32(v.x)), __uint_as_float(ptx::to_tf32(v.y)),
+                      __uint_as_float(ptx::to_tf32(v.z)), __uint_as_float(ptx::to_tf32(v.w)));
+      *reinterpret_cast<float4*>(p) = v;
+    };
+#pragma unroll
+    for (int j = 0; j < kARowsPerThread; ++j) {
+      const int r = (threadIdx.x + j * S::kThreads) / kChunks;
+      round4(&sm.a[stage][r][chunkAt(r, chunk) * kVec]);
+    }
+#pragma unroll
+    for (int b = 0; b < NB; ++b)
+#pragma unroll
+      for (int j = 0; j < BN * kChunks / S::kThreads; ++j) {
+        const int n = (threadIdx.x + j * S::kThreads) / kChunks;
+        round4(&sm.b[stage][b][n][chunkAt(n, chunk) * kVec]);
+      }
+  }
+
   __device__ void compute(Smem& sm, int stage) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if constexpr (kWG) {
-      // Two 64-row halves of A against each B; k16 steps move 32 bytes inside the swizzled rows.
+      // Two 64-row halves of A against each B; each k step (k16, or k8 for tf32) moves 32 bytes
+      // inside the swizzled 128-byte rows.
       ptx::wgmma_fence();
 #pragma unroll
-      for (int k16 = 0; k16 < TK / 16; ++k16) {
+      for (int k16 = 0; k16 < 4; ++k16) {
 #pragma unroll
         for (int mh = 0; mh < 2; ++mh) {
           const unsigned long long da = ptx::wgmma_desc(&sm.a[stage][mh * 64][0]) + 2 * k16;
 #pragma unroll
           for (int b = 0; b < NB; ++b)
-            ptx::wgmma<BN, S::kDType == DType::bf16>(&acc[b][mh * (BN / 2)], da, ptx::wgmma_desc(&sm.b[stage][b][0][0]) + 2 * k16);
+            ptx::wgmma<BN, T>(&acc[b][mh * (BN / 2)], da, ptx::wgmma_desc(&sm.b[stage][b][0][0]) + 2 * k16);
         }
       }
       ptx::wgmma_commit();
