@@ -23,6 +23,8 @@ if [ "$MODE" = ep ]; then
   step 150 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261128} --repeats ${REPEATS:-1000}
   step 90 $B bench --backend cuda --gpus 2 --dtype bf16 $A --trace
   step 90 $B bench --backend cuda --dtype bf16 $A --trace
+  # Weak scaling with each GPU's kernel launched from its own thread (opt-in), same call.
+  step 90 env FLASHMOE_GROUP_LAUNCH=parallel $B bench --backend cuda --gpus 2 --dtype bf16 $A
   if [ -f .device/torch_moe.py ]; then
     for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype bf16; done
   fi

@@ -1,7 +1,12 @@
 import CUDADriver
+import Dispatch
 import MoECore
 import MoEJIT
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The layer spread over P GPUs of one host (expert parallelism, issue #4): GPU r holds tokens
 /// r·S ..< (r+1)·S and experts r·E/P ..< (r+1)·E/P; each forward is ONE cooperative launch per GPU,
@@ -36,6 +41,11 @@ public final class CUDAMoEGroup: @unchecked Sendable {
     self.engines = engines
   }
 
+  /// Environment variable: "parallel" launches each GPU's kernel from its own thread (opt-in until
+  /// measured); anything else launches them one after the other from the calling thread.
+  public static let launchVariable = "FLASHMOE_GROUP_LAUNCH"
+  static let parallelLaunch = getenv(launchVariable).map { String(cString: $0) } == "parallel"
+
   public var ranks: Int { engines.count }
   public var maxTokens: Int { engines[0].maxTokens }
 
@@ -46,12 +56,25 @@ public final class CUDAMoEGroup: @unchecked Sendable {
       value = value == UInt32.max ? 1 : value + 1
       return value
     }
-    for (rank, engine) in engines.enumerated() {
+    let engines = self.engines
+    @Sendable func launch(_ rank: Int) throws {
+      let engine = engines[rank]
       if let events { try events[rank].0.record(on: engine.stream) }
       try engine.launch(
         input: engine.work.input.address, output: engine.work.output.address, tokens: tokens, stream: engine.stream,
         epoch: e, trace: trace)
       if let events { try events[rank].1.record(on: engine.stream) }
+    }
+    if Self.parallelLaunch && engines.count > 1 {
+      // One thread per GPU, so that GPU P−1's kernel does not start a whole launch call after GPU 0's
+      // (the first GPU would otherwise wait that long for the last one's rows).
+      let failures = Mutex<[(rank: Int, error: any Error)]>([])
+      DispatchQueue.concurrentPerform(iterations: engines.count) { rank in
+        do { try launch(rank) } catch { failures.withLock { $0.append((rank, error)) } }
+      }
+      if let first = failures.withLock({ $0.min { $0.rank < $1.rank } }) { throw first.error }
+    } else {
+      for rank in engines.indices { try launch(rank) }
     }
     // The error to report is the one of the GPU that gave up; the others only say they were stopped.
     var errors: [any Error] = []
