@@ -11,45 +11,28 @@ __device__ __forceinline__ unsigned long long globaltimer() {
   return t;
 }
 
-__device__ __forceinline__ unsigned long long ld_acquire(const unsigned long long* p) {
-  unsigned long long v;
-  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ void st_release(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-}
-__device__ __forceinline__ void st_release(unsigned* p, unsigned v) {
-  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
-}
-// System scope: signals between GPUs over NVLink (peer memory).
-__device__ __forceinline__ unsigned long long ld_acquire_sys(const unsigned long long* p) {
-  unsigned long long v;
-  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ unsigned ld_acquire_sys(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ void st_release_sys(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-}
-__device__ __forceinline__ void st_release_sys(unsigned* p, unsigned v) {
-  asm volatile("st.release.sys.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
-}
-
-__device__ __forceinline__ unsigned atomic_add_release(unsigned* p, unsigned v) {
-  unsigned old;
-  asm volatile("atom.add.release.gpu.global.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
-  return old;
-}
+// Acquire loads and release stores for the actors' signals: at GPU scope between the actors of one
+// GPU (ld_acquire, st_release), at system scope between GPUs over NVLink (…_sys).
+#define FLASHMOE_ACQUIRE_RELEASE(SUFFIX, SCOPE)                                                    \
+  __device__ __forceinline__ unsigned long long ld_acquire##SUFFIX(const unsigned long long* p) {  \
+    unsigned long long v;                                                                          \
+    asm volatile("ld.acquire." SCOPE ".global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");       \
+    return v;                                                                                      \
+  }                                                                                                \
+  __device__ __forceinline__ unsigned ld_acquire##SUFFIX(const unsigned* p) {                      \
+    unsigned v;                                                                                    \
+    asm volatile("ld.acquire." SCOPE ".global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");       \
+    return v;                                                                                      \
+  }                                                                                                \
+  __device__ __forceinline__ void st_release##SUFFIX(unsigned long long* p, unsigned long long v) { \
+    asm volatile("st.release." SCOPE ".global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");        \
+  }                                                                                                \
+  __device__ __forceinline__ void st_release##SUFFIX(unsigned* p, unsigned v) {                    \
+    asm volatile("st.release." SCOPE ".global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");        \
+  }
+FLASHMOE_ACQUIRE_RELEASE(, "gpu")
+FLASHMOE_ACQUIRE_RELEASE(_sys, "sys")
+#undef FLASHMOE_ACQUIRE_RELEASE
 
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
