@@ -21,6 +21,8 @@ if [ "$MODE" = ep ]; then
   # traced forward each) next to torch_moe.py --gpus 2, bf16 first.
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet"
   step 150 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261128} --repeats ${REPEATS:-1000}
+  # The opt-in paths (tf32 on wgmma, one launch thread per GPU) through the same battery.
+  step 150 env FLASHMOE_TF32_WGMMA=1 FLASHMOE_GROUP_LAUNCH=parallel $B verify --backend cuda --gpus 2 --seed 7 --repeats 100
   step 90 $B bench --backend cuda --gpus 2 --dtype bf16 $A --trace
   step 90 $B bench --backend cuda --dtype bf16 $A --trace
   # Weak scaling with each GPU's kernel launched from its own thread (opt-in), same call.
