@@ -16,8 +16,8 @@ extension Verify {
     var rng = SeededGenerator(seed: (seed ?? 7) &+ 1)
     var input = rng.normals(p * config.tokens * config.hidden)
     input.round(to: .bf16)
-    let where_ = group.map { "GPUs \($0.devices.map { String($0.index) }.joined(separator: ",")), stalls on rank \(p - 1)" } ?? "GPU \(gpu)"
-    print("verify --faults: \(where_), watchdog bound \(boundMs) ms")
+    let placement = group.map { "GPUs \($0.devices.map { String($0.index) }.joined(separator: ",")), stalls on rank \(p - 1)" } ?? "GPU \(gpu)"
+    print("verify --faults: \(placement), watchdog bound \(boundMs) ms")
 
     // A fresh layer (compiled or loaded from the cache, weights uploaded) and the call that runs one
     // forward on it, returning the output and the GPU's routing of all P·S tokens; only the call is
