@@ -69,8 +69,9 @@ public final class CUDAMoE: @unchecked Sendable {
     try Self.checkSupported(config)
     let stall = try debugStall ?? DebugStall.fromEnvironment()
     let maxTokens = maxTokens ?? config.tokens
-    guard maxTokens >= config.tokens, maxTokens >= 1 else {
-      throw ConfigError(field: "max-tokens", value: maxTokens, expected: "at least tokens = \(config.tokens)")
+    guard maxTokens >= config.tokens, maxTokens >= 1, maxTokens <= MoEConfig.maxDimension else {
+      throw ConfigError(
+        field: "max-tokens", value: maxTokens, expected: "an integer in \(config.tokens)...\(MoEConfig.maxDimension) (at least tokens)")
     }
     let driver = try Driver.shared()
     let device = try driver.device(deviceIndex)

@@ -3,15 +3,16 @@ import FlashMoE
 import Synchronization
 
 extension Verify {
-  /// A layer whose workspace cannot fit (10^8 tokens: 205 GB of input and output alone) is refused
-  /// with `outOfMemory` before anything is allocated: the GPU's free memory is unchanged.
+  /// A layer whose workspace cannot fit (2^24 tokens of 2048 fp32 values: 275 GB of input and
+  /// output alone) is refused with `outOfMemory` before anything is allocated: device memory in use
+  /// is unchanged.
   func memoryRefusal() throws -> (ok: Bool, text: String) {
-    let config = MoEConfig(tokens: 64, hidden: 256, ffn: 512, experts: 8, topK: 2)
+    let config = MoEConfig(tokens: 64, hidden: 2048, ffn: 256, experts: 8, topK: 2)
     let probe = try CUDAMoE(config: config, weights: .random(config, seed: 1), deviceIndex: gpu)
     let before = try probe.memoryInUse()
     do {
-      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: 100_000_000, deviceIndex: gpu)
-      return (false, "FAIL  out-of-memory refusal: a 205 GB workspace was accepted")
+      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: MoEConfig.maxDimension, deviceIndex: gpu)
+      return (false, "FAIL  out-of-memory refusal: a 275 GB workspace was accepted")
     } catch let error as CUDABackendError {
       guard case .outOfMemory = error else { return (false, "FAIL  out-of-memory refusal: \(error)") }
       let after = try probe.memoryInUse()

@@ -36,6 +36,29 @@ struct MemoryFitTests {
     #expect(Workspace.plan(config: c, maxTokens: 64, processors: 7, ranks: 1).allSatisfy { $0.bytes >= 8 })
   }
 
+  @Test("the largest layer the configuration allows is planned without overflow (bytes fit in Int)")
+  func extremes() {
+    let m = MoEConfig.maxDimension
+    let c = MoEConfig(tokens: m, hidden: m, ffn: m, experts: 256, topK: 16, capacity: .dropless)
+    for ranks in [1, 2, 8] {
+      let plan = Workspace.plan(config: c, maxTokens: m, processors: 263, ranks: ranks)
+      let total = plan.reduce(0) { $0 + $1.bytes }
+      #expect(total > 1 << 50 && total < Int.max / 4, "P = \(ranks): \(total) bytes")
+    }
+    #expect(CUDAMoE.weightBytes(config: c, ranks: 1) > 1 << 50)
+  }
+
+  @Test("max-tokens past the configuration's limit (or below tokens) is refused before any GPU work", arguments: [
+    MoEConfig.maxDimension + 1, Int.max, 63, 0,
+  ])
+  func maxTokensBounds(maxTokens: Int) {
+    let c = Self.configs[0]  // tokens = 64
+    let error = #expect(throws: ConfigError.self) {
+      _ = try CUDAMoE(config: c, weights: .random(c, seed: 2), maxTokens: maxTokens)
+    }
+    #expect(error?.description.contains("max-tokens") == true, "\(String(describing: error))")
+  }
+
   @Test("too little free memory: the error names the GPU, the bytes needed (both parts) and the bytes free")
   func refusal() {
     let error = #expect(throws: CUDABackendError.self) {
@@ -46,6 +69,6 @@ struct MemoryFitTests {
     #expect(text.contains("3000000000") && text.contains("500000000"), "\(text)")
     #expect(throws: Never.self) { try CUDAMoE.checkFits(gpu: 0, weights: 1 << 30, workspace: 1 << 30, free: 80 << 30) }
   }
-  // On a GPU: `flashmoe verify` (full battery) checks that a 205 GB workspace is refused without
+  // On a GPU: `flashmoe verify` (full battery) checks that a 275 GB workspace is refused without
   // changing device memory (Verify+Host.swift), since the GPU machine runs the CLI, not swift test.
 }
