@@ -23,6 +23,15 @@ public struct CompiledKernel: Sendable {
     self.report = PTXASReport(parsing: log)
   }
 
+  /// ptxas's advisories that it serialised wgmma or injected warpgroup waits (C75xx): the kernel
+  /// is correct but its tensor cores stall. Not refused (gated layers at real sizes still have one,
+  /// docs/PERFORMANCE.md); the CI compile test requires none for its variants.
+  public var wgmmaSerialization: [String] {
+    log.split(whereSeparator: \.isNewline).map(String.init).filter {
+      $0.contains("(C75") && ($0.contains("warpgroup") || $0.contains("wgmma"))
+    }
+  }
+
   /// ptxas's resource usage of `flashmoe_forward`, or nil when the log has no report for it.
   public var resources: KernelResourceUsage? { report[Self.entryName] }
 

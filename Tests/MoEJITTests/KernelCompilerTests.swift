@@ -160,6 +160,24 @@ struct KernelCompilerTests {
     #expect(cacheFiles(temp).isEmpty)
   }
 
+  @Test("wgmmaSerialization picks ptxas's C75xx advisories out of the log, nothing else")
+  func serializedWGMMA() throws {
+    let report = """
+      ptxas info    : Compiling entry function 'flashmoe_forward' for 'sm_90a'
+      ptxas info    : Function properties for flashmoe_forward
+      ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+      ptxas info    : Used 250 registers, used 1 barriers, 1024 bytes smem
+      """
+    let advisories = [
+      "ptxas info    : (C7517) warpgroup.wait is injected in around line 5771 by compiler to allow use of registers defined by GMMA in function 'flashmoe_forward'",
+      "ptxas info    : (C7514) Potential Performance Loss: wgmma.mma_async instructions are serialized due to non wgmma instructions reading accumulator registers of  a wgmma between start and end of the pipeline stage in the function 'flashmoe_forward'",
+    ]
+    #expect(CompiledKernel(spec: Self.spec, key: "k", cubin: [], log: report).wgmmaSerialization.isEmpty)
+    let flagged = CompiledKernel(spec: Self.spec, key: "k", cubin: [], log: ([report] + advisories).joined(separator: "\n"))
+    #expect(flagged.wgmmaSerialization == advisories)
+    #expect(throws: Never.self) { try flagged.check() }  // a performance advisory, not a refusal
+  }
+
   @Test("check() rejects a stack frame and quotes ptxas")
   func stackFrame() throws {
     let temp = TemporaryDirectory()
@@ -245,6 +263,7 @@ struct RealKernelTests {
           try result.kernel.check()
           let usage = result.kernel.resources
           #expect(usage?.spills == false && usage?.stackFrameBytes == 0)
+          #expect(result.kernel.wgmmaSerialization.isEmpty, "\(spec): \(result.kernel.wgmmaSerialization)")
           print("[ci-variant] \(spec): \(usage?.registers ?? -1) registers, \(usage?.sharedBytes ?? -1) B smem, "
             + "compiled in \(result.seconds) s")
         } catch {

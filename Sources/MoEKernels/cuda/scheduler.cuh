@@ -18,10 +18,9 @@ constexpr unsigned kFull = 0xffffffffu;
 
 // Releases every pending row tile whose GEMM0 tiles are all done into p.readyRows, in order.
 // `pending(i)` gives the i-th row tile that can exist; rows past the window wait for a later sweep.
-template <class Pending>
+template <int kWindow, class Pending>
 __device__ bool release_rows(const Params& p, unsigned char* released, int& scanFrom, int pendingCount,
                              int& rowsReleased, int g0PerRow, Pending pending) {
-  constexpr int kWindow = 256;
   const int lane = threadIdx.x & 31;
   bool progress = false;
   const int scanTo = min(pendingCount, scanFrom + kWindow);
@@ -62,7 +61,9 @@ struct LocalBook {
   __device__ bool allKnown() const { return true; }
 
   __device__ bool refresh() {
-    bool progress = release_rows(p, released, scanFrom, os.rowTiles, rowsReleased, os.gemm0PerRow, [](int i) { return i; });
+    // Row tiles finish roughly in order here (GEMM0 is handed out in row-tile order per expert):
+    // a window of 256 keeps each sweep short.
+    bool progress = release_rows<256>(p, released, scanFrom, os.rowTiles, rowsReleased, os.gemm0PerRow, [](int i) { return i; });
     if (!combineOpen && g1Next == os.gemm1Total) {
       const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
       combineOpen = __shfl_sync(kFull, done, 0) == os.gemm1Total;
@@ -144,7 +145,9 @@ struct PeerBook {
       progress = true;
     }
     const int* pending = p.rowTileExpert;  // scheduler-private here: the row tiles that exist, in arrival order
-    progress |= release_rows(p, released, scanFrom, pendingTiles, rowsReleased, os.gemm0PerRow,
+    // The whole list: own cells' tiles come first in it but finish last (peers' go first), so a
+    // window starting at the oldest unreleased tile would hold the peers' GEMM1 back.
+    progress |= release_rows<1 << 30>(p, released, scanFrom, pendingTiles, rowsReleased, os.gemm0PerRow,
                              [&](int i) { return pending[i]; });
     if (!combineOpen) combineOpen = os.combineReady != 0;
     return progress;

@@ -99,7 +99,9 @@ __device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
   const Watchdog dog{p};
   const int tiles = p.cellRows / S::kTileM, perTile = S::kHidden / S::kTileN;
   const unsigned* count = p.peers[p.rank].combineCount;
-  const unsigned long long start = ptx::globaltimer();
+  // The bound runs from the last result that came home, not from the start: the whole expert
+  // computation happens while this warp waits.
+  unsigned long long last = ptx::globaltimer(), seen = 0;
   for (;;) {
     bool all = true;
     unsigned long long done = 0;
@@ -121,8 +123,11 @@ __device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
     for (int o = 16; o; o >>= 1) done += __shfl_xor_sync(0xffffffffu, done, o);
     if (dog.aborted()) return;
     const unsigned long long now = ptx::globaltimer();
-    if (now - start > p.timeoutNs) {
-      if (lane == 0) dog.fail(kRoleSubscriber, kPhaseCombine, 0, done, now - start);
+    if (done != seen) {
+      seen = done;
+      last = now;
+    } else if (now - last > p.timeoutNs) {
+      if (lane == 0) dog.fail(kRoleSubscriber, kPhaseCombine, 0, done, now - last);
       return;
     }
     __nanosleep(200);
@@ -147,6 +152,7 @@ __device__ void subscriber(const Params& p, OSShared<S>& os, const int* rowBase)
     return;
   }
   if (warp != 1 || lane != 0) return;
+  Watchdog{p}.stall_if(kRoleSubscriber);
   const int rowTiles = rowBase[S::kExperts] / S::kTileM;
   os.rowTiles = rowTiles;
   os.gemm0PerRow = S::kFFN / S::kGemm0N;

@@ -73,6 +73,7 @@ struct TileGemm {
     for (int b = 0; b < NB; ++b)
 #pragma unroll
       for (int i = 0; i < kAcc; ++i) acc[b][i] = 0.f;
+    fence_accumulators();
     const T* rows[kARowsPerThread];
 #pragma unroll
     for (int j = 0; j < kARowsPerThread; ++j) rows[j] = aRow((threadIdx.x + j * S::kThreads) / kChunks);
@@ -117,9 +118,19 @@ struct TileGemm {
       ptx::cp_async_commit();
       if constexpr (!kWG) compute(sm, kt % STAGES);
     }
-    if constexpr (kWG) ptx::wgmma_wait<0>();
+    if constexpr (kWG) {
+      ptx::wgmma_wait<0>();
+      fence_accumulators();
+    }
     ptx::cp_async_wait<0>();
     __syncthreads();
+  }
+
+  __device__ __forceinline__ void fence_accumulators() {
+    if constexpr (kWG) {
+#pragma unroll
+      for (int b = 0; b < NB; ++b) ptx::fence_operands(acc[b]);
+    }
   }
 
   // tf32 on wgmma: the tensor cores read fp32 bits and ignore the low mantissa bits, so each
@@ -150,7 +161,8 @@ struct TileGemm {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if constexpr (kWG) {
       // Two 64-row halves of A against each B; each k step (k16, or k8 for tf32) moves 32 bytes
-      // inside the swizzled 128-byte rows.
+      // inside the swizzled 128-byte rows. (No operand fence here: the previous tile's group may
+      // still be in flight, and touching its accumulators would serialise it.)
       ptx::wgmma_fence();
 #pragma unroll
       for (int k16 = 0; k16 < 4; ++k16) {

@@ -76,7 +76,7 @@ __device__ void dispatch(const Params& p) {
       }
     }
   }
-  if (threadIdx.x == 0) trace_last(p, kTraceDispatch);
+  if ((threadIdx.x & 31) == 0) trace_last(p, kTraceDispatch);  // every warp: the last one to finish
 }
 
 }  // namespace flashmoe

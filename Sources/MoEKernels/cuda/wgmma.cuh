@@ -21,6 +21,13 @@ __device__ __forceinline__ unsigned long long wgmma_desc(const void* smem) {
 // Orders this thread's earlier shared-memory writes (cp.async, st.shared: the generic proxy) before
 // later reads by the async proxy, which is where wgmma reads its operands.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// Pins the accumulators in place around wgmma: the compiler cannot see inside the asm, and moving
+// another access to them across a wgmma makes ptxas insert waits (C7517/C7519) that stall it.
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 template <int N>
