@@ -68,6 +68,10 @@ public final class CUDAMoE: @unchecked Sendable {
     try weights.check(against: config)
     try Self.checkSupported(config)
     let stall = try debugStall ?? DebugStall.fromEnvironment()
+    if let stall, stall.rank >= ranks {
+      throw ConfigError(
+        field: DebugStall.variable, value: "GPU rank \(stall.rank)", expected: "a rank below the group's \(ranks) GPU(s)")
+    }
     let maxTokens = maxTokens ?? config.tokens
     guard maxTokens >= config.tokens, maxTokens >= 1, maxTokens <= MoEConfig.maxDimension else {
       throw ConfigError(

@@ -72,9 +72,17 @@ public final class CUDAMoEGroup: @unchecked Sendable {
       DispatchQueue.concurrentPerform(iterations: engines.count) { rank in
         do { try launch(rank) } catch { failures.withLock { $0.append((rank, error)) } }
       }
-      if let first = failures.withLock({ $0.min { $0.rank < $1.rank } }) { throw first.error }
+      if let first = failures.withLock({ $0.min { $0.rank < $1.rank } }) {
+        drain()
+        throw first.error
+      }
     } else {
-      for rank in engines.indices { try launch(rank) }
+      for rank in engines.indices {
+        do { try launch(rank) } catch {
+          drain()
+          throw error
+        }
+      }
     }
     // The error to report is the one of the GPU that gave up; the others only say they were stopped.
     var errors: [any Error] = []
@@ -128,6 +136,15 @@ public final class CUDAMoEGroup: @unchecked Sendable {
     try serial.withLock { _ in
       try run(tokens: tokens, trace: true)
       return try engines.map { try $0.readTrace() }
+    }
+  }
+
+  /// After a failed launch: wait for the GPUs whose kernels did start (their watchdog stops them,
+  /// since a peer never arrives) and clear their error state, so the next forward starts clean.
+  private func drain() {
+    for engine in engines {
+      try? engine.stream.synchronize()
+      try? engine.checkStatus()
     }
   }
 

@@ -102,6 +102,15 @@ struct DebugStallTests {
     #expect(try DebugStall.parse("") == nil)
   }
 
+  @Test func aRankOutsideTheGroupIsRefusedBeforeAnyGPUWork() {
+    let config = MoEConfig(tokens: 16, hidden: 256, ffn: 256, experts: 8, topK: 2)
+    let error = #expect(throws: ConfigError.self) {
+      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), debugStall: DebugStall(role: 2, rank: 1))
+    }
+    #expect(error?.description.contains(DebugStall.variable) == true && error?.description.contains("rank 1") == true,
+            "\(String(describing: error))")
+  }
+
   @Test(arguments: ["combine", "processor@", "processor@-1", "processor@x", "gate@1@2", "@1"])
   func rejects(text: String) {
     let error = #expect(throws: ConfigError.self) { try DebugStall.parse(text) }
