@@ -9,6 +9,14 @@ public enum CUDAEnvironment {
     "CUDA_HOME", "HOME", "PYENV_ROOT", "VIRTUAL_ENV", "CONDA_PREFIX", "PATH",
   ]
 
+  /// A variable of the process environment when it is set and not empty (the settings of every
+  /// module read through here).
+  public static func value(_ name: String) -> String? {
+    guard let raw = getenv(name) else { return nil }
+    let text = String(cString: raw)
+    return text.isEmpty ? nil : text
+  }
+
   /// A snapshot of `keys` from the process environment (unset variables are absent).
   public static func current() -> [String: String] {
     var result: [String: String] = [:]

@@ -29,30 +29,26 @@ public struct NonFinite: Sendable, Codable, Equatable, CustomStringConvertible {
 
 extension MoEWeights {
   /// Non-finite values over every tensor of the layer; `rows` counts the experts holding one (and
-  /// the gate as one more row when it does).
+  /// the gate as one more row when it does). One pass over each tensor.
   public var nonFinite: NonFinite {
     var total = NonFinite([], rowWidth: 1)
     var expertHit = [Bool](repeating: false, count: experts)
-    func add(_ values: [Float]?, perExpert: Int) {
-      guard let values, perExpert > 0 else { return }
-      let n = NonFinite(values, rowWidth: perExpert)
-      guard !n.isEmpty else { return }
-      total.nan += n.nan
-      total.positiveInfinity += n.positiveInfinity
-      total.negativeInfinity += n.negativeInfinity
-      for (i, v) in values.enumerated() where !v.isFinite { expertHit[i / perExpert] = true }
+    var gateHit = false
+    func scan(_ values: [Float]?, perExpert: Int?) {
+      guard let values else { return }
+      for (i, v) in values.enumerated() where !v.isFinite {
+        if v.isNaN { total.nan += 1 } else if v > 0 { total.positiveInfinity += 1 } else { total.negativeInfinity += 1 }
+        if let perExpert { expertHit[i / perExpert] = true } else { gateHit = true }
+      }
     }
-    let gateCount = NonFinite(gate, rowWidth: max(gate.count, 1))
-    total.nan += gateCount.nan
-    total.positiveInfinity += gateCount.positiveInfinity
-    total.negativeInfinity += gateCount.negativeInfinity
-    add(w1, perExpert: hidden * ffn)
-    add(w2, perExpert: hidden * ffn)
-    add(w3, perExpert: hidden * ffn)
-    add(b1, perExpert: ffn)
-    add(b2, perExpert: hidden)
-    add(b3, perExpert: ffn)
-    total.rows = expertHit.filter { $0 }.count + gateCount.rows
+    scan(gate, perExpert: nil)
+    scan(w1, perExpert: hidden * ffn)
+    scan(w2, perExpert: hidden * ffn)
+    scan(w3, perExpert: hidden * ffn)
+    scan(b1, perExpert: ffn)
+    scan(b2, perExpert: hidden)
+    scan(b3, perExpert: ffn)
+    total.rows = expertHit.filter { $0 }.count + (gateHit ? 1 : 0)
     return total
   }
 }

@@ -85,7 +85,7 @@ public final class CUDAMoE: @unchecked Sendable {
     let context = try context ?? Context(device: device)
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
-    let tf32OnWGMMA = tf32OnWGMMA ?? (getenv(Self.tf32WGMMAVariable).map { String(cString: $0) } == "1")
+    let tf32OnWGMMA = tf32OnWGMMA ?? (CUDAEnvironment.value(Self.tf32WGMMAVariable) == "1")
     let tileN = KernelSpec.preferredTileN(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
       architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
@@ -163,9 +163,9 @@ public final class CUDAMoE: @unchecked Sendable {
       rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
       dtype: config.dtype, context: context)
     self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks)
-    let ms = watchdogMs ?? Int(getenv(Self.watchdogVariable).map { String(cString: $0) } ?? "") ?? 10_000
+    let ms = watchdogMs ?? CUDAEnvironment.value(Self.watchdogVariable).flatMap { Int($0) } ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
-    let wanted = Int(getenv(Self.dispatchersVariable).map { String(cString: $0) } ?? "") ?? grid / 4
+    let wanted = CUDAEnvironment.value(Self.dispatchersVariable).flatMap { Int($0) } ?? grid / 4
     self.dispatchers = min(max(wanted, 1), grid - 1)
     self.stall = stall
   }

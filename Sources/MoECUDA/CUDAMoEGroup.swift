@@ -4,10 +4,6 @@ import MoECore
 import MoEJIT
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The layer spread over P GPUs of one host (expert parallelism, issue #4): GPU r holds tokens
 /// r·S ..< (r+1)·S and experts r·E/P ..< (r+1)·E/P; each forward is ONE cooperative launch per GPU,
 /// and the GPUs exchange token rows and results by stores into each other's memory (transport.cuh).
@@ -44,7 +40,7 @@ public final class CUDAMoEGroup: @unchecked Sendable {
   /// Environment variable: "parallel" launches each GPU's kernel from its own thread (opt-in until
   /// measured); anything else launches them one after the other from the calling thread.
   public static let launchVariable = "FLASHMOE_GROUP_LAUNCH"
-  static let parallelLaunch = getenv(launchVariable).map { String(cString: $0) } == "parallel"
+  static let parallelLaunch = CUDAEnvironment.value(launchVariable) == "parallel"
 
   public var ranks: Int { engines.count }
   public var maxTokens: Int { engines[0].maxTokens }
@@ -73,18 +69,29 @@ public final class CUDAMoEGroup: @unchecked Sendable {
         do { try launch(rank) } catch { failures.withLock { $0.append((rank, error)) } }
       }
       if let first = failures.withLock({ $0.min { $0.rank < $1.rank } }) {
-        drain()
+        _ = finish()
         throw first.error
       }
     } else {
       for rank in engines.indices {
         do { try launch(rank) } catch {
-          drain()
+          _ = finish()
           throw error
         }
       }
     }
     // The error to report is the one of the GPU that gave up; the others only say they were stopped.
+    let errors = finish()
+    if let origin = errors.first(where: { ($0 as? CUDABackendError).map { if case .peerAborted = $0 { false } else { true } } ?? true }) {
+      throw origin
+    }
+    if let first = errors.first { throw first }
+  }
+
+  /// Waits for every GPU's kernel and reads its status; the errors, in GPU order. After a failed
+  /// launch this also lets the GPUs already launched stop (by their watchdog: a peer never
+  /// arrives) and clears their state, so the next forward starts clean.
+  private func finish() -> [any Error] {
     var errors: [any Error] = []
     for engine in engines {
       do {
@@ -94,10 +101,7 @@ public final class CUDAMoEGroup: @unchecked Sendable {
         errors.append(error)
       }
     }
-    if let origin = errors.first(where: { ($0 as? CUDABackendError).map { if case .peerAborted = $0 { false } else { true } } ?? true }) {
-      throw origin
-    }
-    if let first = errors.first { throw first }
+    return errors
   }
 
   /// One forward over P·S tokens ([P·S, H], GPU r's tokens are rows r·S ..< (r+1)·S).
@@ -136,15 +140,6 @@ public final class CUDAMoEGroup: @unchecked Sendable {
     try serial.withLock { _ in
       try run(tokens: tokens, trace: true)
       return try engines.map { try $0.readTrace() }
-    }
-  }
-
-  /// After a failed launch: wait for the GPUs whose kernels did start (their watchdog stops them,
-  /// since a peer never arrives) and clear their error state, so the next forward starts clean.
-  private func drain() {
-    for engine in engines {
-      try? engine.stream.synchronize()
-      try? engine.checkStatus()
     }
   }
 

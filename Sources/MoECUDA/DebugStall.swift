@@ -1,8 +1,5 @@
+import CUDADriver
 import MoECore
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Fault injection for the watchdog path (issue #7 §6): `FLASHMOE_DEBUG_STALL=ACTOR[@GPU]` makes one
 /// actor of one GPU (its rank in a group; 0 by default) wait for something that never comes, so
@@ -33,6 +30,6 @@ public struct DebugStall: Equatable, Sendable {
 
   /// The setting from the environment.
   static func fromEnvironment() throws(ConfigError) -> DebugStall? {
-    try parse(getenv(variable).map { String(cString: $0) })
+    try parse(CUDAEnvironment.value(variable))
   }
 }

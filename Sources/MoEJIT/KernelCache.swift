@@ -1,3 +1,4 @@
+import CUDADriver
 import SHA256
 /// Compiled kernels on disk, one file per cache key: `<directory>/<key>.fmk`.
 ///
@@ -58,7 +59,7 @@ public struct KernelCache: Sendable {
   public static func currentEnvironment() -> [String: String] {
     var result: [String: String] = [:]
     for key in ["FLASHMOE_CACHE_DIR", "XDG_CACHE_HOME", "HOME"] {
-      if let value = POSIXFile.environment(key) { result[key] = value }
+      if let value = CUDAEnvironment.value(key) { result[key] = value }
     }
     return result
   }
