@@ -32,6 +32,7 @@ let package = Package(
       name: "flashmoe",
       dependencies: [
         "FlashMoE", "BenchSuite", "CUDADriver", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "MoELaunch",
       ]),
 
     .testTarget(name: "MoECoreTests", dependencies: ["MoECore"]),
@@ -39,6 +40,12 @@ let package = Package(
     .testTarget(name: "MoEFilesTests", dependencies: ["MoEFiles", "MoECore"]),
     .testTarget(name: "FlashMoETests", dependencies: ["FlashMoE", "flashmoe"]),
     .testTarget(name: "BenchSuiteTests", dependencies: ["BenchSuite", "MoECore"]),
+    // Multi-process jobs (`--launcher env`, `flashmoe launch`): the launcher's variables, the TCP
+    // rendezvous that hands NVSHMEM's unique ID to every rank, and child supervision. No GPU code.
+    .target(name: "MoELaunch", dependencies: ["MoECore"]),
+    .testTarget(
+      name: "MoELaunchTests",
+      dependencies: ["MoELaunch", "MoECore", "flashmoe", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
     // CUDA driver API / NVRTC declarations (types only; nothing is linked) and the Swift layer
     // that loads them with dlopen: the only home of Unsafe* pointer work for CUDA.
@@ -58,7 +65,7 @@ let package = Package(
     // Specialises the kernel for one layer shape, compiles it with NVRTC and caches cubins on disk.
     .target(name: "MoEJIT", dependencies: ["CUDADriver", "MoECore", "MoEKernels", "SHA256"]),
     // The CUDA backend: one persistent cooperative kernel per forward on one GPU.
-    .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore"]),
+    .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore", "MoEKernels"]),
     .testTarget(name: "MoEJITTests", dependencies: ["TestSupport", "MoEJIT", "MoEKernels", "CUDADriver", "MoECore", "SHA256"]),
     .testTarget(name: "MoECUDATests", dependencies: ["TestSupport", "MoECUDA", "MoEJIT", "CUDADriver", "MoECore"]),
   ],

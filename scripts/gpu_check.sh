@@ -3,7 +3,8 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|trace|reliability]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|trace|reliability|ncu]
+#     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
 # Every step has its own time limit, so one hung step cannot eat the whole call.
@@ -12,10 +13,79 @@ B=${B:-.device/flashmoe}
 MODE=${1:-full}
 export FLASHMOE_CACHE_DIR=${FLASHMOE_CACHE_DIR:-/tmp/flashmoe-cache}
 export FLASHMOE_WATCHDOG_MS=${FLASHMOE_WATCHDOG_MS:-5000}
-step() { local limit=$1; shift; echo "\$ $*"; timeout "$limit" "$@"; local rc=$?; [ $rc -ne 0 ] && echo "(exit $rc)"; return 0; }
+step() {
+  local limit=$1; shift; echo "\$ $*"; local t0=$SECONDS
+  timeout "$limit" "$@"; local rc=$?
+  [ $rc -ne 0 ] && echo "(exit $rc)"; echo "($((SECONDS - t0)) s)"; return 0
+}
 
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
+if [ "$MODE" = gate ]; then
+  # The launch gate (FLASHMOE_LAUNCH_GATE) on every GPU count, A/B in the same call, after the
+  # battery on 2 and N GPUs; tf32 on wgmma against mma.sync at 8K on one GPU.
+  N=$(nvidia-smi -L | wc -l)
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  step 120 $B verify --backend cuda --seed ${SEED:-20261128} --only "tf32 on wgmma"
+  step 120 $B verify --backend cuda --seed ${SEED:-20261128} --only "out-of-memory"
+  for P in 2 $N; do
+    step 150 $B verify --backend cuda --gpus $P --seed $((${SEED:-20261128} + 10 * P)) --repeats ${REPEATS:-300}
+  done
+  for P in $(seq 2 $N); do
+    [ $((32 % P)) -eq 0 ] || continue
+    step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --sweep-tokens 4096 8192 16384
+    step 60 env FLASHMOE_LAUNCH_GATE=off $B bench --backend cuda --gpus $P --dtype bf16 $A --sweep-tokens 8192
+  done
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 8192 16384
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
+  step 60 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  step 60 env FLASHMOE_TF32_WGMMA=1 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  exit 0
+fi
+if [ "$MODE" = suite ]; then
+  # The paper's §4 grid on every GPU count of the machine, with torch_moe.py at every point.
+  # DTYPES=bf16 or fp32 (one per call keeps a call under 10 minutes); fp32 runs with tf32 math.
+  D=${DTYPES:-bf16}
+  M=""; [ "$D" = fp32 ] && M="--math tf32"
+  step 560 $B bench --backend cuda --suite --dtypes $D $M --baseline .device/torch_moe.py --baseline-timeout 120 --out ${SUITE_OUT:-bench-out}
+  exit 0
+fi
+if [ "$MODE" = sanitize ]; then
+  # compute-sanitizer on a small layer (issue #7 §4), then the quick battery, the single-GPU
+  # faults and one benchmark, as a check that the change the sanitizer asked for broke nothing.
+  for tool in racecheck memcheck; do
+    step ${SANITIZER_LIMIT:-90} env FLASHMOE_WATCHDOG_MS=600000 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 128 --hidden 128 --ffn 128 --experts 4 --topk 2 --quiet
+  done
+  step 90 $B verify --backend cuda --quick --seed ${SEED:-20261130} --repeats 200
+  step 60 $B verify --backend cuda --faults
+  step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
+  exit 0
+fi
+if [ "$MODE" = scale ]; then
+  # Every GPU count of the machine (1, 2, 4, ...): the battery on each, then bf16 at 8K tokens per
+  # GPU on each count (one traced forward each) with torch_moe.py --gpus N in the same call.
+  N=$(nvidia-smi -L | wc -l)
+  nvidia-smi topo -m | head -$((N + 1))
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  step 240 $B verify --backend cuda --seed ${SEED:-20261128}
+  step 60 $B verify --backend cuda --faults
+  for P in $(seq 2 $N); do
+    [ $((32 % P)) -eq 0 ] || continue
+    step 150 $B verify --backend cuda --gpus $P --seed $((${SEED:-20261128} + P)) --repeats ${REPEATS:-300}
+  done
+  step 60 $B verify --backend cuda --gpus $N --faults
+  for P in $(seq 1 $N); do
+    [ $((32 % P)) -eq 0 ] || continue
+    step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --sweep-tokens 8192 --trace
+  done
+  if [ -f .device/torch_moe.py ]; then
+    for P in $(seq 1 $N); do
+      [ $((32 % P)) -eq 0 ] || continue
+      step 90 python3 .device/torch_moe.py --gpus $P --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+    done
+  fi
+  exit 0
+fi
 if [ "$MODE" = ep ]; then
   # Expert parallelism on 2 GPUs: the battery, then 1- and 2-GPU benchmarks (weak scaling, with one
   # traced forward each) next to torch_moe.py --gpus 2, bf16 first.
@@ -38,23 +108,31 @@ if [ "$MODE" = ep ]; then
   exit 0
 fi
 if [ "$MODE" = reliability ]; then
-  # Issue #7 on the GPU: faults on 1 and 2 GPUs, the full battery (bad numbers, out-of-memory
-  # refusal, concurrent forwards), long runs, compute-sanitizer on a small layer.
-  step 120 $B verify --backend cuda --faults
-  step 120 $B verify --backend cuda --gpus 2 --faults
-  step 400 $B verify --backend cuda --seed ${SEED:-20261129}
-  step 200 $B soak --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 20000
-  step 200 $B soak --backend cuda --gpus 2 --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 20000
+  # Issue #7 on the GPU: faults on 1 and 2 GPUs, long runs (outputs fingerprinted on the GPU),
+  # compute-sanitizer on a small layer. FULL=1 adds the whole single-GPU battery (bad numbers,
+  # out-of-memory refusal, concurrent forwards).
+  step 60 $B verify --backend cuda --faults
+  step 60 $B verify --backend cuda --gpus 2 --faults
+  [ "${FULL:-0}" = 1 ] && step 400 $B verify --backend cuda --seed ${SEED:-20261129}
+  S="--dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 4096 --forwards ${FORWARDS:-100000} --report-every 25000"
+  step ${SOAK_LIMIT:-100} $B soak --backend cuda $S
+  step ${SOAK_LIMIT:-100} $B soak --backend cuda --gpus 2 $S
   for tool in racecheck memcheck; do
     # The sanitizers slow the kernel down by orders of magnitude: a long watchdog bound.
-    step 300 env FLASHMOE_WATCHDOG_MS=600000 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 256 --hidden 256 --ffn 256 --experts 8 --topk 2 --quiet
+    step ${SANITIZER_LIMIT:-90} env FLASHMOE_WATCHDOG_MS=600000 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 128 --hidden 128 --ffn 128 --experts 4 --topk 2 --quiet
   done
+  exit 0
+fi
+if [ "$MODE" = tf32 ]; then
+  # tf32 on wgmma (the default since this session) through the expert-parallel battery's tf32 cases.
+  N=$(nvidia-smi -L | wc -l)
+  for P in 2 $N; do step 60 $B verify --backend cuda --gpus $P --seed $((${SEED:-20261128} + P)) --only tf32; done
   exit 0
 fi
 if [ "$MODE" = ncu ]; then
   # One profiled forward per size (ncu replays the kernel per metric pass; clocks left alone).
   M=sm__cycles_active.avg.pct_of_peak_sustained_elapsed,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_elapsed,gpu__time_duration.sum
-  for S in 4096 8192 16384; do
+  for S in ${NCU_TOKENS:-4096 8192 16384}; do
     step 300 ncu --clock-control none --metrics $M --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 \
       $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens $S --warmup 1 --runs 1 --quiet
   done

@@ -12,6 +12,11 @@ public enum CUDAError: Error, CustomStringConvertible, Sendable, Equatable {
   /// The caller asked for something the wrapper refuses before reaching CUDA (a copy past the end
   /// of a buffer, a kernel argument of the wrong size, ...).
   case invalidArgument(call: String, message: String)
+  /// An nvJitLink call failed; `message` is the nvJitLinkResult's name, `log` nvJitLink's error log.
+  case nvJitLink(code: Int32, message: String, call: String, log: String)
+  /// An NVSHMEM host call failed (a non-zero status, or NULL from an allocation); `library` is the
+  /// libnvshmem_host it was loaded from.
+  case nvshmem(code: Int32, message: String, call: String, library: String)
 
   public var description: String {
     switch self {
@@ -27,6 +32,11 @@ public enum CUDAError: Error, CustomStringConvertible, Sendable, Equatable {
       return "\(what) not found; searched:\n" + searched.map { "  - \($0)" }.joined(separator: "\n")
     case let .invalidArgument(call, message):
       return "\(call): \(message)"
+    case let .nvJitLink(code, message, call, log):
+      let trimmed = log.trimmingTrailingWhitespace()
+      return "\(call) failed: \(message) (\(code))" + (trimmed.isEmpty ? "" : "\n\(trimmed)")
+    case let .nvshmem(code, message, call, library):
+      return "\(call) failed: \(message) (\(code)) [\(library)]"
     }
   }
 }

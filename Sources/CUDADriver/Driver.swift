@@ -53,6 +53,7 @@ public final class Driver: @unchecked Sendable {
   let cuFuncGetAttribute: PFN_cuFuncGetAttribute
   let cuFuncSetAttribute: PFN_cuFuncSetAttribute
   let cuFuncGetParamInfo: PFN_cuFuncGetParamInfo?
+  let cuFuncGetParamCount: PFN_cuFuncGetParamCount?
   let cuLaunchKernel: PFN_cuLaunchKernel
   let cuLaunchCooperativeKernel: PFN_cuLaunchCooperativeKernel
   let cuOccupancyMaxActiveBlocksPerMultiprocessor: PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor
@@ -142,6 +143,7 @@ public final class Driver: @unchecked Sendable {
     cuFuncGetAttribute = try lib.function("cuFuncGetAttribute", as: PFN_cuFuncGetAttribute.self)
     cuFuncSetAttribute = try lib.function("cuFuncSetAttribute", as: PFN_cuFuncSetAttribute.self)
     cuFuncGetParamInfo = lib.optionalFunction("cuFuncGetParamInfo", as: PFN_cuFuncGetParamInfo.self)
+    cuFuncGetParamCount = lib.optionalFunction("cuFuncGetParamCount", as: PFN_cuFuncGetParamCount.self)
     cuLaunchKernel = try lib.function("cuLaunchKernel", as: PFN_cuLaunchKernel.self)
     cuLaunchCooperativeKernel = try lib.function("cuLaunchCooperativeKernel", as: PFN_cuLaunchCooperativeKernel.self)
     cuOccupancyMaxActiveBlocksPerMultiprocessor = try lib.function(

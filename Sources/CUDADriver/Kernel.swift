@@ -41,6 +41,17 @@ public final class Kernel: @unchecked Sendable {
   private static func readParameterSizes(_ driver: Driver, _ function: CUfunction) -> [Int]? {
     guard let getInfo = driver.cuFuncGetParamInfo else { return nil }
     var sizes: [Int] = []
+    // With the count known, no call fails on purpose (compute-sanitizer reports every failed API
+    // call); older drivers are probed until the first index past the end.
+    var count = 0
+    if let getCount = driver.cuFuncGetParamCount, getCount(function, &count) == CUDA_SUCCESS {
+      for index in 0..<count {
+        var offset = 0, size = 0
+        guard getInfo(function, index, &offset, &size) == CUDA_SUCCESS else { return nil }
+        sizes.append(size)
+      }
+      return sizes
+    }
     for index in 0..<4096 {
       var offset = 0, size = 0
       let result = getInfo(function, index, &offset, &size)

@@ -35,7 +35,7 @@ public final class CUDAMoE: @unchecked Sendable {
   private let state = Mutex<UInt32>(0)  // the last epoch used
   /// Host-array forwards share this engine's input/output buffers: one at a time (concurrent
   /// callers wait here; `launch` with the caller's own buffers and stream does not take it).
-  private let serial = Mutex<Void>(())
+  let serial = Mutex<Void>(())
 
   /// Environment variable: the watchdog bound for every wait in the kernel, in milliseconds.
   public static let watchdogVariable = "FLASHMOE_WATCHDOG_MS"
@@ -58,7 +58,7 @@ public final class CUDAMoE: @unchecked Sendable {
   ///   - rank, ranks, context: this GPU's place in an expert-parallel group (use `CUDAMoEGroup`).
   ///   - debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
   ///   - watchdogMs: the bound on every wait in the kernel; nil reads FLASHMOE_WATCHDOG_MS (default 10 s).
-  ///   - tf32OnWGMMA: tf32 math on Hopper's wgmma; nil reads FLASHMOE_TF32_WGMMA (default off).
+  ///   - tf32OnWGMMA: tf32 math on Hopper's wgmma; nil reads FLASHMOE_TF32_WGMMA (default on; "0" keeps mma.sync).
   public init(
     config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
     rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil,
@@ -85,7 +85,7 @@ public final class CUDAMoE: @unchecked Sendable {
     let context = try context ?? Context(device: device)
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
-    let tf32OnWGMMA = tf32OnWGMMA ?? (CUDAEnvironment.value(Self.tf32WGMMAVariable) == "1")
+    let tf32OnWGMMA = tf32OnWGMMA ?? (CUDAEnvironment.value(Self.tf32WGMMAVariable) != "0")
     let tileN = KernelSpec.preferredTileN(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
       architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
@@ -127,6 +127,13 @@ public final class CUDAMoE: @unchecked Sendable {
     var shared = storageBytes
     var perSM = 0, grid = 0
     for _ in 0..<2 {
+      // The Scheduler's row bitmap grows with maxTokens (one byte per 128-row tile): past the
+      // block's limit the layer cannot run, said in tokens before the driver refuses the attribute.
+      guard shared <= device.maxSharedMemoryPerBlockOptin else {
+        throw CUDABackendError.unsupported(
+          field: "max tokens", value: "\(maxTokens)",
+          expected: "fewer: its \(rowTiles) row tiles need \(shared) bytes of shared memory per block, at most \(device.maxSharedMemoryPerBlockOptin) on \(device.name)")
+      }
       if shared > 48 * 1024 { try kernel.setMaxDynamicSharedMemory(bytes: shared) }
       perSM = try kernel.maxActiveBlocksPerMultiprocessor(blockSize: 128, dynamicSharedBytes: shared)
       grid = perSM * device.multiprocessorCount

@@ -13,7 +13,7 @@ public final class CUDAMoEGroup: @unchecked Sendable {
   public let engines: [CUDAMoE]
   private let epoch = Mutex<UInt32>(0)
   /// Forwards share every engine's buffers: one at a time.
-  private let serial = Mutex<Void>(())
+  let serial = Mutex<Void>(())
 
   /// - Parameter debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
   public init(
@@ -47,7 +47,7 @@ public final class CUDAMoEGroup: @unchecked Sendable {
 
   /// Launches forward number `epoch` on every GPU without waiting in between, then waits for all
   /// of them; the first GPU's error (watchdog or CUDA) is thrown after every GPU has stopped.
-  private func run(tokens: Int, events: [(Event, Event)]? = nil, trace: Bool = false) throws {
+  func run(tokens: Int, events: [(Event, Event)]? = nil, trace: Bool = false) throws {
     let e = epoch.withLock { value -> UInt32 in
       value = value == UInt32.max ? 1 : value + 1
       return value

@@ -29,8 +29,8 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
   public var architecture: String
   /// GPUs the layer's experts are spread over.
   public var ranks: Int
-  /// fp32 storage with tf32 math on sm_90a: wgmma instead of mma.sync (opt-in while it is being
-  /// measured: FLASHMOE_TF32_WGMMA=1).
+  /// fp32 storage with tf32 math on sm_90a: wgmma instead of mma.sync (CUDAMoE's default since it
+  /// measured 2.25 against 3.17 ms at 8K tokens on one H200; FLASHMOE_TF32_WGMMA=0 keeps mma.sync).
   public var tf32OnWGMMA: Bool
 
   public init(
@@ -66,7 +66,19 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
       math: config.math, form: config.expertForm, activation: config.activation, biases: config.biases,
       tileM: tileM, tileN: tileN, threads: threads,
       architecture: architecture, ranks: ranks,
-      tf32OnWGMMA: tf32OnWGMMA && config.dtype == .fp32 && config.math == .tf32 && architecture == "sm_90a")
+      tf32OnWGMMA: Self.tf32OnWGMMAApplies(
+        requested: tf32OnWGMMA, dtype: config.dtype, math: config.math, form: config.expertForm, tileN: tileN,
+        architecture: architecture))
+  }
+
+  /// Whether an opt-in tf32-on-wgmma request takes effect: fp32 storage with tf32 math on sm_90a,
+  /// except the gated form's narrow tile. There GEMM0's two 32-wide halves stay on mma.sync (wgmma
+  /// is instantiated 64 and 128 wide), and mma.sync's in-register tf32 conversion next to a wgmma
+  /// GEMM1 spilled 16 bytes at 255 registers (2 × H200, 2026-11-28): that layer keeps tf32 on mma.sync.
+  public static func tf32OnWGMMAApplies(
+    requested: Bool, dtype: DType, math: Math, form: ExpertForm, tileN: Int, architecture: String
+  ) -> Bool {
+    requested && dtype == .fp32 && math == .tf32 && architecture == "sm_90a" && !(form == .gated && tileN < 128)
   }
 
   /// One line naming every field, used in generated sources and error messages.
@@ -199,6 +211,7 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
         architecture: "sm_90a", ranks: 2))
     }
     // tf32 on wgmma (opt-in): plain and gated, wide and narrow tiles, one GPU and two.
+    // (A gated narrow request falls back to mma.sync: tf32OnWGMMAApplies.)
     for (form, tileN, ranks) in [(ExpertForm.plain, 128, 1), (.gated, 128, 2), (.plain, 64, 1)] {
       specs.append(KernelSpec(
         hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .fp32, math: .tf32, form: form, activation: .gelu, biases: true,

@@ -9,6 +9,6 @@ struct FlashMoECommand: ParsableCommand {
       Settings from the environment: FLASHMOE_BACKEND (auto|cpu|cuda), FLASHMOE_THREADS (CPU threads).
       Flags override them.
       """,
-    subcommands: [Run.self, Bench.self, Verify.self, Soak.self, Plan.self, Info.self],
+    subcommands: [Run.self, Bench.self, Verify.self, Soak.self, Plan.self, Info.self, Launch.self],
     defaultSubcommand: Run.self)
 }

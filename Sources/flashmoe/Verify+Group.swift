@@ -12,16 +12,21 @@ extension Verify {
     var tally = Tally()
     var caseSeed = firstSeed
     let threads = try backendOptions.threadCount()
+    func selected(_ name: String) -> Bool { only.map { name.lowercased().contains($0.lowercased()) } ?? true }
     for c in GroupCase.battery(gpus: p) {
       caseSeed &+= 1
       let seed = caseSeed
+      guard selected(c.name) else { continue }
       tally.check("\(c.name) seed \(seed)") {
         let outcome = try c.run(seed: seed, group: group, threads: threads)
         return (outcome.ok, outcome.line)
       }
     }
     let lastSeed = caseSeed &+ 1
-    tally.check("repeat \(repeats) on \(p) GPUs") { try groupDeterminism(group: group, seed: lastSeed) }
+    if selected("repeat") { tally.check("repeat \(repeats) on \(p) GPUs") { try groupDeterminism(group: group, seed: lastSeed) } }
+    if let only, tally.passed + tally.failed == 0 {
+      throw ConfigError(field: "only", value: "'\(only)'", expected: "text found in a case's name (none matched)")
+    }
     try tally.finish()
   }
 

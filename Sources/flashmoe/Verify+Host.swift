@@ -3,16 +3,19 @@ import FlashMoE
 import Synchronization
 
 extension Verify {
-  /// A layer whose workspace cannot fit (2^24 tokens of 2048 fp32 values: 275 GB of input and
-  /// output alone) is refused with `outOfMemory` before anything is allocated: device memory in use
-  /// is unchanged.
+  /// A layer whose workspace cannot fit (2M tokens of 8192 fp32 values: about 270 GB, of which
+  /// input and output are 134 GB) is refused with `outOfMemory` before anything is allocated:
+  /// device memory in use is unchanged. The token count keeps the Scheduler's shared-memory row
+  /// bitmap (one byte per 128-row tile, 31 KB here) within the block's limit, so that the memory
+  /// check is what refuses it.
   func memoryRefusal() throws -> (ok: Bool, text: String) {
-    let config = MoEConfig(tokens: 64, hidden: 2048, ffn: 256, experts: 8, topK: 2)
+    let config = MoEConfig(tokens: 64, hidden: 8192, ffn: 256, experts: 8, topK: 2)
+    let maxTokens = 2_000_000
     let probe = try CUDAMoE(config: config, weights: .random(config, seed: 1), deviceIndex: gpu)
     let before = try probe.memoryInUse()
     do {
-      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: MoEConfig.maxDimension, deviceIndex: gpu)
-      return (false, "FAIL  out-of-memory refusal: a 275 GB workspace was accepted")
+      _ = try CUDAMoE(config: config, weights: .random(config, seed: 1), maxTokens: maxTokens, deviceIndex: gpu)
+      return (false, "FAIL  out-of-memory refusal: a \(maxTokens)-token fp32 workspace of H = 8192 was accepted")
     } catch let error as CUDABackendError {
       guard case .outOfMemory = error else { return (false, "FAIL  out-of-memory refusal: \(error)") }
       let after = try probe.memoryInUse()

@@ -21,12 +21,15 @@ struct Verify: ParsableCommand {
   @Option(help: "GPU index (single-GPU battery).") var gpu: Int = 0
   @Option(help: "Expert parallelism: a GPU count (2 = GPUs 0,1) or a list such as 0,1.") var gpus: String?
   @Flag(help: "Only the first few cases (a smoke test).") var quick = false
+  @Option(help: "Only the cases whose name contains this text (case-insensitive); seeds stay those of the whole battery.")
+  var only: String?
   @Flag(help: "Instead of the battery: make each actor stall in turn (FLASHMOE_DEBUG_STALL) and check the watchdog's error and recovery.")
   var faults = false
 
   func validate() throws {
     _ = try gpuList()
     guard repeats >= 2 else { throw ConfigError(field: "repeats", value: repeats, expected: "at least 2") }
+    if let only, only.isEmpty { throw ConfigError(field: "only", value: "''", expected: "some text of a case's name") }
     let choice = try backendOptions.choice()
     guard choice != .cpu else {
       throw ConfigError(field: "backend", value: "cpu", expected: "cuda (the CPU backend is the oracle; its own tests check it against a float64 reference)")
@@ -47,9 +50,11 @@ struct Verify: ParsableCommand {
     var tally = Tally()
     var caseSeed = firstSeed
     let threads = try backendOptions.threadCount()
+    func selected(_ name: String) -> Bool { only.map { name.lowercased().contains($0.lowercased()) } ?? true }
     for c in VerifyCase.battery(quick: quick) {
       caseSeed &+= 1
       let seed = caseSeed
+      guard selected(c.name) else { continue }
       tally.check("\(c.name) seed \(seed)") {
         do {
           let outcome = try c.run(seed: seed, gpu: gpu, threads: threads)
@@ -60,10 +65,13 @@ struct Verify: ParsableCommand {
       }
     }
     let lastSeed = caseSeed &+ 1
-    tally.check("repeat \(repeats)") { try determinism(seed: lastSeed) }
+    if selected("repeat") { tally.check("repeat \(repeats)") { try determinism(seed: lastSeed) } }
     if !quick {
-      tally.check("out-of-memory refusal") { try memoryRefusal() }
-      tally.check("concurrent forwards") { try concurrentForwards() }
+      if selected("out-of-memory refusal") { tally.check("out-of-memory refusal") { try memoryRefusal() } }
+      if selected("concurrent forwards") { tally.check("concurrent forwards") { try concurrentForwards() } }
+    }
+    if let only, tally.passed + tally.failed == 0 {
+      throw ConfigError(field: "only", value: "'\(only)'", expected: "text found in a case's name (none matched)")
     }
     try tally.finish()
   }
@@ -98,7 +106,8 @@ struct VerifyCase {
   /// NaN, +inf and −inf in a few tokens and NaN in one expert's W1 (issue #7 §2): the GPU must give
   /// the same non-finite elements and the same routing as the CPU, and finish.
   var badNumbers = false
-  /// fp32 storage with tf32 math on Hopper's wgmma (FLASHMOE_TF32_WGMMA's path) instead of mma.sync.
+  /// fp32 storage with tf32 math on Hopper's wgmma (the default) or, false, on mma.sync: the
+  /// battery checks both paths whatever FLASHMOE_TF32_WGMMA says.
   var tf32OnWGMMA = false
   /// When set, the case passes only if the GPU layer is rejected with a message containing this.
   var expectError: String?
@@ -146,7 +155,7 @@ struct VerifyCase {
       .base("gated gelu_tanh fp32", dtype: .fp32, form: .gated, activation: .geluTanh),
       .base("gated silu tf32", dtype: .fp32, math: .tf32, form: .gated, activation: .silu),
       { var c = VerifyCase.base("tf32 on wgmma (Hopper), plain", tokens: [1, 1000, 4097], dtype: .fp32, math: .tf32); c.tf32OnWGMMA = true; return c }(),
-      { var c = VerifyCase.base("tf32 on wgmma (Hopper), gated silu, H = 192 (narrow tile)", hidden: 192, ffn: 192, dtype: .fp32, math: .tf32, form: .gated, activation: .silu); c.tf32OnWGMMA = true; return c }(),
+      { var c = VerifyCase.base("tf32 on wgmma asked, gated silu, H = 192 (narrow tile: stays on mma.sync)", hidden: 192, ffn: 192, dtype: .fp32, math: .tf32, form: .gated, activation: .silu); c.tf32OnWGMMA = true; return c }(),
       .base("relu, no biases, raw weights", activation: .relu, biases: false, renormalize: false),
       .base("gelu_tanh, H = 512, D = 1024", hidden: 512, ffn: 1024, activation: .geluTanh),
     ]

@@ -107,6 +107,15 @@ struct KernelSpecTests {
     #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .fp32, math: .tf32, form: .plain, architecture: "sm_90a", tf32OnWGMMA: true) == 128)
     #expect(KernelSpec.preferredTileN(hidden: 2048, ffn: 2048, dtype: .fp32, math: .tf32, form: .plain, architecture: "sm_80", tf32OnWGMMA: true) == 64)
     #expect(KernelSpec.preferredTileN(hidden: 192, ffn: 2048, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_90a") == 64)
+    // The opt-in tf32-on-wgmma path: where it applies, and the gated narrow layer that keeps mma.sync.
+    func spec(_ hidden: Int, _ form: ExpertForm, _ arch: String = "sm_90a") -> KernelSpec {
+      let config = MoEConfig(tokens: 8, hidden: hidden, ffn: hidden, experts: 8, topK: 2, expertForm: form, dtype: .fp32, math: .tf32)
+      let tileN = KernelSpec.preferredTileN(hidden: hidden, ffn: hidden, dtype: .fp32, math: .tf32, form: form, architecture: arch, tf32OnWGMMA: true)
+      return KernelSpec(config: config, architecture: arch, tileN: tileN, tf32OnWGMMA: true)
+    }
+    #expect(spec(256, .plain).tf32OnWGMMA && spec(192, .plain).tf32OnWGMMA && spec(256, .gated).tf32OnWGMMA)
+    #expect(!spec(192, .gated).tf32OnWGMMA && spec(192, .gated).tileN == 64)
+    #expect(!spec(256, .plain, "sm_80").tf32OnWGMMA)
     #expect(Set(variants.map(\.architecture)) == ["sm_80", "sm_90a"])
     #expect(variants.filter { $0.math == .tf32 }.allSatisfy { $0.dtype == .fp32 })
     #expect(Set(variants.map { "\($0.dtype)/\($0.math)" }) == ["fp32/fp32", "fp32/tf32", "bf16/fp32", "fp16/fp32"])

@@ -114,6 +114,7 @@ typedef CUresult (*PFN_cuModuleGetGlobal)(CUdeviceptr *dptr, size_t *bytes, CUmo
 typedef CUresult (*PFN_cuFuncGetAttribute)(int *pi, CUfunction_attribute attrib, CUfunction hfunc);
 typedef CUresult (*PFN_cuFuncSetAttribute)(CUfunction hfunc, CUfunction_attribute attrib, int value);
 typedef CUresult (*PFN_cuFuncGetParamInfo)(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize); // CUDA >= 12.4
+typedef CUresult (*PFN_cuFuncGetParamCount)(CUfunction func, size_t *paramCount);                                        // newer drivers
 
 typedef CUresult (*PFN_cuLaunchKernel)(CUfunction f,
                                        unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,

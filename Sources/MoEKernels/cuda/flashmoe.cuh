@@ -65,6 +65,7 @@ __device__ __forceinline__ void forward(const Params& p) {
       shared.os.published = 0;
       shared.os.arrived = 0;
       shared.os.combineReady = 0;
+      if constexpr (S::kRanks == 1) publish_local_counts<S>(p, shared.os, rowBase);
     }
     for (int c = threadIdx.x; c < S::kExperts; c += S::kThreads) shared.os.cellCount[c] = -1;
     __syncthreads();

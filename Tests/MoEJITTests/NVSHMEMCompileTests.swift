@@ -1,0 +1,89 @@
+import TestSupport
+import CUDADriver
+import Testing
+@testable import MoEJIT
+
+/// Kernels that use NVSHMEM's device API, built without a GPU: NVRTC to LTO-IR, nvJitLink with
+/// libnvshmem_device.a, one sm_90a cubin. Loading and running them needs GPUs (not done here).
+@Suite("NVSHMEM kernel build")
+struct NVSHMEMCompileTests {
+  /// Peer pointer when NVLink reaches the peer, else a put with signal; then wait for our own signal.
+  static func exchangeSource(includes: String) -> String {
+    """
+    \(includes)
+    extern "C" __global__ void exchange(float* symmetric, uint64_t* signal, const float* local, size_t n, int peer) {
+      float* direct = (float*)nvshmem_ptr(symmetric, peer);
+      if (direct != nullptr) {
+        for (size_t i = threadIdx.x; i < n; i += blockDim.x) direct[i] = local[i];
+        __syncthreads();
+        if (threadIdx.x == 0) nvshmemx_signal_op(signal, 1, NVSHMEM_SIGNAL_SET, peer);
+      } else {
+        nvshmemx_putmem_signal_nbi_block(symmetric, local, n * sizeof(float), signal, 1, NVSHMEM_SIGNAL_SET, peer);
+      }
+      if (threadIdx.x == 0) nvshmem_signal_wait_until(signal, NVSHMEM_CMP_EQ, 1);
+    }
+    """
+  }
+
+  /// The whole API (`nvshmem.h`, collectives included) and the device headers alone (faster).
+  static let includeSets = [
+    "#include <nvshmem.h>\n#include <nvshmemx.h>",
+    "#include <device/nvshmem_defines.h>\n#include <device/nvshmemx_defines.h>",
+  ]
+
+  @Test("nvshmem_ptr + putmem_signal_nbi_block + signal_wait_until: an sm_90a ELF cubin, no spills",
+        .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)), arguments: includeSets)
+  func exchangeKernel(includes: String) throws {
+    let compiler = try KernelCompiler(cache: nil)
+    let build = try compiler.compileNVSHMEM(source: Self.exchangeSource(includes: includes), name: "exchange.cu")
+    #expect(build.architecture == "sm_90a")
+    #expect(build.cubin.starts(with: [0x7F, 0x45, 0x4C, 0x46]), "cubin is an ELF image")
+    #expect(build.libraries.count == 1 && build.libraries[0].hasSuffix("lib/libnvshmem_device.a"))
+    for option in ["-dlto", "--relocatable-device-code=true", "-default-device", "--gpu-architecture=sm_90a"] {
+      #expect(build.compileOptions.contains(option), "missing \(option) in \(build.compileOptions)")
+    }
+    // nvshmemx_cumodule_init looks these up by name in the loaded module.
+    for symbol in ["nvshmemi_device_state_d", "nvshmemi_device_lib_version_d", "exchange"] {
+      #expect(build.cubin.firstRange(of: Array(symbol.utf8)) != nil, "\(symbol) not in the cubin")
+    }
+    let kernel = try #require(build.resources["exchange"], "no ptxas report for exchange in:\n\(build.linkLog)")
+    #expect(kernel.isEntry)
+    #expect(kernel.architecture == "sm_90a")
+    #expect(kernel.registers > 0)
+    for function in build.resources.functions {
+      #expect(!function.spills, "\(function.name) spills: \(build.linkLog)")
+      #expect(function.stackFrameBytes == 0, "\(function.name) has a stack frame: \(build.linkLog)")
+    }
+  }
+
+  @Test("a compile error throws JITError.compilation with the program's own line numbers",
+        .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)))
+  func compileError() throws {
+    let compiler = try KernelCompiler(cache: nil)
+    let source = """
+      #include <device/nvshmem_defines.h>
+      extern "C" __global__ void broken(int* p) { p[0] = nvshmem_no_such_function(); }
+      """
+    do {
+      _ = try compiler.compileNVSHMEM(source: source, name: "broken_nvshmem.cu")
+      Issue.record("compiling broken code succeeded")
+    } catch let JITError.compilation(spec, message, log) {
+      #expect(spec == "NVSHMEM program broken_nvshmem.cu")
+      #expect(message.contains("nvrtcCompileProgram(broken_nvshmem.cu)"))
+      #expect(log.contains("broken_nvshmem.cu(2)"), "log: \(log)")
+      #expect(log.contains("nvshmem_no_such_function"))
+    }
+  }
+
+  @Test("a missing NVSHMEM folder is reported before anything is compiled", .enabled(if: Gate.runNVRTCTests))
+  func missingNVSHMEM() throws {
+    let compiler = try KernelCompiler(cache: nil)
+    #expect {
+      _ = try compiler.compileNVSHMEM(source: "", nvshmem: NVSHMEMPaths(home: "/nonexistent/nvshmem"))
+    } throws: { error in
+      guard case let CUDAError.unavailable(what, searched) = error else { return false }
+      return what == "NVSHMEM device files in /nonexistent/nvshmem"
+        && searched.contains("/nonexistent/nvshmem/lib/libnvshmem_device.a")
+    }
+  }
+}
