@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -22,8 +22,10 @@ step() {
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
 if [ "$MODE" = gate ]; then
-  # The launch gate (FLASHMOE_LAUNCH_GATE) on every GPU count, A/B in the same call, after the
-  # battery on 2 and N GPUs; tf32 on wgmma against mma.sync at 8K on one GPU.
+  # Session 3's call 2: the launch gate (FLASHMOE_LAUNCH_GATE) A/B on every GPU count, after the
+  # battery on 2 and N GPUs; tf32 on wgmma against mma.sync at 8K on one GPU. The gate was removed
+  # (it gained nothing) and tf32 on wgmma is now the default, so today the A/B pairs run the same
+  # code; kept to reproduce the log's commands.
   N=$(nvidia-smi -L | wc -l)
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
   step 120 $B verify --backend cuda --seed ${SEED:-20261128} --only "tf32 on wgmma"
@@ -59,6 +61,35 @@ if [ "$MODE" = sanitize ]; then
   step 90 $B verify --backend cuda --quick --seed ${SEED:-20261130} --repeats 200
   step 60 $B verify --backend cuda --faults
   step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet
+  exit 0
+fi
+if [ "$MODE" = nvshmem ]; then
+  # One process per GPU over NVSHMEM (issue #6) on this host: the expert-parallel battery with 2
+  # processes, then 8K tokens per GPU through NVSHMEM, through one process's peer pointers, and
+  # torch_moe.py --gpus 2, bf16 and fp32 (tf32 math).
+  export NVSHMEM_REMOTE_TRANSPORT=${NVSHMEM_REMOTE_TRANSPORT:-none}
+  export NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=${NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME:-lo}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet"
+  step 200 $B launch -n 2 --timeout 190 -- verify --launcher env --seed ${SEED:-20261128} --repeats ${REPEATS:-100}
+  for D in "--dtype bf16" "--dtype fp32 --math tf32"; do
+    step 60 $B launch -n 2 --timeout 55 -- bench --launcher env $D $A
+    step 45 $B bench --backend cuda --gpus 2 $D $A
+  done
+  if [ -f .device/torch_moe.py ]; then
+    step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+    step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+  fi
+  exit 0
+fi
+if [ "$MODE" = nvshmem4 ]; then
+  # compute-sanitizer again, then four processes over NVSHMEM: the battery and 8K bf16.
+  for tool in racecheck memcheck; do
+    step 60 env FLASHMOE_WATCHDOG_MS=600000 compute-sanitizer --tool $tool --error-exitcode 3 $B run --backend cuda --dtype bf16 --tokens 128 --hidden 128 --ffn 128 --experts 4 --topk 2 --quiet
+  done
+  export NVSHMEM_REMOTE_TRANSPORT=${NVSHMEM_REMOTE_TRANSPORT:-none}
+  export NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=${NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME:-lo}
+  step 100 $B launch -n 4 --timeout 95 -- verify --launcher env --seed ${SEED:-20261129} --repeats 50
+  step 40 $B launch -n 4 --timeout 35 -- bench --launcher env --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet
   exit 0
 fi
 if [ "$MODE" = scale ]; then

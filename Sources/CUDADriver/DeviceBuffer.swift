@@ -21,6 +21,7 @@ public final class DeviceBuffer: @unchecked Sendable {
     }
     self.context = context
     self.byteCount = byteCount
+    borrowed = false
     if byteCount == 0 { address = 0; return }
     try context.makeCurrent()
     var pointer: CUdeviceptr = 0
@@ -39,8 +40,20 @@ public final class DeviceBuffer: @unchecked Sendable {
     try upload(values)
   }
 
+  /// Memory this object does not own (NVSHMEM's symmetric heap): never freed here; its owner
+  /// releases it (NVSHMEM's free is collective, so it cannot run in an arbitrary deinit).
+  private let borrowed: Bool
+
+  /// Wraps `byteCount` bytes at `address` that another allocator owns and keeps alive.
+  public init(context: Context, borrowing address: UInt64, byteCount: Int) {
+    self.context = context
+    self.byteCount = byteCount
+    self.address = address
+    borrowed = true
+  }
+
   deinit {
-    guard address != 0 else { return }
+    guard address != 0, !borrowed else { return }
     _ = driver.cuCtxSetCurrent(context.handle)
     _ = driver.cuMemFree(address)
   }

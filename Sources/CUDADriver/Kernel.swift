@@ -19,8 +19,9 @@ public struct KernelAttributes: Sendable, Hashable {
 public final class Kernel: @unchecked Sendable {
   public let name: String
   public let module: Module
-  /// The byte size of each parameter, from cuFuncGetParamInfo (nil when the driver lacks it).
-  /// `launch` checks its arguments against these.
+  /// The byte size of each parameter, from cuFuncGetParamCount and cuFuncGetParamInfo (nil when
+  /// the driver lacks either). `launch` checks its arguments against these, or else each argument
+  /// against its own parameter.
   public let parameterSizes: [Int]?
   let handle: CUfunction
   var context: Context { module.context }
@@ -41,25 +42,25 @@ public final class Kernel: @unchecked Sendable {
   private static func readParameterSizes(_ driver: Driver, _ function: CUfunction) -> [Int]? {
     guard let getInfo = driver.cuFuncGetParamInfo else { return nil }
     var sizes: [Int] = []
-    // With the count known, no call fails on purpose (compute-sanitizer reports every failed API
-    // call); older drivers are probed until the first index past the end.
+    // Only with the count known: finding the end by probing past it makes a call fail on purpose,
+    // which compute-sanitizer reports as an error (driver 580 has no cuFuncGetParamCount). Without
+    // it, `launch` checks the parameters its arguments cover (`parameterSize(at:)`).
     var count = 0
-    if let getCount = driver.cuFuncGetParamCount, getCount(function, &count) == CUDA_SUCCESS {
-      for index in 0..<count {
-        var offset = 0, size = 0
-        guard getInfo(function, index, &offset, &size) == CUDA_SUCCESS else { return nil }
-        sizes.append(size)
-      }
-      return sizes
-    }
-    for index in 0..<4096 {
+    guard let getCount = driver.cuFuncGetParamCount, getCount(function, &count) == CUDA_SUCCESS else { return nil }
+    for index in 0..<count {
       var offset = 0, size = 0
-      let result = getInfo(function, index, &offset, &size)
-      if result == CUDA_ERROR_INVALID_VALUE { return sizes }
-      if result != CUDA_SUCCESS { return nil }
+      guard getInfo(function, index, &offset, &size) == CUDA_SUCCESS else { return nil }
       sizes.append(size)
     }
-    return nil
+    return sizes
+  }
+
+  /// The byte size of parameter `index` (cuFuncGetParamInfo), nil when the driver cannot say or
+  /// the kernel has no such parameter.
+  func parameterSize(at index: Int) -> Int? {
+    guard let getInfo = driver.cuFuncGetParamInfo else { return nil }
+    var offset = 0, size = 0
+    return getInfo(handle, index, &offset, &size) == CUDA_SUCCESS ? size : nil
   }
 
   func attribute(_ attribute: CUfunction_attribute, _ what: String) throws -> Int {

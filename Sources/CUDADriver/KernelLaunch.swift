@@ -129,7 +129,21 @@ extension Kernel {
   }
 
   func checkArguments(_ arguments: [KernelArgument], _ call: String) throws {
-    guard let sizes = parameterSizes else { return }
+    guard let sizes = parameterSizes else {
+      // The parameter count is unknown: check each argument against its parameter (a kernel with
+      // more parameters than arguments goes unnoticed here).
+      guard driver.cuFuncGetParamInfo != nil else { return }
+      for (index, argument) in arguments.enumerated() {
+        guard let size = parameterSize(at: index) else {
+          throw CUDAError.invalidArgument(call: call, message: "argument \(index) has no parameter: the kernel takes \(index)")
+        }
+        guard argument.byteCount == size else {
+          throw CUDAError.invalidArgument(
+            call: call, message: "argument \(index) is \(argument.byteCount) bytes (\(argument)) but the parameter is \(size) bytes")
+        }
+      }
+      return
+    }
     guard sizes.count == arguments.count else {
       throw CUDAError.invalidArgument(
         call: call, message: "\(arguments.count) arguments for \(sizes.count) parameters (sizes \(sizes))")

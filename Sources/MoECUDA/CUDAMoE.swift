@@ -62,7 +62,7 @@ public final class CUDAMoE: @unchecked Sendable {
   public init(
     config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
     rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil,
-    tf32OnWGMMA: Bool? = nil
+    tf32OnWGMMA: Bool? = nil, symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil
   ) throws {
     try config.validate()
     try weights.check(against: config)
@@ -169,7 +169,8 @@ public final class CUDAMoE: @unchecked Sendable {
     self.weights = try Self.upload(
       rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
       dtype: config.dtype, context: context)
-    self.work = try Workspace(config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks)
+    self.work = try Workspace(
+      config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, symmetric: symmetric)
     let ms = watchdogMs ?? CUDAEnvironment.value(Self.watchdogVariable).flatMap { Int($0) } ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
     let wanted = CUDAEnvironment.value(Self.dispatchersVariable).flatMap { Int($0) } ?? grid / 4

@@ -66,10 +66,14 @@ final class Workspace: @unchecked Sendable {
 
   /// Allocates `plan` (zeroed). Should an allocation fail, the buffers already made are released
   /// with this half-built object: nothing stays allocated.
-  init(config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1) throws {
+  init(
+    config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1,
+    symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil
+  ) throws {
     var made: [String: DeviceBuffer] = [:]
     for (name, bytes) in Self.plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks) {
-      let b = try DeviceBuffer(context: context, byteCount: bytes)
+      let b = try symmetric.flatMap { Self.symmetricNames.contains(name) ? $0 : nil }?(bytes)
+        ?? DeviceBuffer(context: context, byteCount: bytes)
       try b.fill(byte: 0)
       made[name] = b
     }
@@ -134,6 +138,16 @@ final class Workspace: @unchecked Sendable {
 }
 
 extension Workspace {
+  /// The buffers that peers write into (the peer table's entries): in a multi-process job they
+  /// come from NVSHMEM's symmetric heap, the rest from cuMemAlloc.
+  static let symmetricNames: Set<String> = ["dispatchIn", "combineIn", "dispatchSignal", "combineCount", "abortEpoch"]
+
+  /// Bytes of `symmetricNames` in `plan`.
+  static func symmetricBytes(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int) -> Int {
+    plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks)
+      .filter { symmetricNames.contains($0.name) }.reduce(0) { $0 + $1.bytes }
+  }
+
   /// This GPU's entry of the peer table.
   var peerEntry: PeerEntry {
     PeerEntry(

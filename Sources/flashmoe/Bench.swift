@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlashMoE
+import MoELaunch
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -14,6 +15,7 @@ struct Bench: ParsableCommand {
   @OptionGroup var backendOptions: BackendOptions
   @OptionGroup var display: DisplayOptions
   @OptionGroup var suite: SuiteOptions
+  @OptionGroup var launcherOptions: LauncherOptions
   @Option(help: "Seed for random weights and tokens.") var seed: UInt64 = 1
   @Option(help: "Untimed runs first (default: 2 on the CPU, 32 on a GPU, the paper's protocol).") var warmup: Int?
   @Option(help: "Timed runs (default: 10 on the CPU, 32 on a GPU).") var runs: Int?
@@ -41,6 +43,12 @@ struct Bench: ParsableCommand {
     let config = try layer.config(
       tokens: tokenCounts.max()!, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
     let progress = Progress(quiet: display.quiet)
+    if let place = try launcherOptions.resolve(environment: LaunchEnvironment.processEnvironment()) {
+      guard gpus == nil, !suite.suite, !trace else {
+        throw ConfigError(field: gpus != nil ? "gpus" : suite.suite ? "suite" : "trace", value: "set", expected: "not with --launcher env")
+      }
+      return try runRanked(place, config: config, tokenCounts: tokenCounts, timeout: try launcherOptions.timeout())
+    }
     if try Backends.resolve(backendOptions.choice()) == .cuda {
       try runGPU(config: config, tokenCounts: tokenCounts, progress: progress)
       return

@@ -89,8 +89,9 @@ struct GroupCase {
     ]
   }
 
-  func run(seed: UInt64, group: DeviceGroup, threads: Int?) throws -> (ok: Bool, line: String) {
-    let p = group.count, s = config.tokens, h = config.hidden
+  /// The case's weights and all P·S tokens (rounded to the dtype), the same on every rank.
+  func inputs(seed: UInt64, gpus p: Int) -> (weights: MoEWeights, input: [Float]) {
+    let s = config.tokens, h = config.hidden
     var weights = MoEWeights.random(config, seed: seed)
     var rng = SeededGenerator(seed: seed &+ 0x5EED)
     var input = rng.normals(p * s * h)
@@ -103,6 +104,12 @@ struct GroupCase {
     }
     weights.round(to: config.dtype)
     input.round(to: config.dtype)
+    return (weights, input)
+  }
+
+  func run(seed: UInt64, group: DeviceGroup, threads: Int?) throws -> (ok: Bool, line: String) {
+    let p = group.count, s = config.tokens
+    let (weights, input) = inputs(seed: seed, gpus: p)
     let cpu = try MoELayer(config: config, weights: weights, backend: .cpu, threads: threads)
     let reference = try cpu.forward(input, groups: p)
     let engine = try CUDAMoEGroup(config: config, weights: cpu.weights, group: group)

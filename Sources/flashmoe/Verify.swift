@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlashMoE
+import MoELaunch
 
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +17,7 @@ struct Verify: ParsableCommand {
       """)
 
   @OptionGroup var backendOptions: BackendOptions
+  @OptionGroup var launcherOptions: LauncherOptions
   @Option(help: "Seed of the first case (default: random, printed).") var seed: UInt64?
   @Option(help: "Forwards in a row for the determinism and memory case.") var repeats: Int = 1000
   @Option(help: "GPU index (single-GPU battery).") var gpu: Int = 0
@@ -40,6 +42,12 @@ struct Verify: ParsableCommand {
   func gpuList() throws -> [Int]? { try parseGPUList(gpus) }
 
   func run() throws {
+    if let place = try launcherOptions.resolve(environment: LaunchEnvironment.processEnvironment()) {
+      guard !faults, gpus == nil else {
+        throw ConfigError(field: faults ? "faults" : "gpus", value: faults ? "set" : "'\(gpus!)'", expected: "not with --launcher env (each process has one GPU: its local rank)")
+      }
+      return try runRanked(place)
+    }
     if faults { return try runFaults(try gpuList()) }
     if let group = try gpuList() {
       try runGroup(group)

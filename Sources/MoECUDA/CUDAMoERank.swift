@@ -1,0 +1,82 @@
+import CUDADriver
+import MoECore
+import MoEJIT
+
+/// The layer in a job of one process per GPU (issue #6): this process runs rank r's kernel — its
+/// S tokens, its E / P experts — and reaches the other ranks' GPUs through NVSHMEM. The buffers
+/// peers write into (the symmetric tensor's cells, signals, abort word) come from NVSHMEM's
+/// symmetric heap, and the kernel's peer table holds `nvshmem_ptr` addresses: on one host (NVLink,
+/// P2P) the same kernel as `CUDAMoEGroup`'s runs unchanged, with direct stores. A peer that
+/// `nvshmem_ptr` cannot reach (another host) is refused: the put/signal transport is not built.
+public final class CUDAMoERank: @unchecked Sendable {
+  public let engine: CUDAMoE
+  public let job: NVSHMEMJob
+
+  public init(config: MoEConfig, weights: MoEWeights, job: NVSHMEMJob, maxTokens: Int? = nil) throws {
+    let engine = try CUDAMoE(
+      config: config, weights: weights, maxTokens: maxTokens, deviceIndex: job.context.device.index,
+      rank: job.rank, ranks: job.worldSize, context: job.context,
+      symmetric: { bytes in try job.symmetricBuffer(bytes: bytes) })
+    let mine = engine.work.peerEntry
+    var table: [UInt8] = []
+    for pe in 0..<job.worldSize {
+      func peer(_ address: UInt64) throws -> UInt64 {
+        guard let remote = try job.library.pointer(to: address, pe: pe) else {
+          throw CUDABackendError.unsupported(
+            field: "NVSHMEM peer", value: "PE \(pe) (from PE \(job.rank))",
+            expected: "reachable by loads and stores (nvshmem_ptr over NVLink or PCIe P2P); the put/signal transport for peers on other hosts is not built yet")
+        }
+        return remote
+      }
+      table += PeerEntry(
+        dispatchIn: try peer(mine.dispatchIn), combineIn: try peer(mine.combineIn),
+        dispatchSignal: try peer(mine.dispatchSignal), combineCount: try peer(mine.combineCount),
+        abortEpoch: try peer(mine.abortEpoch)
+      ).bytes
+    }
+    try engine.work.peers?.upload(table)
+    try engine.stream.synchronize()
+    // Every rank's cells are zeroed and its table is up before any rank's first forward stores
+    // into them.
+    try job.barrier()
+    self.engine = engine
+    self.job = job
+  }
+
+  /// Bytes of symmetric memory a layer of `config` takes on each rank (for `NVSHMEMJob.start`).
+  public static func symmetricBytes(config: MoEConfig, maxTokens: Int? = nil, ranks: Int) -> Int {
+    Workspace.symmetricBytes(config: config, maxTokens: maxTokens ?? config.tokens, processors: 1, ranks: ranks)
+  }
+
+  /// One forward of this rank's S tokens ([S, H]); returns its S outputs. Every rank must call it
+  /// (the same number of times): it ends at a barrier, so that no rank's next forward stores into
+  /// cells a slower rank still reads.
+  public func forward(_ input: [Float], tokens: Int, poison: Bool = false) throws -> [Float] {
+    let out = try engine.forward(input, tokens: tokens, poison: poison)
+    try job.barrier()
+    return out
+  }
+
+  /// The routing of this rank's last forward: experts, and rows (−1 when dropped).
+  public func lastRouting(tokens: Int) throws -> (expert: [Int32], row: [Int32]) {
+    try engine.lastRouting(tokens: tokens)
+  }
+
+  /// Milliseconds per forward by CUDA events on this rank's GPU, `runs` after `warmup`, each
+  /// forward followed by the job's barrier (outside the timed span).
+  public func time(_ input: [Float], tokens: Int, warmup: Int, runs: Int) throws -> [Double] {
+    try engine.upload(input, to: engine.work.input)
+    let start = try Event(context: engine.context), end = try Event(context: engine.context)
+    var times: [Double] = []
+    for i in 0..<(warmup + runs) {
+      try start.record(on: engine.stream)
+      try engine.launch(input: engine.work.input.address, output: engine.work.output.address, tokens: tokens)
+      try end.record(on: engine.stream)
+      try end.synchronize()
+      try engine.checkStatus()
+      try job.barrier()
+      if i >= warmup { times.append(Double(try end.elapsedMilliseconds(since: start))) }
+    }
+    return times
+  }
+}

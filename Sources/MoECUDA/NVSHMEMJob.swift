@@ -1,0 +1,62 @@
+import CUDADriver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// This process's place in a job of one process per GPU over NVSHMEM (issue #6): its GPU's
+/// context, NVSHMEM initialised as PE `rank` of `worldSize`, and the symmetric heap that the
+/// layers' peer-written buffers come from.
+public final class NVSHMEMJob: @unchecked Sendable {
+  public let rank: Int
+  public let worldSize: Int
+  public let context: Context
+  let library: NVSHMEMLibrary
+
+  /// Default size of NVSHMEM's symmetric heap when NVSHMEM_SYMMETRIC_SIZE is unset (NVSHMEM's own
+  /// default is 1 GiB); a job that needs more raises it before NVSHMEM starts.
+  public static let defaultHeapBytes = 1 << 30
+
+  /// Joins the job: rank 0 makes NVSHMEM's unique ID, `exchange` hands it to every rank (the TCP
+  /// rendezvous; it returns rank 0's bytes everywhere), then every rank initialises NVSHMEM on
+  /// GPU `gpu`. `heapBytes`: the symmetric memory this process's layers will take.
+  public static func start(
+    rank: Int, worldSize: Int, gpu: Int, heapBytes: Int = 0, exchange: ([UInt8]?) throws -> [UInt8]
+  ) throws -> NVSHMEMJob {
+    let library = try NVSHMEMLibrary.shared()
+    let device = try Driver.shared().device(gpu)
+    let context = try Context(device: device)
+    if getenv("NVSHMEM_SYMMETRIC_SIZE") == nil, heapBytes + (256 << 20) > defaultHeapBytes {
+      // NVSHMEM reads its heap size once, at initialisation.
+      setenv("NVSHMEM_SYMMETRIC_SIZE", "\(heapBytes + heapBytes / 8 + (256 << 20))", 0)
+    }
+    let id = try exchange(rank == 0 ? try library.uniqueID() : nil)
+    try library.initialize(rank: rank, worldSize: worldSize, uniqueID: id, context: context)
+    return NVSHMEMJob(rank: rank, worldSize: worldSize, context: context, library: library)
+  }
+
+  private init(rank: Int, worldSize: Int, context: Context, library: NVSHMEMLibrary) {
+    self.rank = rank
+    self.worldSize = worldSize
+    self.context = context
+    self.library = library
+  }
+
+  /// NVSHMEM's version, for reports.
+  public var nvshmemVersion: String { library.versionString }
+
+  /// Symmetric memory (collective: every rank asks for the same sizes in the same order). It is
+  /// released when the job finishes.
+  func symmetricBuffer(bytes: Int) throws -> DeviceBuffer {
+    DeviceBuffer(context: context, borrowing: try library.malloc(bytes: bytes, alignment: 256), byteCount: bytes)
+  }
+
+  /// Waits for every rank (nvshmem_barrier_all).
+  public func barrier() throws { try library.barrierAll() }
+
+  /// Leaves the job (collective): NVSHMEM's resources, the symmetric heap included, are released.
+  public func finish() throws {
+    try library.barrierAll()
+    try library.finalize()
+  }
+}
