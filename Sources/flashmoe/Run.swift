@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlashMoE
+import MoELaunch
 
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -15,6 +16,7 @@ struct Run: ParsableCommand {
   @OptionGroup var layer: LayerOptions
   @OptionGroup var backendOptions: BackendOptions
   @OptionGroup var display: DisplayOptions
+  @OptionGroup var launcherOptions: LauncherOptions
   @Option(help: "Seed for random weights and tokens.") var seed: UInt64 = 1
   @Option(help: "Weights: a .safetensors file, a model.safetensors.index.json, or a folder holding one.")
   var weights: String?
@@ -36,6 +38,9 @@ struct Run: ParsableCommand {
   }
 
   func run() throws {
+    if let place = try launcherOptions.resolve(environment: LaunchEnvironment.processEnvironment()) {
+      return try runRanked(place, timeout: try launcherOptions.timeout())
+    }
     let progress = Progress(quiet: display.quiet)
     progress.update("preparing the layer…")
     let prepared = try prepare()
