@@ -176,6 +176,25 @@ public final class NVRTC: @unchecked Sendable {
     source: String, name: String = "kernel.cu", headers: [(name: String, contents: String)] = [],
     options: [String] = [], nameExpressions: [String] = []
   ) throws -> CompiledProgram {
+    try withCompiledProgram(source: source, name: name, headers: headers, options: options, nameExpressions: nameExpressions) {
+      program, log, _ in
+      var loweredNames: [String: String] = [:]
+      for expression in nameExpressions {
+        var lowered: UnsafePointer<CChar>? = nil
+        try check(nvrtcGetLoweredName(program, expression, &lowered), "nvrtcGetLoweredName(\(expression))", log: log)
+        if let lowered { loweredNames[expression] = String(cString: lowered) }
+      }
+      return CompiledProgram(name: name, cubin: cubin(program), ptx: ptx(program), log: log, loweredNames: loweredNames)
+    }
+  }
+
+  /// Creates the program (in-memory headers; the CUDA headers folder appended as `--include-path`
+  /// when found), compiles it, and hands `body` the compiled program, its log and the options
+  /// used; the program is destroyed afterwards. Throws `CUDAError.nvrtc` with the log on failure.
+  func withCompiledProgram<R>(
+    source: String, name: String, headers: [(name: String, contents: String)], options: [String],
+    nameExpressions: [String] = [], _ body: (nvrtcProgram?, String, [String]) throws -> R
+  ) throws -> R {
     var allOptions = options
     if let includeDirectory { allOptions.append("--include-path=\(includeDirectory)") }
 
@@ -208,14 +227,7 @@ public final class NVRTC: @unchecked Sendable {
       log += (log.isEmpty || log.hasSuffix("\n") ? "" : "\n") + "note: no CUDA include path was added: \(includeError)\n"
     }
     try check(compileResult, "nvrtcCompileProgram(\(name))", log: log)
-
-    var loweredNames: [String: String] = [:]
-    for expression in nameExpressions {
-      var lowered: UnsafePointer<CChar>? = nil
-      try check(nvrtcGetLoweredName(program, expression, &lowered), "nvrtcGetLoweredName(\(expression))", log: log)
-      if let lowered { loweredNames[expression] = String(cString: lowered) }
-    }
-    return CompiledProgram(name: name, cubin: cubin(program), ptx: ptx(program), log: log, loweredNames: loweredNames)
+    return try body(program, log, allOptions)
   }
 
   private func programLog(_ program: nvrtcProgram?) -> String {

@@ -12,7 +12,6 @@ extension Verify {
     var tally = Tally()
     var caseSeed = firstSeed
     let threads = try backendOptions.threadCount()
-    func selected(_ name: String) -> Bool { only.map { name.lowercased().contains($0.lowercased()) } ?? true }
     for c in GroupCase.battery(gpus: p) {
       caseSeed &+= 1
       let seed = caseSeed
@@ -24,9 +23,7 @@ extension Verify {
     }
     let lastSeed = caseSeed &+ 1
     if selected("repeat") { tally.check("repeat \(repeats) on \(p) GPUs") { try groupDeterminism(group: group, seed: lastSeed) } }
-    if let only, tally.passed + tally.failed == 0 {
-      throw ConfigError(field: "only", value: "'\(only)'", expected: "text found in a case's name (none matched)")
-    }
+    try requireSelection(tally)
     try tally.finish()
   }
 

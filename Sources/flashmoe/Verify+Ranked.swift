@@ -21,7 +21,6 @@ extension Verify {
     var tally = Tally()
     var caseSeed = firstSeed
     let threads = try backendOptions.threadCount()
-    func selected(_ name: String) -> Bool { only.map { name.lowercased().contains($0.lowercased()) } ?? true }
     for c in GroupCase.battery(gpus: p) {
       caseSeed &+= 1
       let seed = caseSeed
@@ -38,9 +37,7 @@ extension Verify {
     let determinism = Result { try rankedDeterminism(job: job, gpu: gpu, seed: lastSeed) }
     if selected("repeat") { tally.check("repeat \(repeats) on \(p) processes") { try determinism.get() } }
     try job.finish()
-    if let only, tally.passed + tally.failed == 0 {
-      throw ConfigError(field: "only", value: "'\(only)'", expected: "text found in a case's name (none matched)")
-    }
+    try requireSelection(tally)
     try tally.finish()
   }
 

@@ -38,6 +38,16 @@ struct Verify: ParsableCommand {
     }
   }
 
+  /// Whether the case called `name` is checked (`--only`).
+  func selected(_ name: String) -> Bool { only.map { name.lowercased().contains($0.lowercased()) } ?? true }
+
+  /// Refuses an `--only` that matched no case (a filter that checks nothing must not pass).
+  func requireSelection(_ tally: Tally) throws {
+    if let only, tally.passed + tally.failed == 0 {
+      throw ConfigError(field: "only", value: "'\(only)'", expected: "text found in a case's name (none matched)")
+    }
+  }
+
   /// The GPUs of `--gpus`, nil for the single-GPU battery.
   func gpuList() throws -> [Int]? { try parseGPUList(gpus) }
 
@@ -58,7 +68,6 @@ struct Verify: ParsableCommand {
     var tally = Tally()
     var caseSeed = firstSeed
     let threads = try backendOptions.threadCount()
-    func selected(_ name: String) -> Bool { only.map { name.lowercased().contains($0.lowercased()) } ?? true }
     for c in VerifyCase.battery(quick: quick) {
       caseSeed &+= 1
       let seed = caseSeed
@@ -78,9 +87,7 @@ struct Verify: ParsableCommand {
       if selected("out-of-memory refusal") { tally.check("out-of-memory refusal") { try memoryRefusal() } }
       if selected("concurrent forwards") { tally.check("concurrent forwards") { try concurrentForwards() } }
     }
-    if let only, tally.passed + tally.failed == 0 {
-      throw ConfigError(field: "only", value: "'\(only)'", expected: "text found in a case's name (none matched)")
-    }
+    try requireSelection(tally)
     try tally.finish()
   }
 
