@@ -58,9 +58,9 @@ extension KernelCompiler {
   /// collectives) and links it with NVSHMEM's device library. No cache: the result depends on the
   /// NVSHMEM installation too.
   /// - Parameters:
-  ///   - headers: in-memory headers. Not this compiler's kernel sources by default: NVRTC looks
-  ///     in-memory headers up before the include paths, and NVSHMEM's `#include "barrier.cuh"` (and
-  ///     "utils.cuh", ...) would then get FlashMoE's file of the same name.
+  ///   - headers: in-memory headers (none by default). NVRTC looks in-memory headers up before the
+  ///     include paths, so none may share a name with one of NVSHMEM's quoted includes (FlashMoE's
+  ///     grid barrier was renamed from barrier.cuh for this; a test checks the kernel sources).
   ///   - architecture: a real architecture; NVSHMEM's transport targets `sm_90a` (H100/H200).
   ///   - nvshmem: the NVSHMEM installation; by default `NVSHMEMPaths.find()`.
   ///   - linker: nvJitLink; by default `NVJitLink.shared()`.

@@ -1,5 +1,7 @@
 import TestSupport
 import CUDADriver
+import Glibc
+import MoEKernels
 import Testing
 @testable import MoEJIT
 
@@ -30,6 +32,39 @@ struct NVSHMEMCompileTests {
     "#include <nvshmem.h>\n#include <nvshmemx.h>",
     "#include <device/nvshmem_defines.h>\n#include <device/nvshmemx_defines.h>",
   ]
+
+  /// NVRTC resolves a quoted include against the in-memory headers first: a FlashMoE kernel file
+  /// with the name of one of NVSHMEM's quoted includes would be compiled in its place once the
+  /// kernel and NVSHMEM's headers share a translation unit.
+  @Test("no kernel source shares a name with a file NVSHMEM's headers include by quotes",
+        .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)))
+  func noHeaderShadowsNVSHMEM() throws {
+    let root = try NVSHMEMPaths.find().includePath
+    var quoted: Set<String> = []
+    var folders = [root]
+    while let folder = folders.popLast() {
+      guard let dir = opendir(folder) else { continue }
+      defer { closedir(dir) }
+      while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard !name.hasPrefix(".") else { continue }
+        let path = folder + "/" + name
+        if entry.pointee.d_type == UInt8(DT_DIR) { folders.append(path); continue }
+        guard let file = fopen(path, "r") else { continue }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), file) != nil {
+          let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+          guard let start = text.firstRange(of: "#include \""), let end = text[start.upperBound...].firstIndex(of: "\"") else { continue }
+          let included = String(text[start.upperBound..<end])
+          quoted.insert(String(included.split(separator: "/").last ?? Substring(included)))
+        }
+      }
+    }
+    #expect(quoted.contains("barrier.cuh"), "the scan found NVSHMEM's own quoted includes")
+    let ours = Set(KernelSources.files.map(\.name))
+    #expect(ours.intersection(quoted).isEmpty, "kernel files named like NVSHMEM's includes: \(ours.intersection(quoted).sorted())")
+  }
 
   @Test("nvshmem_ptr + putmem_signal_nbi_block + signal_wait_until: an sm_90a ELF cubin, no spills",
         .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)), arguments: includeSets)

@@ -7,7 +7,7 @@
 #include "spec.cuh"
 #include "layout.cuh"
 #include "storage.cuh"
-#include "barrier.cuh"
+#include "grid_barrier.cuh"
 #include "gate.cuh"
 #include "slots.cuh"
 #include "tile_gemm.cuh"

@@ -8,7 +8,7 @@
 
 namespace flashmoe {
 
-// Global words 0 ..< kTraceEvents. Barrier events share their phase's number (barrier.cuh).
+// Global words 0 ..< kTraceEvents. Barrier events share their phase's number (grid_barrier.cuh).
 enum TraceEvent : int {
   kTraceStart = 0,        // first block running (earliest)
   kTraceGate = 1,         // last block done with its gate tiles (= kPhaseGate)
