@@ -41,9 +41,10 @@ public struct LaunchEnvironment: Equatable, Sendable {
   /// Processes on this node, where the launcher says.
   public var localWorldSize: Int?
   public var launcher: LauncherKind
-  /// FLASHMOE_JOB_TOKEN: the secret every rank presents at the rendezvous. nil when unset: the
-  /// rendezvous then runs with an empty token, which separates nothing from a stranger on the same
-  /// host (`flashmoe launch` always sets one; export one before torchrun / srun / mpirun).
+  /// What every rank presents at the rendezvous: FLASHMOE_JOB_TOKEN (a secret; `flashmoe launch`
+  /// always sets one), else one derived from the launcher's job identifier (`derivedToken`), which
+  /// keeps other jobs' ranks out but is no secret. nil when neither exists: the rendezvous then runs
+  /// with an empty token, which separates nothing from a stranger on the same host.
   public var jobToken: String?
   /// FLASHMOE_RENDEZVOUS, or 127.0.0.1 and the default port.
   public var rendezvous: RendezvousAddress
@@ -150,7 +151,7 @@ public struct LaunchEnvironment: Equatable, Sendable {
 
     return LaunchEnvironment(
       rank: rank, worldSize: worldSize, localRank: localRank, localWorldSize: localWorldSize, launcher: names.launcher,
-      jobToken: try token(value(tokenVariable)),
+      jobToken: try token(value(tokenVariable)) ?? derivedToken(environment),
       rendezvous: try value(rendezvousVariable).map { text throws(ConfigError) in
         try RendezvousAddress.parse(text, field: rendezvousVariable)
       } ?? .default)
@@ -169,6 +170,24 @@ public struct LaunchEnvironment: Equatable, Sendable {
         expected: "below the \(visibleGPUs) visible GPU\(visibleGPUs == 1 ? "" : "s") (one GPU per process on a node)")
     }
     return localRank
+  }
+
+  /// The job identifiers launchers set, in the order they are looked at: torchrun's
+  /// TORCHELASTIC_RUN_ID (its `--rdzv-id`; "none" by default, which is skipped), Slurm's
+  /// SLURM_JOB_ID (with SLURM_STEP_ID), PMIx's PMIX_NAMESPACE (Open MPI 5, srun --mpi=pmix), Open
+  /// MPI's OMPI_MCA_ess_base_jobid.
+  static let jobIdentifiers = ["TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid"]
+
+  /// A token from the first job identifier present ("job:NAME=value", spaces and control characters
+  /// left out): every rank of one job derives the same, another job a different one.
+  static func derivedToken(_ environment: [String: String]) -> String? {
+    for name in jobIdentifiers {
+      guard var id = environment[name], !id.isEmpty, !(name == "TORCHELASTIC_RUN_ID" && id == "none") else { continue }
+      if name == "SLURM_JOB_ID", let step = environment["SLURM_STEP_ID"], !step.isEmpty { id += "." + step }
+      let text = String(decoding: "job:\(name)=\(id)".utf8.filter { (0x21...0x7E).contains($0) }.prefix(JobToken.maxLength), as: UTF8.self)
+      if text.utf8.count >= JobToken.minLength { return text }
+    }
+    return nil
   }
 
   /// The token's text is a secret: errors say its length, never the text.

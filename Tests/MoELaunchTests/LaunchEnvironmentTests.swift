@@ -118,6 +118,29 @@ import Testing
     #expect(parsed.rendezvous == RendezvousAddress(host: "node7", port: 4321))
   }
 
+  /// Without FLASHMOE_JOB_TOKEN the token comes from the launcher's job identifier: the same for
+  /// every rank of a job, different for another job; FLASHMOE_JOB_TOKEN wins over it.
+  @Test(arguments: [
+    (["TORCHELASTIC_RUN_ID": "exp42"], "job:TORCHELASTIC_RUN_ID=exp42"),
+    (["TORCHELASTIC_RUN_ID": "none"], nil),
+    (["TORCHELASTIC_RUN_ID": "none", "SLURM_JOB_ID": "9001"], "job:SLURM_JOB_ID=9001"),
+    (["SLURM_JOB_ID": "9001", "SLURM_STEP_ID": "3"], "job:SLURM_JOB_ID=9001.3"),
+    (["PMIX_NAMESPACE": "prterun-node1-77@1"], "job:PMIX_NAMESPACE=prterun-node1-77@1"),
+    (["OMPI_MCA_ess_base_jobid": "123 456"], "job:OMPI_MCA_ess_base_jobid=123456"),
+    (["SLURM_JOB_ID": "9001", "FLASHMOE_JOB_TOKEN": "abcdefgh12345678"], "abcdefgh12345678"),
+    ([:], nil),
+  ] as [([String: String], String?)])
+  func tokenFromTheJobIdentifier(extra: [String: String], expected: String?) throws {
+    let base = ["RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"]
+    let parsed = try LaunchEnvironment.parse(base.merging(extra) { $1 })
+    #expect(parsed.jobToken == expected)
+    if expected != nil, extra["FLASHMOE_JOB_TOKEN"] == nil {
+      var other = extra
+      for (key, value) in other where key != "SLURM_STEP_ID" { other[key] = value + "0" }
+      #expect(try LaunchEnvironment.parse(base.merging(other) { $1 }).jobToken != expected, "another job, another token")
+    }
+  }
+
   @Test(arguments: [(0, 1, true), (1, 2, true), (1, 1, false), (3, 2, false)])
   func gpuIndexIsTheLocalRank(localRank: Int, visible: Int, fits: Bool) {
     let place = LaunchEnvironment(rank: localRank, worldSize: 8, localRank: localRank)
