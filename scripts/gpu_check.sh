@@ -71,8 +71,11 @@ if [ "$MODE" = nvshmem ]; then
   export NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=${NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME:-lo}
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet"
   step 200 $B launch -n 2 --timeout 190 -- verify --launcher env --seed ${SEED:-20261128} --repeats ${REPEATS:-100}
+  # The put/signal transport (remote.cuh), forced on this host where peer pointers would do.
+  step 300 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 290 -- verify --launcher env --seed ${SEED:-20261128} --repeats ${REPEATS:-100}
   for D in "--dtype bf16" "--dtype fp32 --math tf32"; do
     step 60 $B launch -n 2 --timeout 55 -- bench --launcher env $D $A
+    step 90 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 85 -- bench --launcher env $D $A
     step 45 $B bench --backend cuda --gpus 2 $D $A
   done
   if [ -f .device/torch_moe.py ]; then

@@ -59,10 +59,14 @@ public final class CUDAMoE: @unchecked Sendable {
   ///   - debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
   ///   - watchdogMs: the bound on every wait in the kernel; nil reads FLASHMOE_WATCHDOG_MS (default 10 s).
   ///   - tf32OnWGMMA: tf32 math on Hopper's wgmma; nil reads FLASHMOE_TF32_WGMMA (default on; "0" keeps mma.sync).
+  ///   - symmetric, transport, moduleInit: a multi-process job (`CUDAMoERank`): where the buffers
+  ///     peers write come from, how this GPU writes into its peers (remote.cuh), and what the
+  ///     loaded module needs before its first launch (NVSHMEM's device state).
   public init(
     config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
     rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil,
-    tf32OnWGMMA: Bool? = nil, symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil
+    tf32OnWGMMA: Bool? = nil, symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil,
+    transport: Transport = .peer, moduleInit: ((Module) throws -> Void)? = nil
   ) throws {
     try config.validate()
     try weights.check(against: config)
@@ -89,7 +93,8 @@ public final class CUDAMoE: @unchecked Sendable {
     let tileN = KernelSpec.preferredTileN(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
       architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
-    let spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN, tf32OnWGMMA: tf32OnWGMMA)
+    var spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN, tf32OnWGMMA: tf32OnWGMMA)
+    spec.transport = transport == .peer ? nil : transport
     let compiler = try compiler ?? KernelCompiler()
     var compile = try compiler.compile(spec)
     if compile.cacheHit, compile.kernel.resources == nil {
@@ -110,6 +115,8 @@ public final class CUDAMoE: @unchecked Sendable {
       }
     }
     let module = try Module(context: context, image: compile.kernel.cubin)
+    // A kernel linked with NVSHMEM's device library needs its device state filled in first.
+    try moduleInit?(module)
     let kernel = try module.kernel(named: CompiledKernel.entryName)
     let layout = try module.global(named: "flashmoe_layout", as: UInt64.self)
     guard layout.count >= 6, Int(layout[2]) == KernelParams.size, Int(layout[4]) == ErrorRecord.size,
@@ -170,7 +177,8 @@ public final class CUDAMoE: @unchecked Sendable {
       rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
       dtype: config.dtype, context: context)
     self.work = try Workspace(
-      config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, symmetric: symmetric)
+      config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
+      symmetric: symmetric)
     let ms = watchdogMs ?? CUDAEnvironment.value(Self.watchdogVariable).flatMap { Int($0) } ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
     let wanted = CUDAEnvironment.value(Self.dispatchersVariable).flatMap { Int($0) } ?? grid / 4

@@ -5,26 +5,51 @@ import MoEJIT
 /// The layer in a job of one process per GPU (issue #6): this process runs rank r's kernel — its
 /// S tokens, its E / P experts — and reaches the other ranks' GPUs through NVSHMEM. The buffers
 /// peers write into (the symmetric tensor's cells, signals, abort word) come from NVSHMEM's
-/// symmetric heap, and the kernel's peer table holds `nvshmem_ptr` addresses: on one host (NVLink,
-/// P2P) the same kernel as `CUDAMoEGroup`'s runs unchanged, with direct stores. A peer that
-/// `nvshmem_ptr` cannot reach (another host) is refused: the put/signal transport is not built.
+/// symmetric heap. Two transports (remote.cuh):
+/// - `.peer`: the kernel's peer table holds `nvshmem_ptr` addresses and the same kernel as
+///   `CUDAMoEGroup`'s stores into them directly (one host: NVLink, P2P);
+/// - `.nvshmem`: the table holds this GPU's own symmetric addresses and the kernel, linked with
+///   NVSHMEM's device library, puts rows and results with signals to the PE they belong to, for
+///   peers that loads and stores cannot reach (other hosts).
 public final class CUDAMoERank: @unchecked Sendable {
   public let engine: CUDAMoE
   public let job: NVSHMEMJob
+  public let transport: Transport
+
+  /// Environment variable: `put` forces the NVSHMEM put transport (to test it on one host),
+  /// `direct` the peer pointers (refused where a peer is unreachable); default `auto`: peer
+  /// pointers where every PE is reachable, else puts.
+  public static let transportVariable = "FLASHMOE_NVSHMEM_TRANSPORT"
 
   public init(config: MoEConfig, weights: MoEWeights, job: NVSHMEMJob, maxTokens: Int? = nil) throws {
+    let choice = CUDAEnvironment.value(Self.transportVariable) ?? "auto"
+    guard ["auto", "direct", "put"].contains(choice) else {
+      throw ConfigError(field: Self.transportVariable, value: "'\(choice)'", expected: "auto, direct or put")
+    }
+    let reachable = try job.reachesEveryPE()
+    let transport: Transport = choice == "put" || (choice == "auto" && !reachable) ? .nvshmem : .peer
+    if transport == .peer && !reachable {
+      throw CUDABackendError.unsupported(
+        field: Self.transportVariable, value: "direct (from PE \(job.rank))",
+        expected: "auto or put: some PE is not reachable by loads and stores (nvshmem_ptr is NULL)")
+    }
     let engine = try CUDAMoE(
       config: config, weights: weights, maxTokens: maxTokens, deviceIndex: job.context.device.index,
       rank: job.rank, ranks: job.worldSize, context: job.context,
-      symmetric: { bytes in try job.symmetricBuffer(bytes: bytes) })
+      symmetric: { bytes in try job.symmetricBuffer(bytes: bytes) },
+      transport: transport, moduleInit: transport == .nvshmem ? { try job.library.initializeModule($0) } : nil)
     let mine = engine.work.peerEntry
     var table: [UInt8] = []
     for pe in 0..<job.worldSize {
+      if transport == .nvshmem {
+        // NVSHMEM takes the local symmetric address and the PE.
+        table += mine.bytes
+        continue
+      }
       func peer(_ address: UInt64) throws -> UInt64 {
         guard let remote = try job.library.pointer(to: address, pe: pe) else {
           throw CUDABackendError.unsupported(
-            field: "NVSHMEM peer", value: "PE \(pe) (from PE \(job.rank))",
-            expected: "reachable by loads and stores (nvshmem_ptr over NVLink or PCIe P2P); the put/signal transport for peers on other hosts is not built yet")
+            field: "NVSHMEM peer", value: "PE \(pe) (from PE \(job.rank))", expected: "reachable by loads and stores (nvshmem_ptr)")
         }
         return remote
       }
@@ -41,11 +66,13 @@ public final class CUDAMoERank: @unchecked Sendable {
     try job.barrier()
     self.engine = engine
     self.job = job
+    self.transport = transport
   }
 
   /// Bytes of symmetric memory a layer of `config` takes on each rank (for `NVSHMEMJob.start`).
   public static func symmetricBytes(config: MoEConfig, maxTokens: Int? = nil, ranks: Int) -> Int {
-    Workspace.symmetricBytes(config: config, maxTokens: maxTokens ?? config.tokens, processors: 1, ranks: ranks)
+    // The put transport's (the larger) plus the reachability probe.
+    Workspace.symmetricBytes(config: config, maxTokens: maxTokens ?? config.tokens, processors: 1, ranks: ranks, transport: .nvshmem) + 256
   }
 
   /// One forward of this rank's S tokens ([S, H]); returns its S outputs. Every rank must call it

@@ -18,8 +18,9 @@ struct KernelParams {
   var trace: UInt64 = 0
   var dispatchSent: UInt64 = 0
   var stallRole: UInt32 = 0, stallRank: Int32 = 0
+  var dispatchArrive: UInt64 = 0, combineArrive: UInt64 = 0, stageOut: UInt64 = 0
 
-  static let size = 304
+  static let size = 328
 
   var bytes: [UInt8] {
     var b = ByteWriter()
@@ -36,6 +37,7 @@ struct KernelParams {
     b.u64(dispatchSent)
     b.u32(stallRole)
     b.i32(stallRank)
+    for p in [dispatchArrive, combineArrive, stageOut] { b.u64(p) }
     b.align(8)
     return b.bytes
   }

@@ -51,6 +51,14 @@ public final class NVSHMEMJob: @unchecked Sendable {
     DeviceBuffer(context: context, borrowing: try library.malloc(bytes: bytes, alignment: 256), byteCount: bytes)
   }
 
+  /// Whether loads and stores reach every PE's symmetric heap from this GPU (`nvshmem_ptr` is
+  /// non-null for all of them: one host, NVLink or PCIe P2P). Collective: every rank calls it.
+  public func reachesEveryPE() throws -> Bool {
+    let probe = try library.malloc(bytes: 256, alignment: 256)
+    defer { try? library.free(probe) }
+    return try (0..<worldSize).allSatisfy { try library.pointer(to: probe, pe: $0) != nil }
+  }
+
   /// Waits for every rank (nvshmem_barrier_all).
   public func barrier() throws { try library.barrierAll() }
 

@@ -1,5 +1,6 @@
 import CUDADriver
 import MoECore
+import MoEJIT
 
 /// Every device buffer the kernel's actors share, sized once for `maxTokens` and zeroed once at
 /// creation. Nothing here is cleared between forwards: the kernel resets its per-forward counters
@@ -21,6 +22,8 @@ final class Workspace: @unchecked Sendable {
   /// halves of L (dispatch and combine), their signals and the peer table.
   let cellRows: Int
   let dispatchIn, combineIn, dispatchSignal, combineCount, dispatchSent, peers: DeviceBuffer?
+  /// The NVSHMEM put transport only (remote.cuh): arrival counts and the staging of results.
+  let dispatchArrive, combineArrive, stageOut: DeviceBuffer?
 
   /// C' for `maxTokens` tokens per GPU: the capacity (S for dropless, never more than S) rounded
   /// up to the tile height (in-place padding, §3.2.1).
@@ -37,7 +40,7 @@ final class Workspace: @unchecked Sendable {
 
   /// Every buffer's size in bytes, by name: the one place that sizes the workspace, used to check
   /// that it fits before anything is allocated and then to allocate it.
-  static func plan(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int) -> [(name: String, bytes: Int)] {
+  static func plan(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int, transport: Transport = .peer) -> [(name: String, bytes: Int)] {
     let e = config.experts, k = config.topK, size = config.dtype.size
     let pairs = maxTokens * k
     let chunks = (maxTokens + 31) / 32
@@ -60,6 +63,11 @@ final class Workspace: @unchecked Sendable {
         ("dispatchSignal", e * 8), ("combineCount", e * (cells / tileM) * 4), ("dispatchSent", e * 4),
         ("peers", ranks * PeerEntry.size),
       ]
+      if transport == .nvshmem {
+        plan += [
+          ("dispatchArrive", e * 8), ("combineArrive", e * (cells / tileM) * 8), ("stageOut", e * cells * config.hidden * size),
+        ]
+      }
     }
     return plan.map { (name: $0.0, bytes: max($0.1, 8)) }
   }
@@ -67,12 +75,13 @@ final class Workspace: @unchecked Sendable {
   /// Allocates `plan` (zeroed). Should an allocation fail, the buffers already made are released
   /// with this half-built object: nothing stays allocated.
   init(
-    config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1,
+    config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1, transport: Transport = .peer,
     symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil
   ) throws {
     var made: [String: DeviceBuffer] = [:]
-    for (name, bytes) in Self.plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks) {
-      let b = try symmetric.flatMap { Self.symmetricNames.contains(name) ? $0 : nil }?(bytes)
+    let symmetricNames = Self.symmetricBufferNames(transport)
+    for (name, bytes) in Self.plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks, transport: transport) {
+      let b = try symmetric.flatMap { symmetricNames.contains(name) ? $0 : nil }?(bytes)
         ?? DeviceBuffer(context: context, byteCount: bytes)
       try b.fill(byte: 0)
       made[name] = b
@@ -101,6 +110,9 @@ final class Workspace: @unchecked Sendable {
     combineCount = made["combineCount"]
     dispatchSent = made["dispatchSent"]
     peers = made["peers"]
+    dispatchArrive = made["dispatchArrive"]
+    combineArrive = made["combineArrive"]
+    stageOut = made["stageOut"]
     gemm1Done = take("gemm1Done")
     mailbox = take("mailbox")
     finished = take("finished")
@@ -127,6 +139,9 @@ final class Workspace: @unchecked Sendable {
     p.cellRows = Int32(cellRows)
     p.peers = peers?.address ?? 0
     p.dispatchSent = dispatchSent?.address ?? 0
+    p.dispatchArrive = dispatchArrive?.address ?? 0
+    p.combineArrive = combineArrive?.address ?? 0
+    p.stageOut = stageOut?.address ?? 0
     p.rowDone = rowDone.address
     p.gemm1Done = gemm1Done.address
     p.mailbox = mailbox.address
@@ -142,10 +157,17 @@ extension Workspace {
   /// come from NVSHMEM's symmetric heap, the rest from cuMemAlloc.
   static let symmetricNames: Set<String> = ["dispatchIn", "combineIn", "dispatchSignal", "combineCount", "abortEpoch"]
 
-  /// Bytes of `symmetricNames` in `plan`.
-  static func symmetricBytes(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int) -> Int {
-    plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks)
-      .filter { symmetricNames.contains($0.name) }.reduce(0) { $0 + $1.bytes }
+  /// With the put transport also the arrival counts peers add to, and what this GPU puts from: the
+  /// tokens (dispatch) and the staged results (a remote transport reads only registered memory).
+  static func symmetricBufferNames(_ transport: Transport) -> Set<String> {
+    transport == .nvshmem ? symmetricNames.union(["dispatchArrive", "combineArrive", "stageOut", "input"]) : symmetricNames
+  }
+
+  /// Bytes of the symmetric buffers in `plan`.
+  static func symmetricBytes(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int, transport: Transport = .peer) -> Int {
+    let names = symmetricBufferNames(transport)
+    return plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks, transport: transport)
+      .filter { names.contains($0.name) }.reduce(0) { $0 + $1.bytes }
   }
 
   /// This GPU's entry of the peer table.

@@ -112,6 +112,13 @@ public final class KernelCompiler: Sendable {
       throw JITError.missingSource(name: Self.mainHeader, available: sources.map(\.name))
     }
     let key = key(for: spec)
+    if spec.transport == .nvshmem {
+      // Not cached yet: the cubin also depends on the NVSHMEM installation it was linked against.
+      let clock = ContinuousClock()
+      let start = clock.now
+      let kernel = try compileUncached(spec, key: key)
+      return CompileResult(kernel: kernel, cacheHit: false, duration: clock.now - start, rejectedCacheFile: nil, cacheWriteError: nil)
+    }
     return try withKeyLock(key) { () throws -> CompileResult in
       let clock = ContinuousClock()
       let start = clock.now
@@ -146,6 +153,14 @@ public final class KernelCompiler: Sendable {
   public func compileUncached(_ spec: KernelSpec, key: String? = nil) throws -> CompiledKernel {
     try spec.validate()
     let key = key ?? self.key(for: spec)
+    if spec.transport == .nvshmem {
+      // NVRTC to LTO-IR with NVSHMEM's device headers, linked with its device library by nvJitLink;
+      // the register cap goes to the link, where ptxas runs.
+      let build = try compileNVSHMEM(
+        source: spec.translationUnit(), name: "flashmoe_\(spec.architecture)_\(key.prefix(12)).cu", headers: sources,
+        architecture: spec.architecture, linkOptions: ["-maxrregcount=255", "-lineinfo"])
+      return CompiledKernel(spec: spec, key: key, cubin: build.cubin, log: build.compileLog + build.linkLog)
+    }
     let program: CompiledProgram
     do {
       program = try nvrtc.compile(

@@ -29,7 +29,7 @@ extension Bench {
       rows.append([String(tokens), formatFixed(median, 3), formatFixed(times.reduce(0, +) / Double(times.count), 3), formatFixed(times[0], 3)])
     }
     try job.finish()
-    print("rank \(place.rank) of \(p): GPU \(gpu) \(engine.engine.device.name), NVSHMEM \(job.nvshmemVersion), one process per GPU, \(warmup) warm-up + \(runs) timed, CUDA events on this rank")
+    print("rank \(place.rank) of \(p): GPU \(gpu) \(engine.engine.device.name), NVSHMEM \(job.nvshmemVersion), \(engine.transport == .nvshmem ? "NVSHMEM puts" : "peer pointers (nvshmem_ptr)"), one process per GPU, \(warmup) warm-up + \(runs) timed, CUDA events on this rank")
     print(table(rows))
   }
 }

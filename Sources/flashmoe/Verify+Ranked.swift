@@ -63,7 +63,7 @@ extension Verify {
     let reference = try one.forward(input, tokens: single.tokens, poison: true)
     let sameAsOne = Array(reference[r * config.tokens * config.hidden..<(r + 1) * config.tokens * config.hidden]) == first
     let ok = differing == 0 && after <= before && sameAsOne
-    return (ok, "\(ok ? "PASS" : "FAIL")  repeat \(repeats) forwards, rank \(r) of \(p) (S=1000/GPU bf16 dropless): \(differing) differ from the first; equal to the single-GPU kernel on this rank's \(config.tokens) tokens: \(sameAsOne ? "yes" : "NO"); device memory \(before) → \(after)")
+    return (ok, "\(ok ? "PASS" : "FAIL")  repeat \(repeats) forwards, rank \(r) of \(p), \(engine.transport == .nvshmem ? "NVSHMEM puts" : "peer pointers") (S=1000/GPU bf16 dropless): \(differing) differ from the first; equal to the single-GPU kernel on this rank's \(config.tokens) tokens: \(sameAsOne ? "yes" : "NO"); device memory \(before) → \(after)")
   }
 }
 
@@ -90,7 +90,7 @@ extension GroupCase {
       gpuRouting: Routing(gpuExperts: routing.expert, rows: routing.row, tokens: s, config: mine))
     let ok = comparison.passes(mine)
     let c = config
-    let line = "\(ok ? "PASS" : "FAIL")  \(name) [rank \(r) of \(p), S=\(s)/GPU H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue), seed \(seed)]\n"
+    let line = "\(ok ? "PASS" : "FAIL")  \(name) [rank \(r) of \(p)\(engine.transport == .nvshmem ? " puts" : ""), S=\(s)/GPU H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue), seed \(seed)]\n"
       + "      relL2 \(scientific(comparison.relativeL2)) max|Δ| \(scientific(comparison.maxAbsolute)) kept \(cpuRouting.keptPairs)/\(cpuRouting.pairs)"
       + (comparison.routingMismatches > 0 ? " near-ties \(comparison.nearTieMismatches)/\(comparison.routingMismatches)" : "")
       + (comparison.nonFinite > 0 ? " NON-FINITE \(comparison.nonFinite)" : "")

@@ -1,4 +1,5 @@
 import MoECore
+import MoEJIT
 import Testing
 @testable import MoECUDA
 
@@ -26,5 +27,24 @@ struct WorkspaceSymmetricTests {
     let config = MoEConfig(tokens: 64, hidden: 128, ffn: 128, experts: 4, topK: 2)
     let names = Set(Workspace.plan(config: config, maxTokens: 64, processors: 10, ranks: 1).map(\.name))
     #expect(names.intersection(Workspace.symmetricNames) == ["abortEpoch"])
+  }
+
+  @Test("the put transport adds the arrival counts, the staging buffer and the tokens to the symmetric heap")
+  func putTransport() {
+    let config = MoEConfig(tokens: 1000, hidden: 256, ffn: 512, experts: 8, topK: 2, dtype: .bf16)
+    let plan = Workspace.plan(config: config, maxTokens: 1000, processors: 263, ranks: 2, transport: .nvshmem)
+    let bytes = Dictionary(uniqueKeysWithValues: plan.map { ($0.name, $0.bytes) })
+    let cells = Workspace.cellRows(config: config, maxTokens: 1000)
+    #expect(bytes["dispatchArrive"] == config.experts * 8)
+    #expect(bytes["combineArrive"] == config.experts * (cells / Workspace.tileM) * 8)
+    #expect(bytes["stageOut"] == config.experts * cells * config.hidden * config.dtype.size)
+    let names = Workspace.symmetricBufferNames(.nvshmem)
+    #expect(names.isSuperset(of: Workspace.symmetricNames) && names.isSubset(of: Set(bytes.keys)))
+    #expect(names.subtracting(Workspace.symmetricNames) == ["dispatchArrive", "combineArrive", "stageOut", "input"])
+    #expect(Workspace.symmetricBytes(config: config, maxTokens: 1000, processors: 1, ranks: 2, transport: .nvshmem)
+      == plan.filter { names.contains($0.name) }.reduce(0) { $0 + $1.bytes })
+    // The peer transport's plan has none of them.
+    let peerNames = Set(Workspace.plan(config: config, maxTokens: 1000, processors: 263, ranks: 2).map(\.name))
+    #expect(peerNames.isDisjoint(with: ["dispatchArrive", "combineArrive", "stageOut"]))
   }
 }

@@ -121,6 +121,23 @@ struct KernelSpecTests {
     #expect(Set(variants.map { "\($0.dtype)/\($0.math)" }) == ["fp32/fp32", "fp32/tf32", "bf16/fp32", "fp16/fp32"])
   }
 
+  @Test("transport: peer pointers leave the JSON and the unit as they were; NVSHMEM puts add a define and need ranks > 1")
+  func transport() throws {
+    let peer = KernelSpec(hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .bf16, ranks: 2)
+    var put = peer
+    put.transport = .nvshmem
+    #expect(peer.transport == nil && !peer.canonicalJSON().contains("transport"))
+    #expect(put.canonicalJSON().contains("\"transport\":\"nvshmem\""))
+    #expect(put.translationUnit().contains("#define FLASHMOE_TRANSPORT_NVSHMEM 1"))
+    #expect(!peer.translationUnit().contains("FLASHMOE_TRANSPORT_NVSHMEM"))
+    #expect(KernelSpec(hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .bf16, ranks: 2, transport: .peer) == peer)
+    #expect(put.description.hasSuffix("nvshmem-put"))
+    try put.validate()
+    var single = put
+    single.ranks = 1
+    #expect(throws: JITError.self) { try single.validate() }
+  }
+
   @Test("validation names the field")
   func validation() {
     func field(_ change: (inout KernelSpec) -> Void) -> String? {

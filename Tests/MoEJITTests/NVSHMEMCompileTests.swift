@@ -1,6 +1,7 @@
 import TestSupport
 import CUDADriver
 import Glibc
+import MoECore
 import MoEKernels
 import Testing
 @testable import MoEJIT
@@ -32,6 +33,27 @@ struct NVSHMEMCompileTests {
     "#include <nvshmem.h>\n#include <nvshmemx.h>",
     "#include <device/nvshmem_defines.h>\n#include <device/nvshmemx_defines.h>",
   ]
+
+  /// The layer's kernel with the NVSHMEM put transport (remote.cuh), built as `CUDAMoE` builds it
+  /// for a multi-process job whose peers `nvshmem_ptr` cannot reach: one sm_90a cubin per variant,
+  /// within the register file, the layout probe kept through link-time optimisation.
+  @Test("the layer kernel with the NVSHMEM put transport links, no spills, layout probe kept",
+        .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)),
+        arguments: [(DType.bf16, Math.fp32, ExpertForm.plain), (.fp32, .tf32, .gated)])
+  func putTransportKernel(dtype: DType, math: Math, form: ExpertForm) throws {
+    let spec = KernelSpec(
+      hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: dtype, math: math, form: form, activation: .gelu, biases: true,
+      tileN: KernelSpec.preferredTileN(hidden: 256, ffn: 256, dtype: dtype, math: math, form: form, architecture: "sm_90a"),
+      architecture: "sm_90a", ranks: 2, transport: .nvshmem)
+    #expect(spec.translationUnit().contains("#define FLASHMOE_TRANSPORT_NVSHMEM 1"))
+    let kernel = try KernelCompiler(cache: nil).compileUncached(spec)
+    #expect(kernel.cubin.starts(with: [0x7F, 0x45, 0x4C, 0x46]))
+    let resources = try #require(kernel.resources, "no ptxas report for flashmoe_forward in the link log:\n\(kernel.log)")
+    #expect(resources.spillStoreBytes == 0 && resources.spillLoadBytes == 0 && resources.stackFrameBytes == 0, "\(resources)")
+    for symbol in ["flashmoe_forward", "flashmoe_layout", "nvshmemi_device_state_d"] {
+      #expect(kernel.cubin.firstRange(of: Array(symbol.utf8)) != nil, "\(symbol) not in the cubin")
+    }
+  }
 
   /// NVRTC resolves a quoted include against the in-memory headers first: a FlashMoE kernel file
   /// with the name of one of NVSHMEM's quoted includes would be compiled in its place once the

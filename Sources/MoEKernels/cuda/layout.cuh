@@ -105,6 +105,12 @@ struct Params {
   // making progress, so that the watchdog path can be tested; 0 = off.
   unsigned stallRole;
   int stallRank;
+  // NVSHMEM put transport (remote.cuh; null otherwise): arrival counts of rows put into this GPU's
+  // dispatch cells [P · E_local], and of result rows put into its combine tiles [E][cellRows / tileM];
+  // results of this GPU's experts for other GPUs are staged here before their put [maxRows, H].
+  unsigned long long* dispatchArrive;
+  unsigned long long* combineArrive;
+  void* stageOut;
 };
 
 }  // namespace flashmoe

@@ -96,6 +96,19 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     const int tiles = p.cellRows / TM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
     T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * TM) * H + n0;
+#if defined(FLASHMOE_TRANSPORT_NVSHMEM)
+    if (source != p.rank) {
+      // Staged in this GPU's symmetric memory (a remote put cannot read shared memory), then one
+      // put-with-signal per row; the source counts rows × column tiles per (expert, row tile).
+      T* stage = static_cast<T*>(p.stageOut) + (size_t)row0 * H + n0;
+      g.store(sh.gemm1, value, stage, H, (int)task.rows);
+      __threadfence_system();
+      __syncthreads();
+      for (int r = threadIdx.x >> 5; r < (int)task.rows; r += S::kWarps)
+        remote::put_counted_warp(home + (size_t)r * H, stage + (size_t)r * H, TN * sizeof(T), &p.combineArrive[expert * tiles + t], source);
+      return;
+    }
+#endif
     g.store(sh.gemm1, value, home, H, (int)task.rows);
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -3,6 +3,7 @@
 #pragma once
 #include "storage.cuh"
 #include "layout.cuh"
+#include "remote.cuh"
 
 namespace flashmoe {
 
@@ -19,6 +20,8 @@ __device__ void reset_counters(const Params& p) {
     const int counters = S::kExperts * (p.cellRows / S::kTileM);
     unsigned* combineCount = p.peers[p.rank].combineCount;
     for (int i = first; i < counters; i += stride) combineCount[i] = 0;
+    if constexpr (remote::kPut)
+      for (int i = first; i < counters; i += stride) p.combineArrive[i] = 0;
     for (int e = first; e < S::kExperts; e += stride) p.dispatchSent[e] = 0;
   }
 }

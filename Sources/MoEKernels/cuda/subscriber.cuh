@@ -61,6 +61,12 @@ __device__ void subscribe_dispatch(const Params& p, OSShared<S>& os) {
         const unsigned long long v = ptx::ld_acquire_sys(&signal[c]);
         got = (unsigned)(v >> 32) == p.epoch;
         rows = (unsigned)v;
+        if constexpr (remote::kPut) {
+          // Rows come by put-with-signal: the cell is in once all of them have been counted. The
+          // count starts again from zero for the next forward, whose puts follow the host's barrier.
+          if (got && ptx::ld_acquire_sys(&p.dispatchArrive[c]) < rows) got = false;
+          if (got) p.dispatchArrive[c] = 0;
+        }
       }
       const unsigned m = __ballot_sync(0xffffffffu, got);
       if (got) {
@@ -107,7 +113,18 @@ __device__ void subscribe_combine(const Params& p, OSShared<S>& os) {
     unsigned long long done = 0;
     for (int i = lane; i < S::kExperts * tiles; i += 32) {
       const int e = i / tiles, t = i % tiles;
-      if (t * S::kTileM >= __ldcg(&p.expertCount[e])) continue;
+      const int rows = __ldcg(&p.expertCount[e]);
+      if (t * S::kTileM >= rows) continue;
+      if constexpr (remote::kPut) {
+        if (e / (S::kExperts / S::kRanks) != p.rank) {
+          // A peer's results come row by row (put-with-signal): rows of this tile × column tiles.
+          const unsigned long long want = (unsigned long long)min(S::kTileM, rows - t * S::kTileM) * perTile;
+          const unsigned long long c = ptx::ld_acquire_sys(&p.combineArrive[i]);
+          all &= c == want;
+          done += c;
+          continue;
+        }
+      }
       const unsigned c = ptx::ld_acquire_sys(&count[i]);
       all &= c == (unsigned)perTile;
       done += c;

@@ -7,6 +7,7 @@
 #include "layout.cuh"
 #include "ptx.cuh"
 #include "trace.cuh"
+#include "remote.cuh"
 
 namespace flashmoe {
 
@@ -29,7 +30,7 @@ __device__ void dispatch(const Params& p) {
     for (int e = threadIdx.x; e < E; e += S::kThreads) {
       const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
       if (e / EL != p.rank && rows == 0)
-        ptx::st_release_sys(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows);
+        remote::signal_cell(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows, e / EL);
     }
   }
   const int first = gridDim.x - 1 - p.dispatchers;  // the OS block (the last) never dispatches
@@ -52,6 +53,11 @@ __device__ void dispatch(const Params& p) {
       const int ej = rj / p.cellRows;
       T* dst = static_cast<T*>(p.peers[ej / EL].dispatchIn) + ((size_t)(p.rank * EL + ej % EL) * p.cellRows + rj % p.cellRows) * H;
       const T* src = x + (size_t)((q0 + j) / K) * H;
+#if defined(FLASHMOE_TRANSPORT_NVSHMEM)
+      // x is on the symmetric heap in this mode (a put's source must be, for remote transports).
+      remote::put_counted_warp(dst, src, H * sizeof(T), &p.dispatchArrive[p.rank * EL + ej % EL], ej / EL);
+      continue;
+#endif
       for (int c0 = lane * kVec; c0 < H; c0 += kStep * kUnroll) {
         uint4 v[kUnroll];
 #pragma unroll
@@ -72,7 +78,7 @@ __device__ void dispatch(const Params& p) {
       const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
       if (before + n == rows) {
         __threadfence_system();
-        ptx::st_release_sys(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows);
+        remote::signal_cell(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows, e / EL);
       }
     }
   }

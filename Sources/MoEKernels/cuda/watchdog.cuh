@@ -4,6 +4,7 @@
 // leaves its loop and the kernel ends. The host turns the record into a Swift error.
 #pragma once
 #include "ptx.cuh"
+#include "remote.cuh"
 #include "layout.cuh"
 
 namespace flashmoe {
@@ -34,7 +35,7 @@ struct Watchdog {
     // the abort goes to every peer too, whatever phase this is (the gate's barriers included).
     // The peers' actors stop without a record of their own: the host reports this one.
     for (int i = 0; i < p.ranks; ++i)
-      if (i != p.rank) ptx::st_release_sys(p.peers[i].abortEpoch, p.epoch);
+      if (i != p.rank) remote::store_abort(p.peers[i].abortEpoch, p.epoch, i);
   }
 
   // Fault injection: when this GPU's `role` is the one FLASHMOE_DEBUG_STALL names, make no
