@@ -13,6 +13,8 @@ public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatabl
   case peerAborted(gpu: Int)
   /// The layer does not fit in the GPU's free memory (checked before anything is allocated).
   case outOfMemory(gpu: Int, needed: Int, available: Int, weights: Int, workspace: Int)
+  /// A multi-process job: the other ranks did not reach a collective step in time.
+  case ranksLost(rank: Int, worldSize: Int, step: String, seconds: Double)
 
   public var description: String {
     switch self {
@@ -26,6 +28,8 @@ public enum CUDABackendError: Error, CustomStringConvertible, Sendable, Equatabl
       return "GPU \(gpu): stopped because another GPU of the group gave up (that GPU's error names the actor)"
     case .outOfMemory(let gpu, let needed, let available, let weights, let workspace):
       return "GPU \(gpu): the layer needs \(needed) bytes (weights \(weights), workspace \(workspace)) but \(available) bytes are free; use fewer tokens per call (max-tokens), fewer experts per GPU (more GPUs) or a capacity factor instead of dropless"
+    case .ranksLost(let rank, let worldSize, let step, let seconds):
+      return "rank \(rank) of \(worldSize): not every rank reached \(step) within \(Int(seconds.rounded())) s (a rank stopped, stalled or failed); this process leaves the job"
     }
   }
 }

@@ -63,7 +63,7 @@ public final class CUDAMoERank: @unchecked Sendable {
     try engine.stream.synchronize()
     // Every rank's cells are zeroed and its table is up before any rank's first forward stores
     // into them.
-    try job.barrier()
+    try job.barrier("the barrier after building the layer")
     self.engine = engine
     self.job = job
     self.transport = transport

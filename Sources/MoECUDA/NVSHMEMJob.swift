@@ -1,4 +1,5 @@
 import CUDADriver
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,11 @@ public final class NVSHMEMJob: @unchecked Sendable {
   public let worldSize: Int
   public let context: Context
   let library: NVSHMEMLibrary
+  /// How long a rank waits at a barrier for the others (NVSHMEM's own barrier has no bound).
+  public let barrierTimeout: Duration
+  /// Set once a barrier timed out: NVSHMEM is then blocked in another thread and no NVSHMEM call
+  /// may follow (the process should leave: `flashmoe` exits at once, see `isBroken`).
+  private let lost = Mutex<CUDABackendError?>(nil)
 
   /// Default size of NVSHMEM's symmetric heap when NVSHMEM_SYMMETRIC_SIZE is unset (NVSHMEM's own
   /// default is 1 GiB); a job that needs more raises it before NVSHMEM starts.
@@ -21,7 +27,8 @@ public final class NVSHMEMJob: @unchecked Sendable {
   /// rendezvous; it returns rank 0's bytes everywhere), then every rank initialises NVSHMEM on
   /// GPU `gpu`. `heapBytes`: the symmetric memory this process's layers will take.
   public static func start(
-    rank: Int, worldSize: Int, gpu: Int, heapBytes: Int = 0, exchange: ([UInt8]?) throws -> [UInt8]
+    rank: Int, worldSize: Int, gpu: Int, heapBytes: Int = 0, barrierTimeout: Duration = .seconds(120),
+    exchange: ([UInt8]?) throws -> [UInt8]
   ) throws -> NVSHMEMJob {
     let library = try NVSHMEMLibrary.shared()
     let device = try Driver.shared().device(gpu)
@@ -32,15 +39,19 @@ public final class NVSHMEMJob: @unchecked Sendable {
     }
     let id = try exchange(rank == 0 ? try library.uniqueID() : nil)
     try library.initialize(rank: rank, worldSize: worldSize, uniqueID: id, context: context)
-    return NVSHMEMJob(rank: rank, worldSize: worldSize, context: context, library: library)
+    return NVSHMEMJob(rank: rank, worldSize: worldSize, context: context, library: library, barrierTimeout: barrierTimeout)
   }
 
-  private init(rank: Int, worldSize: Int, context: Context, library: NVSHMEMLibrary) {
+  private init(rank: Int, worldSize: Int, context: Context, library: NVSHMEMLibrary, barrierTimeout: Duration) {
     self.rank = rank
     self.worldSize = worldSize
     self.context = context
     self.library = library
+    self.barrierTimeout = barrierTimeout
   }
+
+  /// True once a barrier timed out (the job cannot go on, and NVSHMEM must not be finalized).
+  public var isBroken: Bool { lost.withLock { $0 != nil } }
 
   /// NVSHMEM's version, for reports.
   public var nvshmemVersion: String { library.versionString }
@@ -59,12 +70,23 @@ public final class NVSHMEMJob: @unchecked Sendable {
     return try (0..<worldSize).allSatisfy { try library.pointer(to: probe, pe: $0) != nil }
   }
 
-  /// Waits for every rank (nvshmem_barrier_all).
-  public func barrier() throws { try library.barrierAll() }
+  /// Waits for every rank (nvshmem_barrier_all), at most `barrierTimeout`.
+  /// - Throws: `CUDABackendError.ranksLost` past the bound, and at once on every later call.
+  public func barrier(_ step: String = "the barrier after a forward") throws {
+    if let error = lost.withLock({ $0 }) { throw error }
+    let library = self.library
+    guard try BoundedCall.run(timeout: barrierTimeout, { try library.barrierAll() }) != nil else {
+      let seconds = Double(barrierTimeout.components.seconds) + Double(barrierTimeout.components.attoseconds) / 1e18
+      let error = CUDABackendError.ranksLost(rank: rank, worldSize: worldSize, step: step, seconds: seconds)
+      lost.withLock { $0 = error }
+      throw error
+    }
+  }
 
   /// Leaves the job (collective): NVSHMEM's resources, the symmetric heap included, are released.
+  /// After a lost barrier nothing is released (NVSHMEM is blocked): the process should exit.
   public func finish() throws {
-    try library.barrierAll()
+    try barrier("the job's end")
     try library.finalize()
   }
 }

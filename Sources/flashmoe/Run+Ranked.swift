@@ -29,21 +29,23 @@ extension Run {
     let mine = Array(all[r * s * h..<(r + 1) * s * h])
     let gpu = try place.gpuIndex(visibleGPUs: try Driver.shared().deviceCount())
     let job = try NVSHMEMJob.start(
-      rank: r, worldSize: p, gpu: gpu, heapBytes: CUDAMoERank.symmetricBytes(config: config, ranks: p)
+      rank: r, worldSize: p, gpu: gpu, heapBytes: CUDAMoERank.symmetricBytes(config: config, ranks: p), barrierTimeout: timeout
     ) { payload in try Rendezvous.exchange(place, payload: payload, timeout: timeout) }
-    let engine = try CUDAMoERank(config: config, weights: prepared.weights, job: job)
-    let clock = ContinuousClock()
-    let start = clock.now
-    let values = try engine.forward(mine, tokens: s)
-    let elapsed = (clock.now - start).components
-    let routing = try engine.lastRouting(tokens: s)
-    try job.finish()
-    let kept = routing.row.filter { $0 >= 0 }.count
-    print("""
-      rank \(r) of \(p): GPU \(gpu) \(engine.engine.device.name), NVSHMEM \(job.nvshmemVersion), tokens \(r * s)..<\((r + 1) * s) of \(p * s): S=\(s) H=\(h) D=\(config.ffn) E=\(config.experts) k=\(config.topK) \(config.dtype.rawValue)
-      time \(formatFixed((Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18) * 1e3, 3)) ms (one forward, host to host: upload, kernel, barrier, download)
-      pairs kept \(kept), dropped \(routing.row.count - kept)
-      checksum \(Checksum(values))
-      """)
+    try runInJob(job) {
+      let engine = try CUDAMoERank(config: config, weights: prepared.weights, job: job)
+      let clock = ContinuousClock()
+      let start = clock.now
+      let values = try engine.forward(mine, tokens: s)
+      let elapsed = (clock.now - start).components
+      let routing = try engine.lastRouting(tokens: s)
+      try job.finish()
+      let kept = routing.row.filter { $0 >= 0 }.count
+      print("""
+        rank \(r) of \(p): GPU \(gpu) \(engine.engine.device.name), NVSHMEM \(job.nvshmemVersion), tokens \(r * s)..<\((r + 1) * s) of \(p * s): S=\(s) H=\(h) D=\(config.ffn) E=\(config.experts) k=\(config.topK) \(config.dtype.rawValue)
+        time \(formatFixed((Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18) * 1e3, 3)) ms (one forward, host to host: upload, kernel, barrier, download)
+        pairs kept \(kept), dropped \(routing.row.count - kept)
+        checksum \(Checksum(values))
+        """)
+    }
   }
 }

@@ -14,31 +14,33 @@ extension Verify {
     let p = place.worldSize
     let heap = GroupCase.battery(gpus: p).reduce(0) { $0 + CUDAMoERank.symmetricBytes(config: $1.config, ranks: p) }
     let timeout = try launcherOptions.timeout()
-    let job = try NVSHMEMJob.start(rank: place.rank, worldSize: p, gpu: gpu, heapBytes: 2 * heap) { payload in
+    let job = try NVSHMEMJob.start(rank: place.rank, worldSize: p, gpu: gpu, heapBytes: 2 * heap, barrierTimeout: timeout) { payload in
       try Rendezvous.exchange(place, payload: payload, timeout: timeout)
     }
-    print("verify: rank \(place.rank) of \(p) on GPU \(gpu), NVSHMEM \(job.nvshmemVersion) (one process per GPU, launcher \(place.launcher.rawValue)), against the CPU backend, first seed \(firstSeed)")
-    var tally = Tally()
-    var caseSeed = firstSeed
-    let threads = try backendOptions.threadCount()
-    for c in GroupCase.battery(gpus: p) {
-      caseSeed &+= 1
-      let seed = caseSeed
-      // Every rank builds every case's layer (NVSHMEM's allocations are collective), so the
-      // filter applies to what is checked and printed, not to what runs.
-      let outcome = Result { try c.runRanked(seed: seed, job: job, threads: threads) }
-      guard selected(c.name) else { continue }
-      tally.check("\(c.name) seed \(seed)") {
-        let result = try outcome.get()
-        return (result.ok, result.line)
+    try runInJob(job) {
+      print("verify: rank \(place.rank) of \(p) on GPU \(gpu), NVSHMEM \(job.nvshmemVersion) (one process per GPU, launcher \(place.launcher.rawValue)), against the CPU backend, first seed \(firstSeed)")
+      var tally = Tally()
+      var caseSeed = firstSeed
+      let threads = try backendOptions.threadCount()
+      for c in GroupCase.battery(gpus: p) {
+        caseSeed &+= 1
+        let seed = caseSeed
+        // Every rank builds every case's layer (NVSHMEM's allocations are collective), so the
+        // filter applies to what is checked and printed, not to what runs.
+        let outcome = Result { try c.runRanked(seed: seed, job: job, threads: threads) }
+        guard selected(c.name) else { continue }
+        tally.check("\(c.name) seed \(seed)") {
+          let result = try outcome.get()
+          return (result.ok, result.line)
+        }
       }
+      let lastSeed = caseSeed &+ 1
+      let determinism = Result { try rankedDeterminism(job: job, gpu: gpu, seed: lastSeed) }
+      if selected("repeat") { tally.check("repeat \(repeats) on \(p) processes") { try determinism.get() } }
+      try job.finish()
+      try requireSelection(tally)
+      try tally.finish()
     }
-    let lastSeed = caseSeed &+ 1
-    let determinism = Result { try rankedDeterminism(job: job, gpu: gpu, seed: lastSeed) }
-    if selected("repeat") { tally.check("repeat \(repeats) on \(p) processes") { try determinism.get() } }
-    try job.finish()
-    try requireSelection(tally)
-    try tally.finish()
   }
 
   /// `repeats` forwards: this rank's outputs bitwise identical each time and equal to its slice of
