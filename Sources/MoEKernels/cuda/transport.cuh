@@ -56,8 +56,7 @@ __device__ void dispatch(const Params& p) {
 #if defined(FLASHMOE_TRANSPORT_NVSHMEM)
       // x is on the symmetric heap in this mode (a put's source must be, for remote transports).
       remote::put_counted_warp(dst, src, H * sizeof(T), &p.dispatchArrive[p.rank * EL + ej % EL], ej / EL);
-      continue;
-#endif
+#else
       for (int c0 = lane * kVec; c0 < H; c0 += kStep * kUnroll) {
         uint4 v[kUnroll];
 #pragma unroll
@@ -67,6 +66,7 @@ __device__ void dispatch(const Params& p) {
         for (int u = 0; u < kUnroll; ++u)
           if (c0 + u * kStep < H) *reinterpret_cast<uint4*>(dst + c0 + u * kStep) = v[u];
       }
+#endif
     }
     // Every lane's stores are out before the counts move (fence, then the warp meets).
     __threadfence_system();
