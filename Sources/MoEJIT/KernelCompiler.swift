@@ -1,3 +1,4 @@
+import Glibc
 import SHA256
 import CUDADriver
 import MoECore
@@ -99,6 +100,25 @@ public final class KernelCompiler: Sendable {
   /// The cache key of `spec` (64 hex digits).
   public func key(for spec: KernelSpec) -> String { SHA256.hexDigest(keyMaterial(for: spec)) }
 
+  /// The cache key of a spec built with NVSHMEM (`transport == .nvshmem`): the cubin also depends
+  /// on the device library it was linked with (its path, size and modification time stand for its
+  /// contents, which are 60 MB), nvJitLink's version and the link options.
+  public func nvshmemKey(for spec: KernelSpec, nvshmem: NVSHMEMPaths? = nil, linker: NVJitLink? = nil) throws -> String {
+    let paths = try nvshmem ?? NVSHMEMPaths.find()
+    let library = paths.deviceLibraryPath
+    var info = stat()
+    let identity = stat(library, &info) == 0 ? "\(info.st_size) bytes, modified \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)" : "missing"
+    return SHA256.hexDigest(keyMaterial(for: spec) + """
+      nvshmem-device-library: \(library), \(identity)
+      nvjitlink: \(try (linker ?? NVJitLink.shared()).versionString)
+      link-options: \(Self.nvshmemLinkOptions.joined(separator: " "))
+
+      """)
+  }
+
+  /// nvJitLink options of NVSHMEM builds (the register cap goes to the link, where ptxas runs).
+  static let nvshmemLinkOptions = ["-maxrregcount=255", "-lineinfo"]
+
   // MARK: - Compiling
 
   /// Returns the cubin for `spec`: from the cache when a valid file is there, else compiled with
@@ -111,14 +131,7 @@ public final class KernelCompiler: Sendable {
     guard sources.contains(where: { $0.name == Self.mainHeader }) else {
       throw JITError.missingSource(name: Self.mainHeader, available: sources.map(\.name))
     }
-    let key = key(for: spec)
-    if spec.transport == .nvshmem {
-      // Not cached yet: the cubin also depends on the NVSHMEM installation it was linked against.
-      let clock = ContinuousClock()
-      let start = clock.now
-      let kernel = try compileUncached(spec, key: key)
-      return CompileResult(kernel: kernel, cacheHit: false, duration: clock.now - start, rejectedCacheFile: nil, cacheWriteError: nil)
-    }
+    let key = spec.transport == .nvshmem ? try nvshmemKey(for: spec) : key(for: spec)
     return try withKeyLock(key) { () throws -> CompileResult in
       let clock = ContinuousClock()
       let start = clock.now
@@ -152,13 +165,12 @@ public final class KernelCompiler: Sendable {
   /// Runs NVRTC for `spec`, bypassing the cache.
   public func compileUncached(_ spec: KernelSpec, key: String? = nil) throws -> CompiledKernel {
     try spec.validate()
-    let key = key ?? self.key(for: spec)
+    let key = try key ?? (spec.transport == .nvshmem ? nvshmemKey(for: spec) : self.key(for: spec))
     if spec.transport == .nvshmem {
-      // NVRTC to LTO-IR with NVSHMEM's device headers, linked with its device library by nvJitLink;
-      // the register cap goes to the link, where ptxas runs.
+      // NVRTC to LTO-IR with NVSHMEM's device headers, linked with its device library by nvJitLink.
       let build = try compileNVSHMEM(
         source: spec.translationUnit(), name: "flashmoe_\(spec.architecture)_\(key.prefix(12)).cu", headers: sources,
-        architecture: spec.architecture, linkOptions: ["-maxrregcount=255", "-lineinfo"])
+        architecture: spec.architecture, linkOptions: Self.nvshmemLinkOptions)
       return CompiledKernel(spec: spec, key: key, cubin: build.cubin, log: build.compileLog + build.linkLog)
     }
     let program: CompiledProgram

@@ -36,8 +36,8 @@ struct NVSHMEMCompileTests {
 
   /// The layer's kernel with the NVSHMEM put transport (remote.cuh), built as `CUDAMoE` builds it
   /// for a multi-process job whose peers `nvshmem_ptr` cannot reach: one sm_90a cubin per variant,
-  /// within the register file, the layout probe kept through link-time optimisation.
-  @Test("the layer kernel with the NVSHMEM put transport links, no spills, layout probe kept",
+  /// within the register file, the layout probe kept through link-time optimisation, cached.
+  @Test("the layer kernel with the NVSHMEM put transport links, no spills, layout probe kept, cached",
         .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)),
         arguments: [(DType.bf16, Math.fp32, ExpertForm.plain), (.fp32, .tf32, .gated)])
   func putTransportKernel(dtype: DType, math: Math, form: ExpertForm) throws {
@@ -46,7 +46,17 @@ struct NVSHMEMCompileTests {
       tileN: KernelSpec.preferredTileN(hidden: 256, ffn: 256, dtype: dtype, math: math, form: form, architecture: "sm_90a"),
       architecture: "sm_90a", ranks: 2, transport: .nvshmem)
     #expect(spec.translationUnit().contains("#define FLASHMOE_TRANSPORT_NVSHMEM 1"))
-    let kernel = try KernelCompiler(cache: nil).compileUncached(spec)
+    let temp = TemporaryDirectory("flashmoe-nvshmem-cache")
+    defer { temp.remove() }
+    let compiler = try KernelCompiler(cache: KernelCache(directory: temp.path))
+    let first = try compiler.compile(spec)
+    let again = try compiler.compile(spec)
+    // Cached like any kernel, under a key that also covers NVSHMEM's device library and nvJitLink.
+    #expect(!first.cacheHit && again.cacheHit && again.kernel.cubin == first.kernel.cubin)
+    var peer = spec
+    peer.transport = nil
+    #expect(try compiler.nvshmemKey(for: spec) == first.kernel.key && first.kernel.key != compiler.key(for: peer))
+    let kernel = first.kernel
     #expect(kernel.cubin.starts(with: [0x7F, 0x45, 0x4C, 0x46]))
     let resources = try #require(kernel.resources, "no ptxas report for flashmoe_forward in the link log:\n\(kernel.log)")
     #expect(resources.spillStoreBytes == 0 && resources.spillLoadBytes == 0 && resources.stackFrameBytes == 0, "\(resources)")
