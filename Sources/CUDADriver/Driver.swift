@@ -58,11 +58,7 @@ public final class Driver: @unchecked Sendable {
   let cuLaunchCooperativeKernel: PFN_cuLaunchCooperativeKernel
   let cuOccupancyMaxActiveBlocksPerMultiprocessor: PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor
 
-  private static let sharedResult: Result<Driver, CUDAError> = {
-    do { return .success(try Driver.load(environment: CUDAEnvironment.current())) }
-    catch let error as CUDAError { return .failure(error) }
-    catch { return .failure(.unavailable(what: "CUDA driver (\(error))", searched: [])) }
-  }()
+  private static let sharedResult = loadOnce("CUDA driver") { try Driver.load(environment: CUDAEnvironment.current()) }
 
   /// The process-wide driver: loaded and initialised on first use (thread-safe), then reused.
   /// A failure is remembered too: every call throws the same error.

@@ -53,3 +53,11 @@ struct DynamicLibrary: @unchecked Sendable {
     return String(cString: file)
   }
 }
+
+/// The result of loading a library once per process (each type's `shared()`): any error becomes a
+/// `CUDAError`, so that every later call reports the same one.
+func loadOnce<T>(_ what: String, _ load: () throws -> T) -> Result<T, CUDAError> {
+  do { return .success(try load()) }
+  catch let error as CUDAError { return .failure(error) }
+  catch { return .failure(.unavailable(what: "\(what) (\(error))", searched: [])) }
+}

@@ -27,11 +27,7 @@ public final class NVJitLink: @unchecked Sendable {
   let nvJitLinkGetInfoLogSize: PFN_nvJitLinkGetInfoLogSize
   let nvJitLinkGetInfoLog: PFN_nvJitLinkGetInfoLog
 
-  private static let sharedResult: Result<NVJitLink, CUDAError> = {
-    do { return .success(try NVJitLink.load(environment: CUDAPaths.nvshmemEnvironment())) }
-    catch let error as CUDAError { return .failure(error) }
-    catch { return .failure(.unavailable(what: "nvJitLink (\(error))", searched: [])) }
-  }()
+  private static let sharedResult = loadOnce("nvJitLink") { try NVJitLink.load(environment: CUDAPaths.nvshmemEnvironment()) }
 
   /// The process-wide nvJitLink, found and loaded on first use (thread-safe), then reused.
   public static func shared() throws -> NVJitLink { try sharedResult.get() }

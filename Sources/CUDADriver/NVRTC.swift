@@ -35,11 +35,7 @@ public final class NVRTC: @unchecked Sendable {
   let nvrtcAddNameExpression: PFN_nvrtcAddNameExpression
   let nvrtcGetLoweredName: PFN_nvrtcGetLoweredName
 
-  private static let sharedResult: Result<NVRTC, CUDAError> = {
-    do { return .success(try NVRTC.load(environment: CUDAEnvironment.current())) }
-    catch let error as CUDAError { return .failure(error) }
-    catch { return .failure(.unavailable(what: "NVRTC (\(error))", searched: [])) }
-  }()
+  private static let sharedResult = loadOnce("NVRTC") { try NVRTC.load(environment: CUDAEnvironment.current()) }
 
   /// The process-wide NVRTC, found and loaded on first use (thread-safe), then reused.
   public static func shared() throws -> NVRTC { try sharedResult.get() }

@@ -69,11 +69,7 @@ public final class NVSHMEMLibrary: @unchecked Sendable {
   /// The context given to `initialize` (nil before), under the lock that serializes NVSHMEM calls.
   let state = Mutex<Context?>(nil)
 
-  private static let sharedResult: Result<NVSHMEMLibrary, CUDAError> = {
-    do { return .success(try NVSHMEMLibrary.load(environment: CUDAPaths.nvshmemEnvironment())) }
-    catch let error as CUDAError { return .failure(error) }
-    catch { return .failure(.unavailable(what: "NVSHMEM (\(error))", searched: [])) }
-  }()
+  private static let sharedResult = loadOnce("NVSHMEM") { try NVSHMEMLibrary.load(environment: CUDAPaths.nvshmemEnvironment()) }
 
   /// The process-wide NVSHMEM (NVSHMEM's state is per process), found and loaded on first use.
   public static func shared() throws -> NVSHMEMLibrary { try sharedResult.get() }
