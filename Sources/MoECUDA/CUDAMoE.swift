@@ -294,10 +294,8 @@ public final class CUDAMoE: @unchecked Sendable {
     p.stallRole = stall?.role ?? 0
     p.stallRank = Int32(stall?.rank ?? 0)
     work.fill(&p)
-    if trace {
-      try work.trace.upload(KernelTrace.initialWords(processors: gridBlocks - 1), stream: stream ?? self.stream)
-      p.trace = work.trace.address
-    }
+    // The trace words must have been reset (`resetTrace`) before: not here, inside a timed span.
+    if trace { p.trace = work.trace.address }
     try kernel.launch(
       grid: Dim3(gridBlocks), block: 128, sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
       arguments: [.bytes(p.bytes, alignment: 8)])
@@ -342,11 +340,22 @@ public final class CUDAMoE: @unchecked Sendable {
   public func trace(_ input: [Float], tokens: Int) throws -> KernelTrace {
     try serial.withLock { _ in
       try upload(input, to: work.input)
+      let start = try Event(context: context), end = try Event(context: context)
+      try resetTrace()
+      try start.record(on: stream)
       try launch(input: work.input.address, output: work.output.address, tokens: tokens, stream: stream, epoch: nil, trace: true)
+      try end.record(on: stream)
       try stream.synchronize()
       try checkStatus()
-      return try readTrace()
+      var trace = try readTrace()
+      trace.eventMicroseconds = Double(try end.elapsedMilliseconds(since: start)) * 1e3
+      return trace
     }
+  }
+
+  /// Resets the trace words for a traced forward (a synchronous upload on this GPU's stream).
+  func resetTrace() throws {
+    try work.trace.upload(KernelTrace.initialWords(processors: gridBlocks - 1), stream: stream)
   }
 
   func readTrace() throws -> KernelTrace {

@@ -53,6 +53,7 @@ public final class CUDAMoEGroup: @unchecked Sendable {
       return value
     }
     let engines = self.engines
+    if trace { for engine in engines { try engine.resetTrace() } }
     @Sendable func launch(_ rank: Int) throws {
       let engine = engines[rank]
       if let events { try events[rank].0.record(on: engine.stream) }
@@ -138,8 +139,13 @@ public final class CUDAMoEGroup: @unchecked Sendable {
   /// left them.
   public func trace(tokensPerGPU tokens: Int) throws -> [KernelTrace] {
     try serial.withLock { _ in
-      try run(tokens: tokens, trace: true)
-      return try engines.map { try $0.readTrace() }
+      let events = try engines.map { (try Event(context: $0.context), try Event(context: $0.context)) }
+      try run(tokens: tokens, events: events, trace: true)
+      return try zip(engines, events).map { engine, pair in
+        var trace = try engine.readTrace()
+        trace.eventMicroseconds = Double(try pair.1.elapsedMilliseconds(since: pair.0)) * 1e3
+        return trace
+      }
     }
   }
 

@@ -27,9 +27,17 @@ public struct KernelTrace: Sendable {
   public let tasks: [Int]
   /// When Processors finished their last task (µs since start): earliest, median, latest.
   public let lastTaskEnd: (earliest: Double, median: Double, latest: Double)
+  /// The first block's start and the last block's end by this GPU's %globaltimer (ns): comparable
+  /// across GPUs only as far as their timers agree.
+  public let startNanoseconds: UInt64, endNanoseconds: UInt64
+  /// The same forward by CUDA events around the launch on this GPU's stream, µs: what `bench`
+  /// times. Above `spanMicroseconds` by the launch and the time the grid takes to start and drain.
+  public internal(set) var eventMicroseconds: Double?
 
   init(words w: [UInt64], gpu: Int, processors: Int) {
     let start = w[0]
+    startNanoseconds = start
+    endNanoseconds = w[10]
     func us(_ t: UInt64) -> Double { t >= start ? Double(t - start) / 1e3 : -Double(start - t) / 1e3 }
     var marks: [(String, Double)] = []
     for (event, name) in Self.names {
@@ -68,12 +76,29 @@ public struct KernelTrace: Sendable {
       let r = (v * 10).rounded() / 10
       return String(r)
     }
-    var out = ["GPU \(gpu): \(f(spanMicroseconds)) µs, \(processors) Processors \(f(utilisation * 100)) % busy"]
+    let events = eventMicroseconds.map { ", CUDA events \(f($0)) µs" } ?? ""
+    var out = ["GPU \(gpu): \(f(spanMicroseconds)) µs\(events), \(processors) Processors \(f(utilisation * 100)) % busy"]
     for (name, t) in marks { out.append("  \(f(t)) µs  \(name)") }
     let kinds = ["GEMM0", "GEMM1", "Combine"]
     let perTask = (0..<3).map { tasks[$0] > 0 ? "\(kinds[$0]) \(tasks[$0]) × \(f(busyMicroseconds[$0] / Double(tasks[$0]))) µs" : "\(kinds[$0]) 0" }
     out.append("  tasks: " + perTask.joined(separator: ", "))
     out.append("  Processors' last task ended: earliest \(f(lastTaskEnd.earliest)) µs, median \(f(lastTaskEnd.median)) µs, latest \(f(lastTaskEnd.latest)) µs")
     return out
+  }
+}
+
+extension KernelTrace {
+  /// For a group's traces: each GPU's kernel start and end against GPU 0's by %globaltimer, µs
+  /// (meaningful only where the GPUs' timers agree; a first look at launch skew and drain).
+  public static func skewLine(_ traces: [KernelTrace]) -> String? {
+    guard let first = traces.first, traces.count > 1 else { return nil }
+    func offset(_ a: UInt64, _ b: UInt64) -> String {
+      let us = a >= b ? Double(a - b) / 1e3 : -Double(b - a) / 1e3
+      return (us >= 0 ? "+" : "") + String((us * 10).rounded() / 10)
+    }
+    let parts = traces.dropFirst().map {
+      "GPU \($0.gpu) start \(offset($0.startNanoseconds, first.startNanoseconds)) µs, end \(offset($0.endNanoseconds, first.endNanoseconds)) µs"
+    }
+    return "globaltimer against GPU \(first.gpu): " + parts.joined(separator: "; ")
   }
 }

@@ -157,6 +157,7 @@ extension Bench {
     for (tokens, perGPU) in traces {
       print("timeline at S=\(tokens) (one traced forward):")
       for t in perGPU { print(t.lines.joined(separator: "\n")) }
+      if let skew = KernelTrace.skewLine(perGPU) { print(skew) }
     }
   }
 

@@ -40,4 +40,22 @@ struct KernelTraceTests {
     #expect(t.lastTaskEnd.earliest == 900 && t.lastTaskEnd.latest == 1000)
     #expect(t.lines.contains { $0.contains("GEMM0 4 × 100.0 µs") && $0.contains("Combine 2 × 50.0 µs") })
   }
+
+  @Test("the CUDA-event span joins the first line; the group line gives each GPU's start and end against GPU 0")
+  func eventsAndSkew() throws {
+    var w0 = Self.words(processors: 2), w1 = Self.words(processors: 2)
+    w0[0] = Self.start
+    w0[10] = Self.start + 800_000
+    w1[0] = Self.start + 42_500        // GPU 1 started 42.5 µs later
+    w1[10] = Self.start + 790_000      // and ended 10 µs earlier
+    var t0 = KernelTrace(words: w0, gpu: 0, processors: 2)
+    let t1 = KernelTrace(words: w1, gpu: 1, processors: 2)
+    #expect(t0.startNanoseconds == Self.start && t1.endNanoseconds == Self.start + 790_000)
+    t0.eventMicroseconds = 833.25
+    #expect(t0.lines[0].contains("800.0 µs, CUDA events 833.3 µs"))
+    #expect(!t1.lines[0].contains("CUDA events"))
+    let line = try #require(KernelTrace.skewLine([t0, t1]))
+    #expect(line.contains("GPU 1 start +42.5 µs, end -10.0 µs"))
+    #expect(KernelTrace.skewLine([t0]) == nil)
+  }
 }
