@@ -27,7 +27,7 @@ let package = Package(
     .target(name: "FlashMoE", dependencies: ["MoECore", "MoECPU", "MoEFiles", "MoECUDA"]),
     // The benchmark suite (`flashmoe bench --suite`): its plan, results, the PyTorch baseline run
     // as a subprocess, and the JSON / CSV / SVG writers. No GPU code: the CLI supplies the timings.
-    .target(name: "BenchSuite", dependencies: ["MoECore", "MoEFiles"]),
+    .target(name: "BenchSuite", dependencies: ["MoECore", "MoEFiles", "MoELaunch"]),
     .executableTarget(
       name: "flashmoe",
       dependencies: [

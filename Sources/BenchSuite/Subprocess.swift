@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MoELaunch
 
 /// How a child process ended and what it printed.
 public struct ProcessResult: Equatable, Sendable {
@@ -39,49 +40,20 @@ public enum Subprocess {
     guard let program = arguments.first, !program.isEmpty else {
       throw SubprocessError(command: command, problem: "no program given")
     }
-    var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-    guard pipe(&out) == 0 else { throw failure(command, "pipe", errno) }
-    guard pipe(&err) == 0 else {
-      let code = errno
-      close(out[0]); close(out[1])
-      throw failure(command, "pipe", code)
-    }
-    // The child keeps only its dup2'ed copies (pipe2 with O_CLOEXEC needs _GNU_SOURCE in Glibc).
-    for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2)
     // The child starts with no signal blocked and SIGPIPE at its default, whatever we inherited.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var none = sigset_t(), defaults = sigset_t()
-    sigemptyset(&none)
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGPIPE)
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = childEnvironment(environment).map { strdup($0) } + [nil]
-    defer { for p in argv + envp { free(p) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, program, &actions, &attributes, argv, envp)
-    close(out[1])
-    close(err[1])
-    guard spawned == 0 else {
-      close(out[0]); close(err[0])
-      throw SubprocessError(command: command, problem: "could not start \(program): \(String(cString: strerror(spawned)))")
+    let options = PipedSpawn.Options(searchPath: true, defaultSignals: [SIGPIPE], newProcessGroup: false)
+    let child: PipedSpawn.Child
+    switch PipedSpawn.spawn(program, arguments: arguments, environment: environment, options: options) {
+    case .failure(.pipe(let code)): throw failure(command, "pipe", code)
+    case .failure(.spawn(let code)):
+      throw SubprocessError(command: command, problem: "could not start \(program): \(String(cString: strerror(code)))")
+    case .success(let started): child = started
     }
+    let pid = child.pid
 
     let clock = ContinuousClock()
     let deadline = clock.now + .milliseconds(Int64(max(timeoutSeconds, 0) * 1000))
-    var streams = [Stream(fd: out[0]), Stream(fd: err[0])]
+    var streams = [Stream(fd: child.output), Stream(fd: child.error)]
     var timedOut = false
     while streams.contains(where: { !$0.closed }) {
       let left = deadline - clock.now
@@ -127,19 +99,6 @@ public enum Subprocess {
       let plain = !word.isEmpty && word.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }
       return plain ? word : "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }.joined(separator: " ")
-  }
-
-  /// Ours, as KEY=VALUE, with `overrides` replacing or adding entries.
-  static func childEnvironment(_ overrides: [String: String]) -> [String] {
-    var entries: [String] = []
-    var p: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
-    while let entry = p?.pointee {
-      let text = String(cString: entry)
-      let key = text.prefix { $0 != "=" }
-      if overrides[String(key)] == nil { entries.append(text) }
-      p = p?.successor()
-    }
-    return entries + overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
   }
 
   private static func failure(_ command: String, _ call: String, _ code: Int32) -> SubprocessError {

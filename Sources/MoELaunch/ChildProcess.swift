@@ -41,62 +41,20 @@ final class ChildProcess {
   }
 
   private static func spawnLocked(_ command: ChildCommand) -> Result<ChildProcess, SpawnError> {
-    var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-    guard pipe(&out) == 0 else { return .failure(SpawnError(command: command, problem: "pipe: \(String(cString: strerror(errno)))")) }
-    guard pipe(&err) == 0 else {
-      let problem = String(cString: strerror(errno))
-      close(out[0]); close(out[1])
-      return .failure(SpawnError(command: command, problem: "pipe: \(problem)"))
+    // SIGINT / SIGTERM / SIGHUP / SIGPIPE at their defaults even where the launcher inherited them
+    // ignored (nohup, a background shell job), so forwarding works.
+    let options = PipedSpawn.Options(searchPath: false, defaultSignals: [SIGPIPE, SIGINT, SIGTERM, SIGHUP], newProcessGroup: true)
+    switch PipedSpawn.spawn(
+      command.executable, arguments: [command.executable] + command.arguments, environment: command.environment, options: options)
+    {
+    case .failure(.pipe(let code)):
+      return .failure(SpawnError(command: command, problem: "pipe: \(String(cString: strerror(code)))"))
+    case .failure(.spawn(let code)):
+      return .failure(SpawnError(command: command, problem: String(cString: strerror(code))))
+    case .success(let child):
+      for fd in [child.output, child.error] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+      return .success(ChildProcess(pid: child.pid, output: [child.output, child.error]))
     }
-    for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    // stdin from /dev/null: a child in a background process group reading the terminal would stop.
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    // No signal blocked; SIGINT / SIGTERM / SIGHUP / SIGPIPE at their defaults even where the
-    // launcher inherited them ignored (nohup, a background shell job), so forwarding works.
-    var none = sigset_t(), defaults = sigset_t()
-    sigemptyset(&none)
-    sigemptyset(&defaults)
-    for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP] { sigaddset(&defaults, signal) }
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setpgroup(&attributes, 0)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-    let argv: [UnsafeMutablePointer<CChar>?] = ([command.executable] + command.arguments).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = environment(command.environment).map { strdup($0) } + [nil]
-    defer { for p in argv + envp { free(p) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, command.executable, &actions, &attributes, argv, envp)
-    close(out[1])
-    close(err[1])
-    guard status == 0 else {
-      close(out[0]); close(err[0])
-      return .failure(SpawnError(command: command, problem: String(cString: strerror(status))))
-    }
-    for fd in [out[0], err[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-    return .success(ChildProcess(pid: pid, output: [out[0], err[0]]))
-  }
-
-  /// The launcher's environment as KEY=VALUE, with `overrides` replacing or adding entries.
-  static func environment(_ overrides: [String: String]) -> [String] {
-    var entries: [String] = []
-    var p: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = environ
-    while let entry = p?.pointee {
-      let text = String(cString: entry)
-      if overrides[String(text.prefix { $0 != "=" })] == nil { entries.append(text) }
-      p = p?.successor()
-    }
-    return entries + overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
   }
 
   /// The signal to the child's whole process group (what it started too), while it is unreaped:
