@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -64,20 +64,25 @@ if [ "$MODE" = sanitize ]; then
   exit 0
 fi
 if [ "$MODE" = nvshmem ]; then
-  # One process per GPU over NVSHMEM (issue #6) on this host: the expert-parallel battery with 2
-  # processes, then 8K tokens per GPU through NVSHMEM, through one process's peer pointers, and
-  # torch_moe.py --gpus 2, bf16 and fp32 (tf32 math).
+  # One process per GPU over NVSHMEM (issue #6) on this host, with the put/signal transport forced
+  # (FLASHMOE_NVSHMEM_TRANSPORT=put; peer pointers would do here): the transport probe and the
+  # expert-parallel battery on 2 and 4 processes, then 8K tokens per GPU through puts, through
+  # nvshmem_ptr stores, through one process's peer pointers, and torch_moe.py --gpus 2.
   export NVSHMEM_REMOTE_TRANSPORT=${NVSHMEM_REMOTE_TRANSPORT:-none}
   export NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=${NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME:-lo}
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet"
-  step 200 $B launch -n 2 --timeout 190 -- verify --launcher env --seed ${SEED:-20261128} --repeats ${REPEATS:-100}
-  # The put/signal transport (remote.cuh), forced on this host where peer pointers would do.
-  step 300 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 290 -- verify --launcher env --seed ${SEED:-20261128} --repeats ${REPEATS:-100}
+  step 150 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 145 -- verify --launcher env --seed ${SEED:-20261208} --repeats ${REPEATS:-100}
   for D in "--dtype bf16" "--dtype fp32 --math tf32"; do
-    step 60 $B launch -n 2 --timeout 55 -- bench --launcher env $D $A
-    step 90 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 85 -- bench --launcher env $D $A
+    step 60 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 55 -- bench --launcher env $D $A
+    step 45 $B launch -n 2 --timeout 40 -- bench --launcher env $D $A
     step 45 $B bench --backend cuda --gpus 2 $D $A
   done
+  N=$(nvidia-smi -L | wc -l)
+  if [ "$N" -ge 4 ]; then
+    step 150 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 4 --timeout 145 -- verify --launcher env --seed ${SEED:-20261209} --repeats 50
+    step 60 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 4 --timeout 55 -- bench --launcher env --dtype bf16 $A
+    step 45 $B launch -n 4 --timeout 40 -- bench --launcher env --dtype bf16 $A
+  fi
   if [ -f .device/torch_moe.py ]; then
     step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
     step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32

@@ -1,4 +1,5 @@
 internal import CCUDA
+import Synchronization
 
 /// A loaded code image (cuModuleLoadData): a cubin, a fatbin, or NUL-terminated PTX text.
 /// Unloaded in deinit; kernels keep their module alive.
@@ -6,6 +7,9 @@ public final class Module: @unchecked Sendable {
   public let context: Context
   let handle: CUmodule
   var driver: Driver { context.driver }
+  /// Run in deinit before the unload, newest first: what registered the module elsewhere undoes it
+  /// (NVSHMEM keeps every module it initialised and writes into their device state later).
+  private let beforeUnload = Mutex<[@Sendable (CUmodule) -> Void]>([])
 
   /// Loads an image: cubin or fatbin bytes, or PTX text (a terminating NUL is added if missing).
   public init(context: Context, image: [UInt8]) throws {
@@ -38,7 +42,14 @@ public final class Module: @unchecked Sendable {
 
   deinit {
     _ = driver.cuCtxSetCurrent(context.handle)
+    for hook in beforeUnload.withLock({ $0 }).reversed() { hook(handle) }
+    _ = driver.cuCtxSetCurrent(context.handle)
     _ = driver.cuModuleUnload(handle)
+  }
+
+  /// Registers `hook` to run just before this module is unloaded.
+  func runBeforeUnload(_ hook: @escaping @Sendable (CUmodule) -> Void) {
+    beforeUnload.withLock { $0.append(hook) }
   }
 
   /// The values of a `__device__` array of `T` named `name` (an `extern "C"` symbol), copied to the host.

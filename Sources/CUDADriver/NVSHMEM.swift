@@ -269,22 +269,23 @@ public final class NVSHMEMLibrary: @unchecked Sendable {
 
   /// nvshmemx_cumodule_init: fills the NVSHMEM device state of `module` (a cubin linked with
   /// NVSHMEM's device library and loaded with cuModuleLoadData). Needed once per module, after
-  /// `initialize`, before the module's first launch.
+  /// `initialize`, before the module's first launch. The module is finalized (nvshmemx_cumodule_finalize)
+  /// when it is released, before its unload: NVSHMEM keeps the modules it initialised and writes
+  /// into their device state at later allocations and barriers, which faulted (illegal address)
+  /// once a module had been unloaded without it.
   public func initializeModule(_ module: Module) throws {
     try state.withLock { context in
       _ = try initializedContext(context, "nvshmemx_cumodule_init")
       try module.context.makeCurrent()
       try check(nvshmemx_cumodule_init(module.handle), "nvshmemx_cumodule_init")
     }
-  }
-
-  /// nvshmemx_cumodule_finalize: releases what `initializeModule` registered, before the module is
-  /// unloaded.
-  public func finalizeModule(_ module: Module) throws {
-    try state.withLock { context in
-      _ = try initializedContext(context, "nvshmemx_cumodule_finalize")
-      try module.context.makeCurrent()
-      try check(nvshmemx_cumodule_finalize(module.handle), "nvshmemx_cumodule_finalize")
+    let finalize = nvshmemx_cumodule_finalize
+    module.runBeforeUnload { [self] handle in
+      // After NVSHMEM itself is finalized there is nothing left to release.
+      state.withLock { context in
+        guard (try? initializedContext(context, "nvshmemx_cumodule_finalize")) != nil else { return }
+        _ = finalize(handle)
+      }
     }
   }
 

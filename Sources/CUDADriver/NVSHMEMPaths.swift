@@ -33,11 +33,11 @@ public struct NVSHMEMPaths: Sendable, Equatable, CustomStringConvertible {
     NVSHMEMPaths(home: try CUDAPaths.nvshmemHome(environment: environment))
   }
 
-  /// Checks that the files needed to build device code are there (the headers and the device
-  /// library).
+  /// Checks that the files needed to build device code are there (the headers: device code is
+  /// compiled header-only, `KernelCompiler.compileNVSHMEM`).
   /// - Throws: `CUDAError.unavailable` naming each missing file.
   public func checkDeviceFiles() throws {
-    let needed = ["\(includePath)/nvshmem.h", "\(includePath)/device/nvshmem_defines.h", deviceLibraryPath]
+    let needed = ["\(includePath)/nvshmem.h", "\(includePath)/device/nvshmem_defines.h", "\(includePath)/non_abi/nvshmem_version.h"]
     let missing = needed.filter { !FileSystem.exists($0) }
     guard missing.isEmpty else {
       throw CUDAError.unavailable(what: "NVSHMEM device files in \(home)", searched: missing)

@@ -101,23 +101,29 @@ public final class KernelCompiler: Sendable {
   public func key(for spec: KernelSpec) -> String { SHA256.hexDigest(keyMaterial(for: spec)) }
 
   /// The cache key of a spec built with NVSHMEM (`transport == .nvshmem`): the cubin also depends
-  /// on the device library it was linked with (its path, size and modification time stand for its
-  /// contents, which are 60 MB), nvJitLink's version and the link options.
-  public func nvshmemKey(for spec: KernelSpec, nvshmem: NVSHMEMPaths? = nil, linker: NVJitLink? = nil) throws -> String {
+  /// on NVSHMEM's headers, whose device code it inlines. Their folder, NVSHMEM's version header
+  /// and build options header (contents) and the prelude stand for them.
+  public func nvshmemKey(for spec: KernelSpec, nvshmem: NVSHMEMPaths? = nil) throws -> String {
     let paths = try nvshmem ?? NVSHMEMPaths.find()
-    let library = paths.deviceLibraryPath
-    var info = stat()
-    let identity = stat(library, &info) == 0 ? "\(info.st_size) bytes, modified \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)" : "missing"
+    func digest(_ relative: String) -> String {
+      switch POSIXFile.read("\(paths.includePath)/\(relative)", limit: 1 << 20) {
+      case .bytes(let bytes): return SHA256.hexDigest(bytes)
+      case .missing: return "missing"
+      case .failed(let why): return "unreadable (\(why))"
+      }
+    }
     return SHA256.hexDigest(keyMaterial(for: spec) + """
-      nvshmem-device-library: \(library), \(identity)
-      nvjitlink: \(try (linker ?? NVJitLink.shared()).versionString)
-      link-options: \(Self.nvshmemLinkOptions.joined(separator: " "))
+      nvshmem-headers: \(paths.includePath)
+      nvshmem-version-header: \(digest("non_abi/nvshmem_version.h"))
+      nvshmem-build-options: \(digest("non_abi/nvshmem_build_options.h"))
+      nvshmem-prelude: \(SHA256.hexDigest(Self.nvshmemPrelude))
+      nvshmem-options: \(Self.nvshmemExtraOptions.joined(separator: " "))
 
       """)
   }
 
-  /// nvJitLink options of NVSHMEM builds (the register cap goes to the link, where ptxas runs).
-  static let nvshmemLinkOptions = ["-maxrregcount=255", "-lineinfo"]
+  /// NVRTC options the layer's NVSHMEM builds add (as `options(for:)` gives the others).
+  static let nvshmemExtraOptions = ["-lineinfo", "--maxrregcount=255"]
 
   // MARK: - Compiling
 
@@ -167,11 +173,11 @@ public final class KernelCompiler: Sendable {
     try spec.validate()
     let key = try key ?? (spec.transport == .nvshmem ? nvshmemKey(for: spec) : self.key(for: spec))
     if spec.transport == .nvshmem {
-      // NVRTC to LTO-IR with NVSHMEM's device headers, linked with its device library by nvJitLink.
+      // NVRTC with NVSHMEM's device code inlined from its headers (compileNVSHMEM says why).
       let build = try compileNVSHMEM(
         source: spec.translationUnit(), name: "flashmoe_\(spec.architecture)_\(key.prefix(12)).cu", headers: sources,
-        architecture: spec.architecture, linkOptions: Self.nvshmemLinkOptions)
-      return CompiledKernel(spec: spec, key: key, cubin: build.cubin, log: build.compileLog + build.linkLog)
+        architecture: spec.architecture, options: Self.nvshmemExtraOptions)
+      return CompiledKernel(spec: spec, key: key, cubin: build.cubin, log: build.compileLog)
     }
     let program: CompiledProgram
     do {

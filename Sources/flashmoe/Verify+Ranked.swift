@@ -22,6 +22,16 @@ extension Verify {
       var tally = Tally()
       var caseSeed = firstSeed
       let threads = try backendOptions.threadCount()
+      // The put transport on its own first (every rank runs it: it is collective), so that a
+      // transport fault is told apart from a fault of the layer built on it.
+      for (staged, epoch) in [(false, UInt32(1)), (true, 2), (true, 3)] {
+        let probe = Result { try job.probePutTransport(staged: staged, epoch: epoch) }
+        guard selected("transport probe") else { continue }
+        tally.check("NVSHMEM put transport probe, epoch \(epoch)") {
+          let r = try probe.get()
+          return (r.ok, "\(r.ok ? "PASS" : "FAIL")  NVSHMEM put transport probe, epoch \(epoch) [rank \(place.rank) of \(p)]: \(r)")
+        }
+      }
       for c in GroupCase.battery(gpus: p) {
         caseSeed &+= 1
         let seed = caseSeed
