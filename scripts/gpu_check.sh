@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -87,6 +87,16 @@ if [ "$MODE" = nvshmem ]; then
     step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
     step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
   fi
+  exit 0
+fi
+if [ "$MODE" = rankfaults ]; then
+  # Faults with one process per GPU (issue #6 §3): each actor stalled on the last rank, then the
+  # last rank leaving the job; 2 processes (peer pointers, then puts) and 4 processes.
+  export NVSHMEM_REMOTE_TRANSPORT=${NVSHMEM_REMOTE_TRANSPORT:-none}
+  export NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=${NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME:-lo}
+  step 75 $B launch -n 2 --timeout 70 -- verify --launcher env --faults --rendezvous-timeout 15
+  step 75 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 70 -- verify --launcher env --faults --rendezvous-timeout 15
+  [ "$(nvidia-smi -L | wc -l)" -ge 4 ] && step 80 $B launch -n 4 --timeout 75 -- verify --launcher env --faults --rendezvous-timeout 15
   exit 0
 fi
 if [ "$MODE" = nvshmem4 ]; then

@@ -21,7 +21,12 @@ public final class CUDAMoERank: @unchecked Sendable {
   /// pointers where every PE is reachable, else puts.
   public static let transportVariable = "FLASHMOE_NVSHMEM_TRANSPORT"
 
-  public init(config: MoEConfig, weights: MoEWeights, job: NVSHMEMJob, maxTokens: Int? = nil) throws {
+  /// - Parameters:
+  ///   - debugStall, watchdogMs: fault injection and the kernel's wait bound, as for `CUDAMoE`.
+  public init(
+    config: MoEConfig, weights: MoEWeights, job: NVSHMEMJob, maxTokens: Int? = nil, debugStall: DebugStall? = nil,
+    watchdogMs: Int? = nil
+  ) throws {
     let choice = CUDAEnvironment.value(Self.transportVariable) ?? "auto"
     guard ["auto", "direct", "put"].contains(choice) else {
       throw ConfigError(field: Self.transportVariable, value: "'\(choice)'", expected: "auto, direct or put")
@@ -35,7 +40,7 @@ public final class CUDAMoERank: @unchecked Sendable {
     }
     let engine = try CUDAMoE(
       config: config, weights: weights, maxTokens: maxTokens, deviceIndex: job.context.device.index,
-      rank: job.rank, ranks: job.worldSize, context: job.context,
+      rank: job.rank, ranks: job.worldSize, context: job.context, debugStall: debugStall, watchdogMs: watchdogMs,
       symmetric: { bytes in try job.symmetricBuffer(bytes: bytes) },
       transport: transport, moduleInit: transport == .nvshmem ? { try job.library.initializeModule($0) } : nil)
     let mine = engine.work.peerEntry

@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Prints each verification line as it comes and ends with the 'N passed, N failed' line the CI
 /// log readers and people look for; a failure makes the command exit non-zero.
 struct Tally {
@@ -7,6 +11,8 @@ struct Tally {
 
   mutating func record(_ ok: Bool, _ line: String) {
     print(line)
+    // Out at once: a rank that the launcher stops must not take its last lines with it.
+    fflush(nil)
     if ok { passed += 1 } else { failed += 1 }
   }
 

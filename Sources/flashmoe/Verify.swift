@@ -25,7 +25,7 @@ struct Verify: ParsableCommand {
   @Flag(help: "Only the first few cases (a smoke test).") var quick = false
   @Option(help: "Only the cases whose name contains this text (case-insensitive); seeds stay those of the whole battery.")
   var only: String?
-  @Flag(help: "Instead of the battery: make each actor stall in turn (FLASHMOE_DEBUG_STALL) and check the watchdog's error and recovery.")
+  @Flag(help: "Instead of the battery: make each actor stall in turn (FLASHMOE_DEBUG_STALL) and check the watchdog's error and recovery; with --launcher env, on the last rank, then that rank leaves the job and the others must report it.")
   var faults = false
 
   func validate() throws {
@@ -53,9 +53,10 @@ struct Verify: ParsableCommand {
 
   func run() throws {
     if let place = try launcherOptions.resolve(environment: LaunchEnvironment.processEnvironment()) {
-      guard !faults, gpus == nil else {
-        throw ConfigError(field: faults ? "faults" : "gpus", value: faults ? "set" : "'\(gpus!)'", expected: "not with --launcher env (each process has one GPU: its local rank)")
+      guard gpus == nil else {
+        throw ConfigError(field: "gpus", value: "'\(gpus!)'", expected: "not with --launcher env (each process has one GPU: its local rank)")
       }
+      if faults { return try runRankedFaults(place) }
       return try runRanked(place)
     }
     if faults { return try runFaults(try gpuList()) }
