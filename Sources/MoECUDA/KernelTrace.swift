@@ -88,8 +88,10 @@ public struct KernelTrace: Sendable {
 }
 
 extension KernelTrace {
-  /// For a group's traces: each GPU's kernel start and end against GPU 0's by %globaltimer, µs
-  /// (meaningful only where the GPUs' timers agree; a first look at launch skew and drain).
+  /// For a group's traces: each GPU's kernel start and end against GPU 0's by %globaltimer, µs.
+  /// The GPUs' timers are not aligned (580 µs apart on the 4 × H200 machine), so only the
+  /// difference between a GPU's start and end offsets means something: how much longer or shorter
+  /// its kernel ran than GPU 0's.
   public static func skewLine(_ traces: [KernelTrace]) -> String? {
     guard let first = traces.first, traces.count > 1 else { return nil }
     func offset(_ a: UInt64, _ b: UInt64) -> String {
@@ -99,6 +101,7 @@ extension KernelTrace {
     let parts = traces.dropFirst().map {
       "GPU \($0.gpu) start \(offset($0.startNanoseconds, first.startNanoseconds)) µs, end \(offset($0.endNanoseconds, first.endNanoseconds)) µs"
     }
-    return "globaltimer against GPU \(first.gpu): " + parts.joined(separator: "; ")
+    return "globaltimer against GPU \(first.gpu) (the GPUs' clocks are not aligned: compare a GPU's start and end offsets with each other): "
+      + parts.joined(separator: "; ")
   }
 }
