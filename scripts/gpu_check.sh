@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -97,6 +97,21 @@ if [ "$MODE" = rankfaults ]; then
   step 75 $B launch -n 2 --timeout 70 -- verify --launcher env --faults --rendezvous-timeout 15
   step 75 env FLASHMOE_NVSHMEM_TRANSPORT=put $B launch -n 2 --timeout 70 -- verify --launcher env --faults --rendezvous-timeout 15
   [ "$(nvidia-smi -L | wc -l)" -ge 4 ] && step 80 $B launch -n 4 --timeout 75 -- verify --launcher env --faults --rendezvous-timeout 15
+  exit 0
+fi
+if [ "$MODE" = cellorder ]; then
+  # Dispatch in cell order (FLASHMOE_DISPATCH_ORDER=cell, opt-in) against token order: the battery
+  # on 2 and N GPUs, then 8K tokens per GPU on 1, 2 and N GPUs both ways, one traced forward each.
+  N=$(nvidia-smi -L | wc -l)
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet"
+  for P in 2 $N; do
+    step 150 env FLASHMOE_DISPATCH_ORDER=cell $B verify --backend cuda --gpus $P --seed $((${SEED:-20261210} + P)) --repeats ${REPEATS:-200}
+  done
+  step 60 $B bench --backend cuda --dtype bf16 $A
+  for P in 2 $N; do
+    step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --trace
+    step 60 env FLASHMOE_DISPATCH_ORDER=cell $B bench --backend cuda --gpus $P --dtype bf16 $A --trace
+  done
   exit 0
 fi
 if [ "$MODE" = nvshmem4 ]; then

@@ -45,6 +45,9 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Environment variable: "1" runs fp32-storage/tf32-math layers on Hopper's wgmma (operands
   /// rounded to tf32 in shared memory) instead of mma.sync. Opt-in until measured on a GPU.
   public static let tf32WGMMAVariable = "FLASHMOE_TF32_WGMMA"
+  /// Expert parallelism: `cell` sends dispatch rows cell by cell (KernelSpec.dispatchByCell, opt-in
+  /// until measured), `token` (default) in token order.
+  public static let dispatchOrderVariable = "FLASHMOE_DISPATCH_ORDER"
   let dispatchers: Int
   let stall: DebugStall?
 
@@ -95,6 +98,11 @@ public final class CUDAMoE: @unchecked Sendable {
       architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
     var spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN, tf32OnWGMMA: tf32OnWGMMA)
     spec.transport = transport == .peer ? nil : transport
+    let order = CUDAEnvironment.value(Self.dispatchOrderVariable) ?? "token"
+    guard ["token", "cell"].contains(order) else {
+      throw ConfigError(field: Self.dispatchOrderVariable, value: "'\(order)'", expected: "token or cell")
+    }
+    spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
     let compiler = try compiler ?? KernelCompiler()
     var compile = try compiler.compile(spec)
     if compile.cacheHit, compile.kernel.resources == nil {

@@ -74,18 +74,26 @@ struct KernelSpecTests {
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma; all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch; all valid and distinct")
   func ciVariants() throws {
     let all = KernelSpec.ciVariants()
-    #expect(all.count == 39)
-    #expect(Set(all).count == 39)
+    #expect(all.count == 41)
+    #expect(Set(all).count == 41)
+    // Dispatch in cell order (opt-in): bf16, two and four GPUs, a define of its own.
+    let byCell = all.filter { $0.dispatchByCell == true }
+    #expect(byCell.count == 2 && Set(byCell.map(\.ranks)) == [2, 4] && byCell.allSatisfy { $0.dtype == .bf16 })
+    #expect(byCell.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_DISPATCH_BY_CELL 1") })
+    #expect(!all.filter { $0.dispatchByCell != true }.contains { $0.translationUnit().contains("FLASHMOE_DISPATCH_BY_CELL") })
+    var one = byCell[0]
+    one.ranks = 1
+    #expect(throws: JITError.self) { try one.validate() }
     // The opt-in tf32-on-wgmma variants: Hopper, fp32/tf32, both tile widths, one and two GPUs.
     let wgmmaTF32 = all.filter(\.tf32OnWGMMA)
     #expect(wgmmaTF32.count == 3 && wgmmaTF32.allSatisfy { $0.architecture == "sm_90a" && $0.dtype == .fp32 && $0.math == .tf32 })
     #expect(Set(wgmmaTF32.map(\.tileN)) == [64, 128] && Set(wgmmaTF32.map(\.ranks)) == [1, 2])
     #expect(wgmmaTF32.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_TF32_WGMMA 1") })
     #expect(!all.filter { !$0.tf32OnWGMMA }.contains { $0.translationUnit().contains("#define FLASHMOE_TF32_WGMMA") })
-    let variants = all.filter { !$0.tf32OnWGMMA }
+    let variants = all.filter { !$0.tf32OnWGMMA && $0.dispatchByCell != true }
     #expect(variants.filter { $0.ranks == 2 }.count == 4)
     for spec in variants {
       try spec.validate()

@@ -62,7 +62,11 @@ __device__ void gate_slots(const Params& p, const int* rowBase) {
       // experts it is also the row of its cell (p = rank), whose tokens GEMM0 reads from x.
       const int row = e * p.cellRows + slot;
       p.pairRow[q] = row;
+#if defined(FLASHMOE_DISPATCH_BY_CELL)
+      p.rowToken[row] = q / K;  // remote experts' rows too: dispatch walks them cell by cell
+#else
       if (e / EL == p.rank) p.rowToken[row] = q / K;
+#endif
     } else {
       const int row = rowBase[e] + slot;
       p.pairRow[q] = row;
