@@ -3,14 +3,15 @@ import Glibc
 import Synchronization
 
 /// NVSHMEM's host library (libnvshmem_host.so.3), opened with dlopen: bootstrap with a unique ID,
-/// the symmetric heap, peer pointers and the per-module device state of kernels that link NVSHMEM.
+/// the symmetric heap, peer pointers and the per-module device state of kernels that use NVSHMEM.
 ///
 /// One process per GPU. The bootstrap (issue #6):
 /// 1. rank 0 calls `uniqueID()` and sends the 128 bytes to the other ranks (the TCP rendezvous);
 /// 2. every rank, rank 0 included, calls `initialize(rank:worldSize:uniqueID:context:)` with its GPU's
 ///    context; this is collective and returns once all `worldSize` ranks have joined;
-/// 3. each module whose cubin links NVSHMEM's device library gets `initializeModule(_:)` after
-///    cuModuleLoadData and before its first launch;
+/// 3. each module whose cubin holds NVSHMEM's device code (compiled header-only,
+///    `KernelCompiler.compileNVSHMEM`) gets `initializeModule(_:)` after cuModuleLoadData and
+///    before its first launch; it is finalized when the module is released;
 /// 4. `finalize()` at the end (collective).
 ///
 /// What NVSHMEM needs from the process, found by reading its headers and library:
@@ -267,8 +268,8 @@ public final class NVSHMEMLibrary: @unchecked Sendable {
     }
   }
 
-  /// nvshmemx_cumodule_init: fills the NVSHMEM device state of `module` (a cubin linked with
-  /// NVSHMEM's device library and loaded with cuModuleLoadData). Needed once per module, after
+  /// nvshmemx_cumodule_init: fills the NVSHMEM device state of `module` (a cubin holding NVSHMEM's
+  /// device code, loaded with cuModuleLoadData). Needed once per module, after
   /// `initialize`, before the module's first launch. The module is finalized (nvshmemx_cumodule_finalize)
   /// when it is released, before its unload: NVSHMEM keeps the modules it initialised and writes
   /// into their device state at later allocations and barriers, which faulted (illegal address)

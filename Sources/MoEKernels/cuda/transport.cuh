@@ -20,11 +20,55 @@ namespace flashmoe {
 //   overlaps with compute (the paper's Figure 13). A few blocks already fill the link.
 // - Each (owner, local expert) cell is closed by whichever warp stores its last row: a counter
 //   per expert, then a release signal carrying the row count (SelfCorrectTaskBound's input).
+// One warp sends one row (H elements of this GPU's tokens) to its row of a peer's incoming cell;
+// the put transport counts it on arrival.
+template <class S, class T>
+__device__ __forceinline__ void send_row(const Params& p, T* dst, const T* src, int expert) {
+  constexpr int H = S::kHidden, EL = S::kExperts / S::kRanks;
+#if defined(FLASHMOE_TRANSPORT_NVSHMEM)
+  // x is on the symmetric heap in this mode (a put's source must be, for remote transports).
+  remote::put_counted_warp(dst, src, H * sizeof(T), &p.dispatchArrive[p.rank * EL + expert % EL], expert / EL);
+#else
+  (void)p;
+  (void)expert;
+  constexpr int kVec = 16 / sizeof(T), kStep = 32 * kVec, kUnroll = 4;
+  for (int c0 = (threadIdx.x & 31) * kVec; c0 < H; c0 += kStep * kUnroll) {
+    uint4 v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (c0 + u * kStep < H) v[u] = __ldcg(reinterpret_cast<const uint4*>(src + c0 + u * kStep));
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (c0 + u * kStep < H) *reinterpret_cast<uint4*>(dst + c0 + u * kStep) = v[u];
+  }
+#endif
+}
+
+// After a warp has sent its rows (each lane's `remote` row of expert `e`): every store is out
+// before the counts move (fence, then the warp meets); one atomic per distinct expert, and the
+// warp that completes an expert's rows closes its cell with a release signal carrying the count.
+template <class S>
+__device__ __forceinline__ void close_cells(const Params& p, bool remote, int e, unsigned long long tag) {
+  constexpr int EL = S::kExperts / S::kRanks;
+  const int lane = threadIdx.x & 31;
+  __threadfence_system();
+  __syncwarp();
+  const unsigned same = __match_any_sync(0xffffffffu, remote ? e : -1 - lane);
+  if (remote && (same & ((1u << lane) - 1u)) == 0) {
+    const unsigned n = __popc(same);
+    const unsigned before = atomicAdd(&p.dispatchSent[e], n);
+    const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
+    if (before + n == rows) {
+      __threadfence_system();
+      remote::signal_cell(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows, e / EL);
+    }
+  }
+}
+
 template <class S>
 __device__ void dispatch(const Params& p) {
   using T = typename Storage<S::kDType>::T;
-  constexpr int H = S::kHidden, K = S::kTopK, E = S::kExperts, EL = E / S::kRanks;
-  constexpr int kVec = 16 / sizeof(T), kStep = 32 * kVec, kUnroll = 4;
+  constexpr int H = S::kHidden, E = S::kExperts, EL = E / S::kRanks;
   const unsigned long long tag = (unsigned long long)p.epoch << 32;
   if (blockIdx.x == 0) {
     for (int e = threadIdx.x; e < E; e += S::kThreads) {
@@ -38,13 +82,13 @@ __device__ void dispatch(const Params& p) {
   const int lane = threadIdx.x & 31;
   const int warp = (blockIdx.x - first) * S::kWarps + (threadIdx.x >> 5);
   const int warps = p.dispatchers * S::kWarps;
+  const T* x = static_cast<const T*>(p.x);
 #if defined(FLASHMOE_DISPATCH_BY_CELL)
   // Cell order (opt-in, FLASHMOE_DISPATCH_ORDER=cell): the rows of every remote expert, expert by
   // expert, 32 consecutive rows per warp and chunk, chunks dealt round-robin, so a peer's cells
   // complete one after another and its GEMM0 can start on the first while the others travel. In
   // token order every cell completed at the end of dispatch (2-GPU trace, 8K tokens: all cells
   // within 3 µs of the last row). gate_slots wrote every kept pair's token at its row.
-  const T* x = static_cast<const T*>(p.x);
   int cursorExpert = 0, cursorBase = 0;  // the first remote expert whose rows reach this chunk
   for (int chunk = warp;; chunk += warps) {
     const int r = chunk * 32 + lane;
@@ -66,42 +110,17 @@ __device__ void dispatch(const Params& p) {
     }
     const bool remote = e < E;
     const int slot = r - base;
-    unsigned todo = __ballot_sync(0xffffffffu, remote);
-    for (; todo; todo &= todo - 1) {
+    for (unsigned todo = __ballot_sync(0xffffffffu, remote); todo; todo &= todo - 1) {
       const int j = __ffs(todo) - 1;
       const int ej = __shfl_sync(0xffffffffu, e, j), sj = __shfl_sync(0xffffffffu, slot, j);
       T* dst = static_cast<T*>(p.peers[ej / EL].dispatchIn) + ((size_t)(p.rank * EL + ej % EL) * p.cellRows + sj) * H;
-      const T* src = x + (size_t)__ldcg(&p.rowToken[ej * p.cellRows + sj]) * H;
-#if defined(FLASHMOE_TRANSPORT_NVSHMEM)
-      remote::put_counted_warp(dst, src, H * sizeof(T), &p.dispatchArrive[p.rank * EL + ej % EL], ej / EL);
-#else
-      for (int c0 = lane * kVec; c0 < H; c0 += kStep * kUnroll) {
-        uint4 v[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-          if (c0 + u * kStep < H) v[u] = __ldcg(reinterpret_cast<const uint4*>(src + c0 + u * kStep));
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-          if (c0 + u * kStep < H) *reinterpret_cast<uint4*>(dst + c0 + u * kStep) = v[u];
-      }
-#endif
+      send_row<S>(p, dst, x + (size_t)__ldcg(&p.rowToken[ej * p.cellRows + sj]) * H, ej);
     }
-    __threadfence_system();
-    __syncwarp();
-    const unsigned same = __match_any_sync(0xffffffffu, remote ? e : -1 - lane);
-    if (remote && (same & ((1u << lane) - 1u)) == 0) {
-      const unsigned n = __popc(same);
-      const unsigned before = atomicAdd(&p.dispatchSent[e], n);
-      const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
-      if (before + n == rows) {
-        __threadfence_system();
-        remote::signal_cell(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows, e / EL);
-      }
-    }
+    close_cells<S>(p, remote, e, tag);
   }
 #else
+  constexpr int K = S::kTopK;
   const int pairs = p.tokens * K;
-  const T* x = static_cast<const T*>(p.x);
   for (int q0 = warp * 32; q0 < pairs; q0 += warps * 32) {
     const int q = q0 + lane;
     const int row = q < pairs ? __ldcg(&p.pairRow[q]) : -1;
@@ -114,35 +133,9 @@ __device__ void dispatch(const Params& p) {
       const int rj = __shfl_sync(0xffffffffu, row, j);
       const int ej = rj / p.cellRows;
       T* dst = static_cast<T*>(p.peers[ej / EL].dispatchIn) + ((size_t)(p.rank * EL + ej % EL) * p.cellRows + rj % p.cellRows) * H;
-      const T* src = x + (size_t)((q0 + j) / K) * H;
-#if defined(FLASHMOE_TRANSPORT_NVSHMEM)
-      // x is on the symmetric heap in this mode (a put's source must be, for remote transports).
-      remote::put_counted_warp(dst, src, H * sizeof(T), &p.dispatchArrive[p.rank * EL + ej % EL], ej / EL);
-#else
-      for (int c0 = lane * kVec; c0 < H; c0 += kStep * kUnroll) {
-        uint4 v[kUnroll];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-          if (c0 + u * kStep < H) v[u] = __ldcg(reinterpret_cast<const uint4*>(src + c0 + u * kStep));
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-          if (c0 + u * kStep < H) *reinterpret_cast<uint4*>(dst + c0 + u * kStep) = v[u];
-      }
-#endif
+      send_row<S>(p, dst, x + (size_t)((q0 + j) / K) * H, ej);
     }
-    // Every lane's stores are out before the counts move (fence, then the warp meets).
-    __threadfence_system();
-    __syncwarp();
-    const unsigned same = __match_any_sync(0xffffffffu, remote ? e : -1 - lane);
-    if (remote && (same & ((1u << lane) - 1u)) == 0) {
-      const unsigned n = __popc(same);
-      const unsigned before = atomicAdd(&p.dispatchSent[e], n);
-      const unsigned rows = (unsigned)__ldcg(&p.expertCount[e]);
-      if (before + n == rows) {
-        __threadfence_system();
-        remote::signal_cell(&p.peers[e / EL].dispatchSignal[p.rank * EL + e % EL], tag | rows, e / EL);
-      }
-    }
+    close_cells<S>(p, remote, e, tag);
   }
 #endif
   if ((threadIdx.x & 31) == 0) trace_last(p, kTraceDispatch);  // every warp: the last one to finish
