@@ -24,8 +24,9 @@ public struct CompiledKernel: Sendable {
   }
 
   /// ptxas's advisories that it serialised wgmma or injected warpgroup waits (C75xx): the kernel
-  /// is correct but its tensor cores stall. Not refused (gated layers at real sizes still have one,
-  /// docs/PERFORMANCE.md); the CI compile test requires none for its variants.
+  /// is correct but its tensor cores stall. Not refused; `KernelCompiler.compileUncached` builds
+  /// such a kernel a second time with its k loop unrolled by two, and the CI compile test requires
+  /// none for its variants (real-size gated and plain SiLU layers among them).
   public var wgmmaSerialization: [String] {
     log.split(whereSeparator: \.isNewline).map(String.init).filter {
       $0.contains("(C75") && ($0.contains("warpgroup") || $0.contains("wgmma"))

@@ -232,6 +232,14 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
         hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .fp32, math: .tf32, form: form, activation: .gelu, biases: true,
         tileN: tileN, architecture: "sm_90a", ranks: ranks, tf32OnWGMMA: true))
     }
+    // Real sizes where ptxas serialised wgmma in the rolled k loop (C7514): a gated SiLU layer and a
+    // plain SiLU layer without biases at H = D = 2048. KernelCompiler rebuilds them with the loop
+    // unrolled by two; the CI compile test requires the result free of serialisation.
+    for form in [ExpertForm.gated, .plain] {
+      specs.append(KernelSpec(
+        hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: form, activation: .silu, biases: false,
+        tileN: 128, architecture: "sm_90a"))
+    }
     // Dispatch in cell order (opt-in): bf16 on two GPUs, and four.
     for ranks in [2, 4] {
       var spec = KernelSpec(

@@ -99,6 +99,12 @@ struct TileGemm {
       if (s < kTiles) load(s, s);
       ptx::cp_async_commit();
     }
+    // FLASHMOE_KLOOP_UNROLL2: the compiler's second try (KernelCompiler) when ptxas serialised
+    // wgmma in the rolled loop, as it did for gated layers and some plain epilogues at H = 2048
+    // (C7514: register moves of in-flight accumulators at the loop's back edge).
+#if defined(FLASHMOE_KLOOP_UNROLL2)
+#pragma unroll 2
+#endif
     for (int kt = 0; kt < kTiles; ++kt) {
       ptx::cp_async_wait<STAGES - 2>();
       if constexpr (kWG) {
