@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -112,6 +112,18 @@ if [ "$MODE" = cellorder ]; then
     step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --trace
     step 60 env FLASHMOE_DISPATCH_ORDER=cell $B bench --backend cuda --gpus $P --dtype bf16 $A --trace
   done
+  exit 0
+fi
+if [ "$MODE" = gated ]; then
+  # Gated SiLU layers at H = D = 2048 (and Mixtral's 4096/14336 at 4K tokens): the rebuild with
+  # the k loop unrolled by two (default) against the serialised first build (FLASHMOE_WGMMA_REBUILD=0),
+  # after the gated cases of the battery and a real-size gated verify on one GPU.
+  G="--dtype bf16 --expert-form gated --activation silu --no-bias --topk 2 --quiet"
+  step 120 $B verify --backend cuda --only gated --seed ${SEED:-20261211}
+  step 90 $B bench --backend cuda $G --hidden 2048 --ffn 2048 --experts 32 --sweep-tokens 8192
+  step 90 env FLASHMOE_WGMMA_REBUILD=0 $B bench --backend cuda $G --hidden 2048 --ffn 2048 --experts 32 --sweep-tokens 8192
+  step 120 $B bench --backend cuda $G --hidden 4096 --ffn 14336 --experts 8 --sweep-tokens 4096
+  step 120 env FLASHMOE_WGMMA_REBUILD=0 $B bench --backend cuda $G --hidden 4096 --ffn 14336 --experts 8 --sweep-tokens 4096
   exit 0
 fi
 if [ "$MODE" = nvshmem4 ]; then

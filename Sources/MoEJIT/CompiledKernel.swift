@@ -33,6 +33,9 @@ public struct CompiledKernel: Sendable {
     }
   }
 
+  /// Whether this is the second build, with the k loop unrolled by two (`KernelCompiler.compileUncached`).
+  public var rebuiltUnrolled: Bool { log.hasPrefix(KernelCompiler.unrolledLogLine) }
+
   /// ptxas's resource usage of `flashmoe_forward`, or nil when the log has no report for it.
   public var resources: KernelResourceUsage? { report[Self.entryName] }
 

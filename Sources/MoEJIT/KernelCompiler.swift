@@ -93,7 +93,7 @@ public final class KernelCompiler: Sendable {
     nvrtc: \(nvrtc.versionString)
     sources: \(sourcesHash)
     translation-unit: \(SHA256.hexDigest(spec.translationUnit()))
-
+    \(Self.rebuildsSerialized ? "" : "wgmma-rebuild: off\n")
     """
   }
 
@@ -177,13 +177,17 @@ public final class KernelCompiler: Sendable {
     try spec.validate()
     let key = try key ?? (spec.transport == .nvshmem ? nvshmemKey(for: spec) : self.key(for: spec))
     let first = try build(spec, key: key, unrollKLoop: false)
-    guard !first.wgmmaSerialization.isEmpty else { return first }
+    guard !first.wgmmaSerialization.isEmpty, Self.rebuildsSerialized else { return first }
     let second = try build(spec, key: key, unrollKLoop: true)
     guard second.wgmmaSerialization.isEmpty, let r = second.resources, !r.spills, r.stackFrameBytes == 0 else { return first }
     return CompiledKernel(
       spec: spec, key: key, cubin: second.cubin,
       log: "\(Self.unrolledLogLine)\n" + second.log)
   }
+
+  /// Setting FLASHMOE_WGMMA_REBUILD=0 keeps the first build even when ptxas serialised its wgmma
+  /// (to measure what the rebuild gains); part of the cache key.
+  public static var rebuildsSerialized: Bool { CUDAEnvironment.value("FLASHMOE_WGMMA_REBUILD") != "0" }
 
   /// The first line of the log of a kernel rebuilt with its k loop unrolled by two.
   public static let unrolledLogLine = "flashmoe: ptxas serialised wgmma in the first build; rebuilt with the tile GEMM's k loop unrolled by two (FLASHMOE_KLOOP_UNROLL2)"
