@@ -19,6 +19,26 @@ struct DynamicLibrary: @unchecked Sendable {
 
   struct DLError: Error { let message: String }
 
+  /// Opens the first file that one of `patterns` (paths or globs, in order) names and `open`
+  /// accepts; nil when none does. Appends to `searched` each pattern that named no file and each
+  /// file that failed to open, with dlerror's text.
+  static func openFirst<T>(
+    _ patterns: [String], searched: inout [String], open: (String) -> Result<T, DLError>
+  ) -> T? {
+    for pattern in patterns {
+      let files = FileSystem.hasGlobCharacters(pattern)
+        ? FileSystem.glob(pattern) : (FileSystem.exists(pattern) ? [pattern] : [])
+      if files.isEmpty { searched.append(pattern); continue }
+      for file in files {
+        switch open(file) {
+        case .success(let opened): return opened
+        case .failure(let error): searched.append("\(file) (\(error.message))")
+        }
+      }
+    }
+    return nil
+  }
+
   static func lastError() -> String? {
     guard let message = dlerror() else { return nil }
     return String(cString: message)

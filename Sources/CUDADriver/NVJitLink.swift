@@ -52,16 +52,8 @@ public final class NVJitLink: @unchecked Sendable {
   /// Tries each path or glob pattern in order, then `loaderName` on the loader path.
   static func load(patterns: [String], loaderName: String) throws -> NVJitLink {
     var searched: [String] = []
-    for pattern in patterns {
-      let files = FileSystem.hasGlobCharacters(pattern)
-        ? FileSystem.glob(pattern) : (FileSystem.exists(pattern) ? [pattern] : [])
-      if files.isEmpty { searched.append(pattern); continue }
-      for file in files {
-        switch DynamicLibrary.open(file) {
-        case .success(let library): return try NVJitLink(library: library)
-        case .failure(let error): searched.append("\(file) (\(error.message))")
-        }
-      }
+    if let library = DynamicLibrary.openFirst(patterns, searched: &searched, open: { DynamicLibrary.open($0) }) {
+      return try NVJitLink(library: library)
     }
     switch DynamicLibrary.open(loaderName) {
     case .success(let library): return try NVJitLink(library: library)

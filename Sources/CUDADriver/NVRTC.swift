@@ -66,16 +66,8 @@ public final class NVRTC: @unchecked Sendable {
   /// Tries each path or glob pattern in order, then `loaderName` on the loader path.
   static func load(patterns: [String], loaderName: String, include: Result<String, CUDAError>) throws -> NVRTC {
     var searched: [String] = []
-    for pattern in patterns {
-      let files = FileSystem.hasGlobCharacters(pattern)
-        ? FileSystem.glob(pattern) : (FileSystem.exists(pattern) ? [pattern] : [])
-      if files.isEmpty { searched.append(pattern); continue }
-      for file in files {
-        switch open(path: file) {
-        case .success(let (library, builtins)): return try NVRTC(library: library, builtins: builtins, include: include)
-        case .failure(let error): searched.append("\(file) (\(error.message))")
-        }
-      }
+    if let (library, builtins) = DynamicLibrary.openFirst(patterns, searched: &searched, open: open(path:)) {
+      return try NVRTC(library: library, builtins: builtins, include: include)
     }
     switch DynamicLibrary.open(loaderName) {
     case .success(let library):
