@@ -54,15 +54,25 @@ extension Verify {
           } catch CUDABackendError.peerAborted(let stoppedGPU) {
             what = "stopped by a peer's abort on GPU \(stoppedGPU)"
             ok = r != last && stoppedGPU == gpu
+          } catch {
+            what = "an unexpected error (\(error))"
           }
           let elapsed = seconds(clock.now - start)
           ok = ok && elapsed < Double(boundMs) / 1000 + 1
           // A failed forward skips its barrier on every rank; meet here so that the next layer's
           // collective allocations line up.
           try job.barrier("the barrier after a stalled forward")
-          let fresh = try GroupCase.base("fresh layer").runRanked(seed: freshSeed, job: job, threads: nil)
-          let pass = ok && fresh.ok
-          return (pass, "\(pass ? "PASS" : "FAIL")  stall \(actor.name)@rank \(last), seen on rank \(r): \(what) after \(formatFixed(elapsed, 2)) s; the next forward on a fresh layer \(fresh.ok ? "matches" : "does NOT match") the CPU")
+          // The fresh layer's own failure is reported beside what the stalled forward did, not
+          // instead of it.
+          let fresh = Result { try GroupCase.base("fresh layer").runRanked(seed: freshSeed, job: job, threads: nil) }
+          let freshOK = (try? fresh.get().ok) ?? false
+          let freshText: String
+          switch fresh {
+          case .success(let f): freshText = f.ok ? "matches the CPU" : "does NOT match the CPU"
+          case .failure(let error): freshText = "failed: \(error)"
+          }
+          let pass = ok && freshOK
+          return (pass, "\(pass ? "PASS" : "FAIL")  stall \(actor.name)@rank \(last), seen on rank \(r): \(what) after \(formatFixed(elapsed, 2)) s; the next forward on a fresh layer \(freshText)")
         }
       }
       // The last rank leaves without finalizing (as a killed process would); the others must
