@@ -54,14 +54,15 @@ extension NVSHMEMJob {
     let arrive = try symmetricBuffer(bytes: p * 8)
     let signal = try symmetricBuffer(bytes: p * 8)
     let report = try DeviceBuffer(context: context, byteCount: (8 + 4 * p) * 4)
-    for b in [dst, arrive, signal, report] { try b.fill(byte: 0) }
+    // Everything on this stream, so that its synchronize covers the zeroing and the upload.
+    let stream = try Stream(context: context)
+    for b in [dst, arrive, signal, report] { try b.fill(byte: 0, stream: stream) }
     if staged {
-      try src.fill(byte: 0)
+      try src.fill(byte: 0, stream: stream)
     } else {
       let values = (0..<rows * words).map { UInt32(rank) * 0x0100_0000 + epoch * 0x0010_0000 + UInt32($0) }
-      try src.upload(values)
+      try src.upload(values, stream: stream)
     }
-    let stream = try Stream(context: context)
     try stream.synchronize()
     try barrier("the transport probe's setup")
     let params = ProbeParams(
@@ -72,7 +73,7 @@ extension NVSHMEMJob {
     try barrier("the transport probe's puts")
     try check.launch(grid: 8, block: 128, stream: stream, arguments: [.value(params)])
     try stream.synchronize()
-    let r = try report.download(UInt32.self)
+    let r = try report.download(UInt32.self, stream: stream)
     let wrong = Int(r[0])
     let result = TransportProbeResult(
       staged: staged, rows: rows, words: words, wrongWords: wrong,
