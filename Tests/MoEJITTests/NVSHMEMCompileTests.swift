@@ -68,6 +68,24 @@ struct NVSHMEMCompileTests {
     }
   }
 
+  /// Dispatch in cell order (opt-in) with the put transport: the rows go out through
+  /// `put_counted_warp` in the cell walk too.
+  @Test("the put transport with dispatch in cell order builds: no spills, no wgmma serialisation",
+        .enabled(if: Gate.runNVSHMEMTests, Comment(rawValue: Gate.nvshmemSkipNote)))
+  func putTransportCellOrder() throws {
+    var spec = KernelSpec(
+      hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: .bf16, form: .plain, activation: .gelu, biases: true,
+      tileN: KernelSpec.preferredTileN(hidden: 256, ffn: 256, dtype: .bf16, math: .fp32, form: .plain, architecture: "sm_90a"),
+      architecture: "sm_90a", ranks: 2, transport: .nvshmem)
+    spec.dispatchByCell = true
+    let unit = spec.translationUnit()
+    #expect(unit.contains("#define FLASHMOE_TRANSPORT_NVSHMEM 1") && unit.contains("#define FLASHMOE_DISPATCH_BY_CELL 1"))
+    let kernel = try KernelCompiler(cache: nil).compileUncached(spec)
+    let resources = try #require(kernel.resources, "no ptxas report:\n\(kernel.log)")
+    #expect(!resources.spills && resources.stackFrameBytes == 0, "\(resources)")
+    #expect(kernel.wgmmaSerialization.isEmpty, "\(kernel.wgmmaSerialization)")
+  }
+
   /// The put transport's probe (`flashmoe verify --launcher env` runs it before the battery) builds
   /// the way the layer's put build does.
   @Test("the NVSHMEM put transport probe builds: both kernels, no spills, no stack",
