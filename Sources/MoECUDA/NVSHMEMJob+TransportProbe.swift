@@ -1,4 +1,5 @@
 import CUDADriver
+import Synchronization
 import MoEJIT
 import MoEKernels
 
@@ -33,6 +34,9 @@ public struct TransportProbeResult: Sendable, CustomStringConvertible {
   }
 }
 
+/// The probe's cubin per architecture (the kernel does not depend on the job).
+private let probeCubins = Mutex<[String: [UInt8]]>([:])
+
 extension NVSHMEMJob {
   /// Checks the NVSHMEM put transport (remote.cuh) outside the layer: every PE puts `rows` rows of
   /// `words` words to every other PE with a counted signal, then checks what arrived. Collective.
@@ -43,9 +47,16 @@ extension NVSHMEMJob {
       throw CUDABackendError.layoutMismatch("transport_probe.cu is not among the embedded kernel sources")
     }
     let cc = context.device.computeCapability
-    let build = try KernelCompiler(cache: nil).compileNVSHMEM(
-      source: source, name: "transport_probe.cu", headers: KernelSources.files, architecture: "sm_\(cc.major)\(cc.minor)a", options: ["-lineinfo"])
-    let module = try Module(context: context, image: build.cubin)
+    let architecture = "sm_\(cc.major)\(cc.minor)a"
+    // Compiled once per process and architecture: verify runs the probe three times.
+    let cubin = try probeCubins.withLock { cubins in
+      if let cubin = cubins[architecture] { return cubin }
+      let build = try KernelCompiler(cache: nil).compileNVSHMEM(
+        source: source, name: "transport_probe.cu", headers: KernelSources.files, architecture: architecture, options: ["-lineinfo"])
+      cubins[architecture] = build.cubin
+      return build.cubin
+    }
+    let module = try Module(context: context, image: cubin)
     try library.initializeModule(module)
     let put = try module.kernel(named: "flashmoe_probe_put"), check = try module.kernel(named: "flashmoe_probe_check")
     let p = worldSize
