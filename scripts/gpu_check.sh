@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -104,19 +104,49 @@ if [ "$MODE" = cellorder ]; then
   # on 2 and N GPUs, then 8K tokens per GPU on 1, 2 and N GPUs both ways, one traced forward each.
   N=$(nvidia-smi -L | wc -l)
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --quiet"
-  for P in 2 $N; do
+  for P in $(printf "2\n$N\n" | sort -un); do
     step 150 env FLASHMOE_DISPATCH_ORDER=cell $B verify --backend cuda --gpus $P --seed $((${SEED:-20261210} + P)) --repeats ${REPEATS:-200}
   done
   step 60 $B bench --backend cuda --dtype bf16 $A
-  for P in 2 $N; do
+  for P in $(printf "2\n$N\n" | sort -un); do
     step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --trace
     step 60 env FLASHMOE_DISPATCH_ORDER=cell $B bench --backend cuda --gpus $P --dtype bf16 $A --trace
   done
   exit 0
 fi
+if [ "$MODE" = realsize ]; then
+  # The battery's real-size cases (H = D = 2048) with the kernel the compiler picks (the rebuild
+  # with each k tile's wgmma drained where ptxas serialised wgmma), then with the first build kept.
+  step 150 $B verify --backend cuda --only "real size" --seed ${SEED:-20261212}
+  step 150 env FLASHMOE_WGMMA_REBUILD=0 $B verify --backend cuda --only "real size" --seed ${SEED:-20261212}
+  exit 0
+fi
+if [ "$MODE" = drain ]; then
+  # The rebuild of serialised kernels with each k tile's wgmma group drained: the real-size cases
+  # of the battery, then gated and plain SiLU layers with and without it (FLASHMOE_WGMMA_REBUILD=0).
+  step 150 $B verify --backend cuda --only "real size" --seed ${SEED:-20261213}
+  G="--dtype bf16 --activation silu --no-bias --topk 2 --quiet"
+  for F in "--expert-form gated --hidden 2048 --ffn 2048 --experts 32 --sweep-tokens 8192" \
+           "--expert-form plain --hidden 2048 --ffn 2048 --experts 32 --sweep-tokens 8192" \
+           "--expert-form gated --hidden 4096 --ffn 14336 --experts 8 --sweep-tokens 4096"; do
+    step 90 $B bench --backend cuda $G $F
+    step 90 env FLASHMOE_WGMMA_REBUILD=0 $B bench --backend cuda $G $F
+  done
+  exit 0
+fi
+if [ "$MODE" = weak ]; then
+  # Weak scaling T(1 GPU)/T(2 GPUs) at 8K tokens per GPU, bf16: ROUNDS alternating pairs of
+  # benches (100 timed forwards each), so that drift of the card shows in both.
+  A="--dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --runs 100 --quiet"
+  for r in $(seq 1 ${ROUNDS:-4}); do
+    step 60 $B bench --backend cuda $A
+    step 60 $B bench --backend cuda --gpus 2 $A
+  done
+  exit 0
+fi
 if [ "$MODE" = gated ]; then
   # Gated SiLU layers at H = D = 2048 (and Mixtral's 4096/14336 at 4K tokens): the rebuild with
-  # the k loop unrolled by two (default) against the serialised first build (FLASHMOE_WGMMA_REBUILD=0),
+  # wgmma drained per k tile (default) against the serialised first build (FLASHMOE_WGMMA_REBUILD=0),
   # after the gated cases of the battery and a real-size gated verify on one GPU.
   G="--dtype bf16 --expert-form gated --activation silu --no-bias --topk 2 --quiet"
   step 120 $B verify --backend cuda --only gated --seed ${SEED:-20261211}
@@ -207,7 +237,9 @@ if [ "$MODE" = tf32 ]; then
 fi
 if [ "$MODE" = ncu ]; then
   # One profiled forward per size (ncu replays the kernel per metric pass; clocks left alone).
+  # What bounds the tile GEMMs: tensor pipes against L2, DRAM and L1/shared-memory throughput.
   M=sm__cycles_active.avg.pct_of_peak_sustained_elapsed,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_elapsed,gpu__time_duration.sum
+  M=$M,lts__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_sector_hit_rate.pct,dram__throughput.avg.pct_of_peak_sustained_elapsed,l1tex__throughput.avg.pct_of_peak_sustained_elapsed
   for S in ${NCU_TOKENS:-4096 8192 16384}; do
     step 300 ncu --clock-control none --metrics $M --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 \
       $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens $S --warmup 1 --runs 1 --quiet

@@ -328,6 +328,15 @@ public final class CUDAMoE: @unchecked Sendable {
       block: Int(record.block), awaited: record.awaited, observed: record.observed, elapsedMs: Double(record.elapsedNs) / 1e6)
   }
 
+  /// After a forward that ended without an error here: throws `peerAborted` when a peer GPU gave
+  /// up in this forward all the same (multi-process jobs check it after their barrier).
+  func checkPeerAbort() throws {
+    let epoch = state.withLock { $0 }
+    if try work.abortEpoch.download(UInt32.self, count: 1)[0] == epoch {
+      throw CUDABackendError.peerAborted(gpu: device.index)
+    }
+  }
+
   /// One forward on host arrays: converts to the storage dtype, runs, converts back.
   /// `poison` fills the output with NaN first (verification: every element must be written).
   public func forward(_ input: [Float], tokens: Int, poison: Bool = false) throws -> [Float] {

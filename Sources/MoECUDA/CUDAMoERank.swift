@@ -82,11 +82,24 @@ public final class CUDAMoERank: @unchecked Sendable {
 
   /// One forward of this rank's S tokens ([S, H]); returns its S outputs. Every rank must call it
   /// (the same number of times): it ends at a barrier, so that no rank's next forward stores into
-  /// cells a slower rank still reads.
+  /// cells a slower rank still reads. A forward that failed on any rank fails on every rank.
   public func forward(_ input: [Float], tokens: Int, poison: Bool = false) throws -> [Float] {
-    let out = try engine.forward(input, tokens: tokens, poison: poison)
-    try job.barrier()
-    return out
+    try agree(Result { try engine.forward(input, tokens: tokens, poison: poison) })
+  }
+
+  /// Ends a forward alike on every rank: the barrier is met whether this rank's kernel failed or
+  /// not (a rank that skipped it would pair its next collective — the next layer's allocation, or
+  /// the barrier that says its cells are zeroed — with another rank's barrier, and that rank's
+  /// kernel would then store into cells not yet zeroed), and after it every rank sees whether a
+  /// peer gave up: a peer's watchdog writes its abort word here even when this kernel had already
+  /// finished with everything it needed.
+  private func agree<T>(_ local: Result<T, any Error>) throws -> T {
+    let met = Result { try job.barrier() }
+    // This rank's own error first: it names the actor that gave up.
+    let value = try local.get()
+    try met.get()
+    try engine.checkPeerAbort()
+    return value
   }
 
   /// The routing of this rank's last forward: experts, and rows (−1 when dropped).
@@ -104,9 +117,10 @@ public final class CUDAMoERank: @unchecked Sendable {
       try start.record(on: engine.stream)
       try engine.launch(input: engine.work.input.address, output: engine.work.output.address, tokens: tokens)
       try end.record(on: engine.stream)
-      try end.synchronize()
-      try engine.checkStatus()
-      try job.barrier()
+      try agree(Result {
+        try end.synchronize()
+        try engine.checkStatus()
+      })
       if i >= warmup { times.append(Double(try end.elapsedMilliseconds(since: start))) }
     }
     return times

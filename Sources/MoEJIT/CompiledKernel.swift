@@ -25,7 +25,7 @@ public struct CompiledKernel: Sendable {
 
   /// ptxas's advisories that it serialised wgmma or injected warpgroup waits (C75xx): the kernel
   /// is correct but its tensor cores stall. Not refused; `KernelCompiler.compileUncached` builds
-  /// such a kernel a second time with its k loop unrolled by two, and the CI compile test requires
+  /// such a kernel a second time with each k tile's wgmma group drained, and the CI compile test requires
   /// none for its variants (real-size gated and plain SiLU layers among them).
   public var wgmmaSerialization: [String] {
     log.split(whereSeparator: \.isNewline).map(String.init).filter {
@@ -33,8 +33,8 @@ public struct CompiledKernel: Sendable {
     }
   }
 
-  /// Whether this is the second build, with the k loop unrolled by two (`KernelCompiler.compileUncached`).
-  public var rebuiltUnrolled: Bool { log.hasPrefix(KernelCompiler.unrolledLogLine) }
+  /// Whether this is the second build, each k tile's wgmma group drained (`KernelCompiler.compileUncached`).
+  public var rebuiltDrained: Bool { log.hasPrefix(KernelCompiler.drainedLogLine) }
 
   /// ptxas's resource usage of `flashmoe_forward`, or nil when the log has no report for it.
   public var resources: KernelResourceUsage? { report[Self.entryName] }

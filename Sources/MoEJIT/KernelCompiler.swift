@@ -169,42 +169,44 @@ public final class KernelCompiler: Sendable {
   }
 
   /// Runs NVRTC for `spec`, bypassing the cache. When ptxas reports that it serialised wgmma
-  /// (`CompiledKernel.wgmmaSerialization`), the program is built a second time with the tile
-  /// GEMM's k loop unrolled by two (FLASHMOE_KLOOP_UNROLL2, tile_gemm.cuh), and that build is kept
+  /// (`CompiledKernel.wgmmaSerialization`), the program is built a second time with each k tile's
+  /// wgmma group drained inside the tile GEMM's loop (FLASHMOE_KLOOP_DRAIN, tile_gemm.cuh), and that build is kept
   /// if it has no serialisation, no spill and no stack frame; its log then starts with a line that
   /// says so. Layers that compile clean the first time keep their code exactly as before.
   public func compileUncached(_ spec: KernelSpec, key: String? = nil) throws -> CompiledKernel {
     try spec.validate()
     let key = try key ?? (spec.transport == .nvshmem ? nvshmemKey(for: spec) : self.key(for: spec))
-    let first = try build(spec, key: key, unrollKLoop: false)
+    let first = try build(spec, key: key, drainKLoop: false)
     guard !first.wgmmaSerialization.isEmpty, Self.rebuildsSerialized else { return first }
-    let second = try build(spec, key: key, unrollKLoop: true)
+    let second = try build(spec, key: key, drainKLoop: true)
     guard second.wgmmaSerialization.isEmpty, let r = second.resources, !r.spills, r.stackFrameBytes == 0 else { return first }
     return CompiledKernel(
       spec: spec, key: key, cubin: second.cubin,
-      log: "\(Self.unrolledLogLine)\n" + second.log)
+      log: "\(Self.drainedLogLine)\n" + second.log)
   }
 
   /// Setting FLASHMOE_WGMMA_REBUILD=0 keeps the first build even when ptxas serialised its wgmma
   /// (to measure what the rebuild gains); part of the cache key.
   public static var rebuildsSerialized: Bool { CUDAEnvironment.value("FLASHMOE_WGMMA_REBUILD") != "0" }
 
-  /// The first line of the log of a kernel rebuilt with its k loop unrolled by two.
-  public static let unrolledLogLine = "flashmoe: ptxas serialised wgmma in the first build; rebuilt with the tile GEMM's k loop unrolled by two (FLASHMOE_KLOOP_UNROLL2)"
+  /// The first line of the log of a kernel rebuilt with each k tile's wgmma group drained.
+  /// (An earlier second try, the k loop unrolled by two, compiled without serialisation but gave
+  /// wrong results at H = D = 2048 on an H200, relative L2 error 0.13: docs/PERFORMANCE.md.)
+  public static let drainedLogLine = "flashmoe: ptxas serialised wgmma in the first build; rebuilt with each k tile's wgmma group drained in the loop (FLASHMOE_KLOOP_DRAIN)"
 
-  private func build(_ spec: KernelSpec, key: String, unrollKLoop: Bool) throws -> CompiledKernel {
+  private func build(_ spec: KernelSpec, key: String, drainKLoop: Bool) throws -> CompiledKernel {
     let name = "flashmoe_\(spec.architecture)_\(key.prefix(12)).cu"
-    let unroll = unrollKLoop ? ["-DFLASHMOE_KLOOP_UNROLL2"] : []
+    let drain = drainKLoop ? ["-DFLASHMOE_KLOOP_DRAIN"] : []
     if spec.transport == .nvshmem {
       // NVRTC with NVSHMEM's device code inlined from its headers (compileNVSHMEM says why).
       let build = try compileNVSHMEM(
         source: spec.translationUnit(), name: name, headers: sources,
-        architecture: spec.architecture, options: Self.nvshmemExtraOptions + unroll)
+        architecture: spec.architecture, options: Self.nvshmemExtraOptions + drain)
       return CompiledKernel(spec: spec, key: key, cubin: build.cubin, log: build.compileLog)
     }
     let program: CompiledProgram
     do {
-      program = try nvrtc.compile(source: spec.translationUnit(), name: name, headers: sources, options: Self.options(for: spec) + unroll)
+      program = try nvrtc.compile(source: spec.translationUnit(), name: name, headers: sources, options: Self.options(for: spec) + drain)
     } catch let CUDAError.nvrtc(code, message, call, log) {
       throw JITError.compilation(spec: spec.description, message: "\(call): \(message) (\(code))", log: log)
     }

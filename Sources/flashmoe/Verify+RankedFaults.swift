@@ -59,9 +59,6 @@ extension Verify {
           }
           let elapsed = seconds(clock.now - start)
           ok = ok && elapsed < Double(boundMs) / 1000 + 1
-          // A failed forward skips its barrier on every rank; meet here so that the next layer's
-          // collective allocations line up.
-          try job.barrier("the barrier after a stalled forward")
           // The fresh layer's own failure is reported beside what the stalled forward did, not
           // instead of it.
           let fresh = Result { try GroupCase.base("fresh layer").runRanked(seed: freshSeed, job: job, threads: nil) }

@@ -175,8 +175,10 @@ struct VerifyCase {
       .base("relu, no biases, raw weights", activation: .relu, biases: false, renormalize: false),
       .base("gelu_tanh, H = 512, D = 1024", hidden: 512, ffn: 1024, activation: .geluTanh),
       // A real size where ptxas serialised wgmma in the first build: the rebuild with the k loop
-      // unrolled by two is what runs here (KernelCompiler), checked like every other case.
+      // drained per k tile is what runs here (KernelCompiler), checked like every other case.
       .base("gated silu bf16, H = D = 2048, no biases (real size)", tokens: [512], hidden: 2048, ffn: 2048, form: .gated, activation: .silu, biases: false),
+      .base("silu bf16, H = D = 2048, no biases (real size)", tokens: [512], hidden: 2048, ffn: 2048, activation: .silu, biases: false),
+      .base("gelu bf16, H = D = 2048, E = 32, biases (real size: the benchmark's layer)", tokens: [2048], hidden: 2048, ffn: 2048, experts: 32),
     ]
     return cases
   }
@@ -216,7 +218,7 @@ struct VerifyCase {
         + (comparison.dropMismatches > 0 ? " drop-mismatch \(comparison.dropMismatches)" : ""))
     }
     let c = config
-    let head = "\(ok ? "PASS" : "FAIL")  \(name) [H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue) \(c.activation.rawValue), bound \(scientific(Comparison.bound(c))), seed \(seed), \(engine.compile.cacheHit ? "cached" : "compiled \(formatFixed(engine.compile.seconds, 1)) s")\(engine.compile.kernel.rebuiltUnrolled ? ", k loop unrolled by two (wgmma rebuild)" : "")]"
+    let head = "\(ok ? "PASS" : "FAIL")  \(name) [H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue) \(c.activation.rawValue), bound \(scientific(Comparison.bound(c))), seed \(seed), \(engine.compile.cacheHit ? "cached" : "compiled \(formatFixed(engine.compile.seconds, 1)) s")\(engine.compile.kernel.rebuiltDrained ? ", wgmma drained per k tile (rebuild)" : "")]"
     return (ok, head + "\n      " + parts.joined(separator: "\n      "))
   }
 }

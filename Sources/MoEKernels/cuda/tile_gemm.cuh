@@ -99,12 +99,6 @@ struct TileGemm {
       if (s < kTiles) load(s, s);
       ptx::cp_async_commit();
     }
-    // FLASHMOE_KLOOP_UNROLL2: the compiler's second try (KernelCompiler) when ptxas serialised
-    // wgmma in the rolled loop, as it did for gated layers and some plain epilogues at H = 2048
-    // (C7514: register moves of in-flight accumulators at the loop's back edge).
-#if defined(FLASHMOE_KLOOP_UNROLL2)
-#pragma unroll 2
-#endif
     for (int kt = 0; kt < kTiles; ++kt) {
       ptx::cp_async_wait<STAGES - 2>();
       if constexpr (kWG) {
@@ -114,7 +108,15 @@ struct TileGemm {
         ptx::fence_proxy_async();
         __syncthreads();
         compute(sm, kt % STAGES);
+#if defined(FLASHMOE_KLOOP_DRAIN)
+        // The compiler's second try (KernelCompiler) where ptxas serialised every wgmma of the
+        // loop (C7514: it moves in-flight accumulators at the back edge, seen for gated layers and
+        // some plain epilogues at H = 2048): tile kt's group is drained here, so none is in flight
+        // across the back edge and the group's wgmmas still run back to back.
+        ptx::wgmma_wait<0>();
+#else
         ptx::wgmma_wait<1>();
+#endif
         __syncthreads();
       } else {
         __syncthreads();
