@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -132,6 +132,17 @@ if [ "$MODE" = drain ]; then
     step 90 $B bench --backend cuda $G $F
     step 90 env FLASHMOE_WGMMA_REBUILD=0 $B bench --backend cuda $G $F
   done
+  exit 0
+fi
+if [ "$MODE" = tf32round ]; then
+  # tf32 on wgmma with expert weights rounded to tf32 once on the host and GEMM0's results stored
+  # rounded, so that only GEMM0's token rows are rounded in shared memory: the battery's tf32 and
+  # real-size cases, then 8K on 1 and 2 GPUs (call 5 of the fifth session measured the old build).
+  step 120 $B verify --backend cuda --only tf32 --seed ${SEED:-20261216}
+  step 120 $B verify --backend cuda --gpus 2 --only tf32 --seed ${SEED:-20261217}
+  A="--dtype fp32 --math tf32 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet"
+  step 60 $B bench --backend cuda $A
+  step 60 $B bench --backend cuda --gpus 2 $A
   exit 0
 fi
 if [ "$MODE" = weak ]; then

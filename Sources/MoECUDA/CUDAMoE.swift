@@ -23,7 +23,7 @@ public final class CUDAMoE: @unchecked Sendable {
   public let sharedBytes: Int
   public let registers: Int
   public var gpuIndex: Int { device.index }
-  /// The weights as uploaded (rounded to the dtype).
+  /// The weights as uploaded: rounded to the dtype, and with tf32 math the experts' matrices to tf32.
   public let roundedWeights: MoEWeights
 
   let context: Context
@@ -178,6 +178,14 @@ public final class CUDAMoE: @unchecked Sendable {
     self.kernel = kernel
     var rounded = weights
     rounded.round(to: config.dtype)
+    // tf32 math: the experts' matrices go up rounded to tf32 (as the CPU backend rounds them
+    // before use), so that the tile GEMM rounds only its token rows in shared memory (tile_gemm.cuh,
+    // round_tf32). Rounded in place: the layer computes the same function either way.
+    if config.math == .tf32 {
+      rounded.w1 = rounded.w1.map(\.roundedToTF32)
+      rounded.w2 = rounded.w2.map(\.roundedToTF32)
+      rounded.w3 = rounded.w3?.map(\.roundedToTF32)
+    }
     self.roundedWeights = rounded
     self.rank = rank
     self.ranks = ranks

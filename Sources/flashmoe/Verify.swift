@@ -179,6 +179,7 @@ struct VerifyCase {
       .base("gated silu bf16, H = D = 2048, no biases (real size)", tokens: [512], hidden: 2048, ffn: 2048, form: .gated, activation: .silu, biases: false),
       .base("silu bf16, H = D = 2048, no biases (real size)", tokens: [512], hidden: 2048, ffn: 2048, activation: .silu, biases: false),
       .base("gelu bf16, H = D = 2048, E = 32, biases (real size: the benchmark's layer)", tokens: [2048], hidden: 2048, ffn: 2048, experts: 32),
+      .base("fp32 with tf32 math, H = D = 2048, E = 32 (real size)", tokens: [1024], hidden: 2048, ffn: 2048, experts: 32, dtype: .fp32, math: .tf32),
     ]
     return cases
   }

@@ -65,6 +65,9 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
       if constexpr (S::kBiases) u += St::load(b3[e * D + col]);
       v *= u;
     }
+    // tf32 math: GEMM1 reads these rounded (as the CPU backend stores them), so they are stored
+    // rounded and GEMM1 stages them as they are.
+    if constexpr (S::kDType == DType::fp32 && S::kMath == MathMode::tf32) v = __uint_as_float(ptx::to_tf32(v));
     return v;
   };
   g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
@@ -82,7 +85,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   auto aRow = [&](int r) -> const T* { return hidden + (size_t)(row0 + r) * D; };
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   G g;
-  g.template run<D>(sh.gemm1, aRow, bRows);
+  g.template run<D, false>(sh.gemm1, aRow, bRows);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];
