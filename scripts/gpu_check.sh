@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -135,11 +135,13 @@ if [ "$MODE" = drain ]; then
   exit 0
 fi
 if [ "$MODE" = tf32round ]; then
-  # tf32 on wgmma with expert weights rounded to tf32 once on the host and GEMM0's results stored
-  # rounded, so that only GEMM0's token rows are rounded in shared memory: the battery's tf32 and
-  # real-size cases, then 8K on 1 and 2 GPUs (call 5 of the fifth session measured the old build).
+  # tf32 on wgmma with every operand rounded before it is staged (weights on upload, tokens by the
+  # gate, GEMM0's results in its epilogue): the battery's tf32 cases on 1 GPU (a real size among
+  # them), on 2 GPUs and on 2 processes with puts, then 4K/8K/16K on 1 and 2 GPUs.
   step 120 $B verify --backend cuda --only tf32 --seed ${SEED:-20261216}
   step 120 $B verify --backend cuda --gpus 2 --only tf32 --seed ${SEED:-20261217}
+  step 120 env NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
+    $B launch -n 2 --timeout 115 -- verify --launcher env --only tf32 --seed ${SEED:-20261218}
   A="--dtype fp32 --math tf32 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 4096 8192 16384 --quiet"
   step 60 $B bench --backend cuda $A
   step 60 $B bench --backend cuda --gpus 2 $A
@@ -244,6 +246,14 @@ if [ "$MODE" = tf32 ]; then
   # tf32 on wgmma (the default since this session) through the expert-parallel battery's tf32 cases.
   N=$(nvidia-smi -L | wc -l)
   for P in 2 $N; do step 60 $B verify --backend cuda --gpus $P --seed $((${SEED:-20261128} + P)) --only tf32; done
+  exit 0
+fi
+if [ "$MODE" = stalls ]; then
+  # Why the tile loop leaves the tensor pipes idle: ncu's warp-state (stall reasons) and
+  # speed-of-light sections on one bf16 forward at 8K on one GPU.
+  step 300 ncu --clock-control none --section WarpStateStats --section SpeedOfLight --kernel-name flashmoe_forward \
+    --launch-skip 1 --launch-count 1 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 \
+    --tokens 8192 --warmup 1 --runs 1 --quiet
   exit 0
 fi
 if [ "$MODE" = ncu ]; then

@@ -19,8 +19,9 @@ struct KernelParams {
   var dispatchSent: UInt64 = 0
   var stallRole: UInt32 = 0, stallRank: Int32 = 0
   var dispatchArrive: UInt64 = 0, combineArrive: UInt64 = 0, stageOut: UInt64 = 0
+  var xRounded: UInt64 = 0
 
-  static let size = 328
+  static let size = 336
 
   var bytes: [UInt8] {
     var b = ByteWriter()
@@ -37,7 +38,7 @@ struct KernelParams {
     b.u64(dispatchSent)
     b.u32(stallRole)
     b.i32(stallRank)
-    for p in [dispatchArrive, combineArrive, stageOut] { b.u64(p) }
+    for p in [dispatchArrive, combineArrive, stageOut, xRounded] { b.u64(p) }
     b.align(8)
     return b.bytes
   }

@@ -24,6 +24,8 @@ final class Workspace: @unchecked Sendable {
   let dispatchIn, combineIn, dispatchSignal, combineCount, dispatchSent, peers: DeviceBuffer?
   /// The NVSHMEM put transport only (remote.cuh): arrival counts and the staging of results.
   let dispatchArrive, combineArrive, stageOut: DeviceBuffer?
+  /// tf32 math: the tokens rounded to tf32 by the gate (layout.cuh); 8 bytes otherwise.
+  let xRounded: DeviceBuffer
 
   /// C' for `maxTokens` tokens per GPU: the capacity (S for dropless, never more than S) rounded
   /// up to the tile height (in-place padding, §3.2.1).
@@ -56,6 +58,7 @@ final class Workspace: @unchecked Sendable {
       ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
       ("gemm1Done", 4), ("mailbox", processors * mailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
+      ("xRounded", config.math == .tf32 ? maxTokens * config.hidden * 4 : 8),
     ]
     if ranks > 1 {
       plan += [
@@ -113,6 +116,7 @@ final class Workspace: @unchecked Sendable {
     dispatchArrive = made["dispatchArrive"]
     combineArrive = made["combineArrive"]
     stageOut = made["stageOut"]
+    xRounded = take("xRounded")
     gemm1Done = take("gemm1Done")
     mailbox = take("mailbox")
     finished = take("finished")
@@ -142,6 +146,7 @@ final class Workspace: @unchecked Sendable {
     p.dispatchArrive = dispatchArrive?.address ?? 0
     p.combineArrive = combineArrive?.address ?? 0
     p.stageOut = stageOut?.address ?? 0
+    p.xRounded = xRounded.address
     p.rowDone = rowDone.address
     p.gemm1Done = gemm1Done.address
     p.mailbox = mailbox.address
@@ -158,9 +163,11 @@ extension Workspace {
   static let symmetricNames: Set<String> = ["dispatchIn", "combineIn", "dispatchSignal", "combineCount", "abortEpoch"]
 
   /// With the put transport also the arrival counts peers add to, and what this GPU puts from: the
-  /// tokens (dispatch) and the staged results (a remote transport reads only registered memory).
+  /// tokens (dispatch; with tf32 math their rounded copy) and the staged results (a remote
+  /// transport reads only registered memory).
   static func symmetricBufferNames(_ transport: Transport) -> Set<String> {
-    transport == .nvshmem ? symmetricNames.union(["dispatchArrive", "combineArrive", "stageOut", "input"]) : symmetricNames
+    transport == .nvshmem
+      ? symmetricNames.union(["dispatchArrive", "combineArrive", "stageOut", "input", "xRounded"]) : symmetricNames
   }
 
   /// Bytes of the symmetric buffers in `plan`.

@@ -7,6 +7,7 @@
 #include "storage.cuh"
 #include "layout.cuh"
 #include "ptx.cuh"
+#include "tile_gemm.cuh"
 
 namespace flashmoe {
 
@@ -86,9 +87,25 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
     }
     ptx::cp_async_commit();
   };
-  // Waits for this thread's copies; 16-bit storage is then widened exactly (Storage::load).
-  auto land = [&](int buf) {
+  // Waits for this thread's copies; 16-bit storage is then widened exactly (Storage::load). tf32
+  // on wgmma: the first pass over a token tile also writes its x chunk, rounded, to p.xRounded.
+  auto land = [&](int buf, int tile, int pass, int chunk) {
     ptx::cp_async_wait<0>();
+    if constexpr (kRoundedTokens<S>) {
+      if (pass == 0) {
+        float* xr = static_cast<float*>(p.xRounded);
+#pragma unroll
+        for (int n = 0; n < kN; ++n) {
+          const int v = threadIdx.x + n * S::kThreads, r = v / kRowVecs, c = v % kRowVecs;
+          if (kVecs % S::kThreads != 0 && v >= kVecs) break;
+          if (r >= GT || tile * GT + r >= p.tokens) continue;
+          const float4 s = *reinterpret_cast<const float4*>(&sh.x[buf][r][c * kVec]);
+          *reinterpret_cast<float4*>(xr + (size_t)(tile * GT + r) * H + chunk * GK + c * kVec) =
+              make_float4(__uint_as_float(ptx::to_tf32(s.x)), __uint_as_float(ptx::to_tf32(s.y)),
+                          __uint_as_float(ptx::to_tf32(s.z)), __uint_as_float(ptx::to_tf32(s.w)));
+        }
+      }
+    }
     if constexpr (kRaw) {
 #pragma unroll
       for (int n = 0; n < kN; ++n) {
@@ -108,7 +125,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   int tile = blockIdx.x, buf = 0;
   if (tile < tiles) {
     fetch(tile, 0, 0, 0);
-    land(0);
+    land(0, tile, 0, 0);
   }
   for (; tile < tiles; tile += gridDim.x) {
     const int token0 = tile * GT;
@@ -157,7 +174,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
                 acc[i][j] = fmaf(xv, wv, acc[i][j]);
               }
         }
-        if (more) land(buf ^ 1);
+        if (more) land(buf ^ 1, nextTile, nextPass, nextChunk);
         buf ^= 1;
       }
 #pragma unroll

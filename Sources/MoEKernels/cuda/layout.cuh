@@ -111,6 +111,9 @@ struct Params {
   unsigned long long* dispatchArrive;
   unsigned long long* combineArrive;
   void* stageOut;
+  // tf32 on wgmma: x rounded to tf32 by the gate as it stages it [maxTokens, H]; GEMM0 and the
+  // dispatch read this copy (tile_gemm.cuh, kRoundedTokens). Unused otherwise.
+  void* xRounded;
 };
 
 }  // namespace flashmoe

@@ -31,7 +31,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
-  const T* x = static_cast<const T*>(p.x);
+  const T* x = static_cast<const T*>(kRoundedTokens<S> ? p.xRounded : p.x);
   const T* incoming = S::kRanks > 1 ? static_cast<const T*>(p.peers[p.rank].dispatchIn) : nullptr;
   // P > 1: is this row tile in one of this GPU's own cells (rows still in x)?
   const bool own = S::kRanks > 1 && (int)task.rowTile / (p.cellRows / TM) / (S::kExperts / S::kRanks) == p.rank;
@@ -51,7 +51,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   bRows[0] = w1;
   if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
   G g;
-  g.template run<H>(sh.gemm0, aRow, bRows);
+  g.template run<H, !kRoundedTokens<S>>(sh.gemm0, aRow, bRows);
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);

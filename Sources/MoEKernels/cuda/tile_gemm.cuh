@@ -303,4 +303,12 @@ struct TileGemm {
   }
 };
 
+// tf32 on wgmma: the tensor cores read fp32 bits and drop the low mantissa bits, so operands are
+// rounded to tf32 before they are staged: the weights on upload (CUDAMoE), GEMM0's results in its
+// epilogue, and the tokens by the gate as it stages x (p.xRounded), which GEMM0 and the dispatch
+// then read. The tile GEMM rounds nothing per stage.
+template <class S>
+constexpr bool kRoundedTokens = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::kWG && S::kDType == DType::fp32 &&
+                                S::kMath == MathMode::tf32;
+
 }  // namespace flashmoe
