@@ -191,7 +191,8 @@ public final class KernelCompiler: Sendable {
 
   /// The first line of the log of a kernel rebuilt with each k tile's wgmma group drained.
   /// (An earlier second try, the k loop unrolled by two, compiled without serialisation but gave
-  /// wrong results at H = D = 2048 on an H200, relative L2 error 0.13: docs/PERFORMANCE.md.)
+  /// wrong results at H = D = 2048 on an H200, relative L2 error 0.13: ptxas moved the epilogue's
+  /// reads of the accumulators above the last wgmma wait. WGMMAHazards finds that in the SASS.)
   public static let drainedLogLine = "flashmoe: ptxas serialised wgmma in the first build; rebuilt with each k tile's wgmma group drained in the loop (FLASHMOE_KLOOP_DRAIN)"
 
   private func build(_ spec: KernelSpec, key: String, drainKLoop: Bool) throws -> CompiledKernel {

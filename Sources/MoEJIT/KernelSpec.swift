@@ -240,6 +240,14 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
         hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: form, activation: .silu, biases: false,
         tileN: 128, architecture: "sm_90a"))
     }
+    // The benchmark's layers at their real size (bf16, and fp32 with tf32 on wgmma): compiled
+    // clean the first time; CI reads their SASS like every sm_90a variant's.
+    specs.append(KernelSpec(
+      hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: .plain, activation: .gelu, biases: true,
+      tileN: 128, architecture: "sm_90a"))
+    specs.append(KernelSpec(
+      hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .fp32, math: .tf32, form: .plain, activation: .gelu,
+      biases: true, tileN: 128, architecture: "sm_90a", tf32OnWGMMA: true))
     // Dispatch in cell order (opt-in): bf16 on two GPUs, and four.
     for ranks in [2, 4] {
       var spec = KernelSpec(

@@ -63,6 +63,10 @@ struct NVSHMEMCompileTests {
     let resources = try #require(kernel.resources, "no ptxas report for flashmoe_forward in the log:\n\(kernel.log)")
     #expect(resources.spillStoreBytes == 0 && resources.spillLoadBytes == 0 && resources.stackFrameBytes == 0, "\(resources)")
     #expect(!kernel.log.contains("C7509") && !kernel.log.contains("C7510"), "wgmma serialised:\n\(kernel.log)")
+    if let nvdisasm = Gate.nvdisasm {
+      let hazards = WGMMAHazards.find(inSASS: try SASS.disassemble(kernel.cubin, nvdisasm: nvdisasm))
+      #expect(hazards.isEmpty, "\(hazards.count) wgmma accumulator hazards, first \(hazards.prefix(3))")
+    }
     for symbol in ["flashmoe_forward", "flashmoe_layout", "nvshmemi_device_state_d", "nvshmemi_device_lib_version_d"] {
       #expect(kernel.cubin.firstRange(of: Array(symbol.utf8)) != nil, "\(symbol) not in the cubin")
     }

@@ -11,6 +11,10 @@ public enum Gate {
   }()
   public static let nvrtcFound: Bool = (try? NVRTC.shared()) != nil
   public static let runNVRTCTests: Bool = nvrtcFound || nvrtcRequired
+  /// nvdisasm, for the SASS checks (`CUDAPaths.nvdisasm`); `FLASHMOE_REQUIRE_NVDISASM=1` (CI) makes
+  /// its absence a failure instead of a skip.
+  public static let nvdisasm: String? = CUDAPaths.nvdisasm()
+  public static let nvdisasmRequired: Bool = getenv("FLASHMOE_REQUIRE_NVDISASM").map { String(cString: $0) == "1" } ?? false
   /// Visible CUDA devices (0 when libcuda or a GPU is missing).
   public static let gpuCount: Int = (try? Driver.shared().deviceCount()) ?? 0
   public static let hasGPU: Bool = gpuCount > 0
