@@ -26,8 +26,7 @@ struct DynamicLibrary: @unchecked Sendable {
     _ patterns: [String], searched: inout [String], open: (String) -> Result<T, DLError>
   ) -> T? {
     for pattern in patterns {
-      let files = FileSystem.hasGlobCharacters(pattern)
-        ? FileSystem.glob(pattern) : (FileSystem.exists(pattern) ? [pattern] : [])
+      let files = FileSystem.files(matching: pattern)
       if files.isEmpty { searched.append(pattern); continue }
       for file in files {
         switch open(file) {

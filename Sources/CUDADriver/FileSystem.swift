@@ -25,6 +25,11 @@ enum FileSystem {
     pattern.contains { $0 == "*" || $0 == "?" || $0 == "[" }
   }
 
+  /// The files a search pattern names: a glob's matches, or the path itself when it exists.
+  static func files(matching pattern: String) -> [String] {
+    hasGlobCharacters(pattern) ? glob(pattern) : (exists(pattern) ? [pattern] : [])
+  }
+
   /// The resolved path (symlinks followed), or nil when it does not exist.
   static func realPath(_ path: String) -> String? {
     guard let resolved = realpath(path, nil) else { return nil }

@@ -21,10 +21,6 @@ extension CUDAPaths {
     if environment["FLASHMOE_NVDISASM"] == nil, let value = CUDAEnvironment.value("FLASHMOE_NVDISASM") {
       environment["FLASHMOE_NVDISASM"] = value
     }
-    for pattern in nvdisasmFilePatterns(environment: environment) {
-      let matches = pattern.contains("*") ? FileSystem.glob(pattern) : (FileSystem.exists(pattern) ? [pattern] : [])
-      if let first = matches.first { return first }
-    }
-    return nil
+    return nvdisasmFilePatterns(environment: environment).lazy.compactMap { FileSystem.files(matching: $0).first }.first
   }
 }

@@ -35,6 +35,17 @@ struct SearchPathTests {
     }
   }
 
+  @Test("nvdisasm: FLASHMOE_NVDISASM is the only place when set; else CUDA_HOME, the toolkit, then pip's nvidia/cu13/bin")
+  func nvdisasmSearch() {
+    #expect(CUDAPaths.nvdisasmFilePatterns(environment: ["FLASHMOE_NVDISASM": "/x/nvdisasm", "CUDA_HOME": "/c"]) == ["/x/nvdisasm"])
+    #expect(CUDAPaths.nvdisasm(environment: ["FLASHMOE_NVDISASM": "/nonexistent/flashmoe/nvdisasm"]) == nil)
+    let patterns = CUDAPaths.nvdisasmFilePatterns(environment: ["CUDA_HOME": "/c", "HOME": "/h"])
+    #expect(patterns.first == "/c/bin/nvdisasm")
+    #expect(patterns.contains("/usr/local/cuda/bin/nvdisasm"))
+    #expect(patterns.contains("/h/.local/lib/python3*/site-packages/nvidia/cu13/bin/nvdisasm"))
+    #expect(patterns.firstIndex(of: "/usr/local/cuda/bin/nvdisasm")! < patterns.firstIndex { $0.contains("site-packages") }!)
+  }
+
   @Test("FLASHMOE_CUDA_INCLUDE pointing nowhere: the error names that folder")
   func includeOverride() {
     let folder = "/nonexistent/flashmoe/include"
