@@ -74,14 +74,20 @@ struct KernelSpecTests {
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, two real sizes; all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes; all valid and distinct")
   func ciVariants() throws {
     let all = KernelSpec.ciVariants()
-    #expect(all.count == 43)
-    #expect(Set(all).count == 43)
-    // Two real-size variants (H = D = 2048, E = 32, SiLU, no biases), gated and plain, one GPU.
+    #expect(all.count == 45)
+    #expect(Set(all).count == 45)
+    // Four real-size variants (H = D = 2048, E = 32, one GPU, tile 128): SiLU without biases,
+    // gated and plain (rebuilt, drained), and the benchmark's GELU layers with biases, bf16 and
+    // fp32 with tf32 on wgmma.
     let realSize = all.filter { $0.hidden == 2048 }
-    #expect(realSize.count == 2 && Set(realSize.map(\.form)) == [.gated, .plain] && realSize.allSatisfy { $0.ranks == 1 && $0.tileN == 128 })
+    #expect(realSize.count == 4 && realSize.allSatisfy { $0.ranks == 1 && $0.tileN == 128 && $0.experts == 32 })
+    let silu = realSize.filter { $0.activation == .silu }
+    #expect(silu.count == 2 && Set(silu.map(\.form)) == [.gated, .plain] && silu.allSatisfy { !$0.biases && $0.dtype == .bf16 })
+    let bench = realSize.filter { $0.activation == .gelu }
+    #expect(bench.count == 2 && bench.allSatisfy { $0.form == .plain && $0.biases } && Set(bench.map(\.dtype)) == [.bf16, .fp32])
     // Dispatch in cell order (opt-in): bf16, two and four GPUs, a define of its own.
     let byCell = all.filter { $0.dispatchByCell == true }
     #expect(byCell.count == 2 && Set(byCell.map(\.ranks)) == [2, 4] && byCell.allSatisfy { $0.dtype == .bf16 })
@@ -90,9 +96,10 @@ struct KernelSpecTests {
     var one = byCell[0]
     one.ranks = 1
     #expect(throws: JITError.self) { try one.validate() }
-    // The opt-in tf32-on-wgmma variants: Hopper, fp32/tf32, both tile widths, one and two GPUs.
+    // The tf32-on-wgmma variants: Hopper, fp32/tf32, both tile widths, one and two GPUs (the
+    // real-size one among them).
     let wgmmaTF32 = all.filter(\.tf32OnWGMMA)
-    #expect(wgmmaTF32.count == 3 && wgmmaTF32.allSatisfy { $0.architecture == "sm_90a" && $0.dtype == .fp32 && $0.math == .tf32 })
+    #expect(wgmmaTF32.count == 4 && wgmmaTF32.allSatisfy { $0.architecture == "sm_90a" && $0.dtype == .fp32 && $0.math == .tf32 })
     #expect(Set(wgmmaTF32.map(\.tileN)) == [64, 128] && Set(wgmmaTF32.map(\.ranks)) == [1, 2])
     #expect(wgmmaTF32.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_TF32_WGMMA 1") })
     #expect(!all.filter { !$0.tf32OnWGMMA }.contains { $0.translationUnit().contains("#define FLASHMOE_TF32_WGMMA") })
