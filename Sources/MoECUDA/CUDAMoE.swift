@@ -179,8 +179,8 @@ public final class CUDAMoE: @unchecked Sendable {
     var rounded = weights
     rounded.round(to: config.dtype)
     // tf32 math: the experts' matrices go up rounded to tf32 (as the CPU backend rounds them
-    // before use), so that the tile GEMM rounds only its token rows in shared memory (tile_gemm.cuh,
-    // round_tf32). Rounded in place: the layer computes the same function either way.
+    // before use), so that the tile GEMM on wgmma rounds nothing per stage (tile_gemm.cuh,
+    // kRoundedTokens). Rounded in place: the layer computes the same function either way.
     if config.math == .tf32 {
       rounded.w1 = rounded.w1.map(\.roundedToTF32)
       rounded.w2 = rounded.w2.map(\.roundedToTF32)

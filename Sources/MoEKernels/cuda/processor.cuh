@@ -51,7 +51,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   bRows[0] = w1;
   if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
   G g;
-  g.template run<H, !kRoundedTokens<S>>(sh.gemm0, aRow, bRows);
+  g.template run<H>(sh.gemm0, aRow, bRows);
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
@@ -85,7 +85,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   auto aRow = [&](int r) -> const T* { return hidden + (size_t)(row0 + r) * D; };
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   G g;
-  g.template run<D, false>(sh.gemm1, aRow, bRows);
+  g.template run<D>(sh.gemm1, aRow, bRows);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];

@@ -65,10 +65,9 @@ struct TileGemm {
 
   // aRow(r): row r of A (null: a zero row). bRows[b]: the first of BN rows of matrix b; row n of it
   // is bRows[b] + n · K.
-  // kRoundA (tf32 on wgmma): A's rows are rounded to tf32 in shared memory; false where the rows
-  // were stored rounded already (GEMM1 reads GEMM0's results). B, the expert weights, never is:
-  // CUDAMoE uploads them rounded.
-  template <int K, bool kRoundA = true, class ARow>
+  // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
+  // rounds them); the tensor cores would truncate them.
+  template <int K, class ARow>
   __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB]) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
     constexpr int kTiles = K / TK;
@@ -107,7 +106,6 @@ struct TileGemm {
       if constexpr (kWG) {
         // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
-        if constexpr (kTF32 && kRoundA) round_tf32(sm, kt % STAGES, chunk);
         ptx::fence_proxy_async();
         __syncthreads();
         compute(sm, kt % STAGES);
@@ -141,26 +139,6 @@ struct TileGemm {
     if constexpr (kWG) {
 #pragma unroll
       for (int b = 0; b < NB; ++b) ptx::fence_operands(acc[b]);
-    }
-  }
-
-  // tf32 on wgmma: the tensor cores read fp32 bits and ignore the low mantissa bits, so each
-  // thread rounds the 16-byte chunks of A it staged itself, in place, to tf32 with ties away from
-  // zero (cvt.rna: docs/SEMANTICS.md), before the stage is published to the warpgroup. B needs
-  // none: rounding every stage of both operands here cost 39 % of the forward (one H200, 8K:
-  // 2.206 ms against 1.350 ms with the tensor cores truncating instead), so the weights are
-  // rounded once, on upload.
-  __device__ void round_tf32(Smem& sm, int stage, int chunk) {
-    auto round4 = [](T* p) {
-      float4 v = *reinterpret_cast<float4*>(p);
-      v = make_float4(__uint_as_float(ptx::to_tf32(v.x)), __uint_as_float(ptx::to_tf32(v.y)),
-                      __uint_as_float(ptx::to_tf32(v.z)), __uint_as_float(ptx::to_tf32(v.w)));
-      *reinterpret_cast<float4*>(p) = v;
-    };
-#pragma unroll
-    for (int j = 0; j < kARowsPerThread; ++j) {
-      const int r = (threadIdx.x + j * S::kThreads) / kChunks;
-      round4(&sm.a[stage][r][chunkAt(r, chunk) * kVec]);
     }
   }
 
@@ -304,9 +282,10 @@ struct TileGemm {
 };
 
 // tf32 on wgmma: the tensor cores read fp32 bits and drop the low mantissa bits, so operands are
-// rounded to tf32 before they are staged: the weights on upload (CUDAMoE), GEMM0's results in its
-// epilogue, and the tokens by the gate as it stages x (p.xRounded), which GEMM0 and the dispatch
-// then read. The tile GEMM rounds nothing per stage.
+// rounded to tf32 (cvt.rna, docs/SEMANTICS.md) before they are staged: the weights on upload
+// (CUDAMoE), GEMM0's results in its epilogue, and the tokens by the gate as it stages x
+// (p.xRounded), which GEMM0 and the dispatch then read. Rounding both operands in shared memory at
+// every stage instead cost 40 % of the forward (one H200, 8K tokens: 2.206 against 1.249 ms).
 template <class S>
 constexpr bool kRoundedTokens = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::kWG && S::kDType == DType::fp32 &&
                                 S::kMath == MathMode::tf32;
