@@ -34,7 +34,9 @@ public struct CompiledKernel: Sendable {
   }
 
   /// Whether this is the second build, each k tile's wgmma group drained (`KernelCompiler.compileUncached`).
-  public var rebuiltDrained: Bool { log.hasPrefix(KernelCompiler.drainedLogLine) }
+  public var rebuiltDrained: Bool {
+    log.hasPrefix(KernelCompiler.drainedLogLine) || log.hasPrefix(KernelCompiler.hazardDrainedLogLine)
+  }
 
   /// ptxas's resource usage of `flashmoe_forward`, or nil when the log has no report for it.
   public var resources: KernelResourceUsage? { report[Self.entryName] }

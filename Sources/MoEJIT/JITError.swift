@@ -15,6 +15,9 @@ public enum JITError: Error, CustomStringConvertible, Sendable, Equatable {
   case cacheDirectory(path: String, problem: String)
   /// A cache file could not be written.
   case cacheWrite(path: String, problem: String)
+  /// nvdisasm showed instructions touching wgmma accumulators before their wait (WGMMAHazards) in
+  /// every build tried; `hazards` quotes the first few.
+  case wgmmaHazards(spec: String, count: Int, hazards: [String])
 
   public var description: String {
     switch self {
@@ -37,6 +40,11 @@ public enum JITError: Error, CustomStringConvertible, Sendable, Equatable {
       return "kernel cache directory \(path): \(problem)"
     case let .cacheWrite(path, problem):
       return "kernel cache file \(path): \(problem)"
+    case let .wgmmaHazards(spec, count, hazards):
+      return "ptxas's code for \(spec) reads or writes wgmma accumulators before waiting for them in \(count) "
+        + "place(s), in the first build and in the rebuild with each k tile drained; its results could be wrong, "
+        + "so it is not used (FLASHMOE_SASS_CHECK=0 skips this check). First: "
+        + hazards.joined(separator: "; ")
     }
   }
 }

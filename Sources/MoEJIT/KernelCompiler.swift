@@ -25,6 +25,12 @@ public final class KernelCompiler: Sendable {
   /// Why the default cache could not be used, when `init(sources:nvrtc:)` fell back to no cache.
   public let cacheProblem: String?
   public let nvrtc: NVRTC
+  /// nvdisasm when it is found and FLASHMOE_SASS_CHECK is not `0`: then every sm_90a kernel built
+  /// here has its SASS read for wgmma accumulator hazards before it is used (WGMMAHazards).
+  public let nvdisasm: String?
+
+  /// Environment variable: `0` turns the SASS check off.
+  public static let sassCheckVariable = "FLASHMOE_SASS_CHECK"
 
   private let keyLocks = Mutex<[String: KeyLock]>([:])
 
@@ -66,6 +72,7 @@ public final class KernelCompiler: Sendable {
     self.cache = cache
     self.cacheProblem = cacheProblem
     self.nvrtc = try nvrtc ?? NVRTC.shared()
+    self.nvdisasm = CUDAEnvironment.value(Self.sassCheckVariable) == "0" ? nil : CUDAPaths.nvdisasm()
   }
 
   // MARK: - Options and key
@@ -93,7 +100,7 @@ public final class KernelCompiler: Sendable {
     nvrtc: \(nvrtc.versionString)
     sources: \(sourcesHash)
     translation-unit: \(SHA256.hexDigest(spec.translationUnit()))
-    \(Self.rebuildsSerialized ? "" : "wgmma-rebuild: off\n")
+    \(Self.rebuildsSerialized ? "" : "wgmma-rebuild: off\n")\(nvdisasm == nil ? "" : "sass-check: on\n")
     """
   }
 
@@ -173,16 +180,39 @@ public final class KernelCompiler: Sendable {
   /// wgmma group drained inside the tile GEMM's loop (FLASHMOE_KLOOP_DRAIN, tile_gemm.cuh), and that build is kept
   /// if it has no serialisation, no spill and no stack frame; its log then starts with a line that
   /// says so. Layers that compile clean the first time keep their code exactly as before.
+  /// With nvdisasm (`nvdisasm`), the build chosen is then read for wgmma accumulator hazards; one
+  /// that has them is replaced by the drained build when that has none, and refused
+  /// (`JITError.wgmmaHazards`) when it has some too.
   public func compileUncached(_ spec: KernelSpec, key: String? = nil) throws -> CompiledKernel {
     try spec.validate()
     let key = try key ?? (spec.transport == .nvshmem ? nvshmemKey(for: spec) : self.key(for: spec))
     let first = try build(spec, key: key, drainKLoop: false)
-    guard !first.wgmmaSerialization.isEmpty, Self.rebuildsSerialized else { return first }
-    let second = try build(spec, key: key, drainKLoop: true)
-    guard second.wgmmaSerialization.isEmpty, let r = second.resources, !r.spills, r.stackFrameBytes == 0 else { return first }
-    return CompiledKernel(
-      spec: spec, key: key, cubin: second.cubin,
-      log: "\(Self.drainedLogLine)\n" + second.log)
+    var drained: CompiledKernel?
+    func drainedBuild() throws -> CompiledKernel? {
+      if drained == nil { drained = try build(spec, key: key, drainKLoop: true) }
+      guard let d = drained, d.wgmmaSerialization.isEmpty, let r = d.resources, !r.spills, r.stackFrameBytes == 0 else { return nil }
+      return d
+    }
+    var chosen = first
+    if !first.wgmmaSerialization.isEmpty, Self.rebuildsSerialized, let d = try drainedBuild() {
+      chosen = CompiledKernel(spec: spec, key: key, cubin: d.cubin, log: "\(Self.drainedLogLine)\n" + d.log)
+    }
+    guard let nvdisasm, spec.architecture == "sm_90a" else { return chosen }
+    let hazards: [WGMMAHazard]
+    do {
+      hazards = WGMMAHazards.find(inSASS: try SASS.disassemble(chosen.cubin, nvdisasm: nvdisasm))
+    } catch {
+      // The check could not run; the kernel is what it would have been without it.
+      return CompiledKernel(spec: spec, key: key, cubin: chosen.cubin, log: chosen.log + "\nflashmoe: SASS check not run: \(error)")
+    }
+    if hazards.isEmpty { return chosen }
+    if !chosen.rebuiltDrained, let d = try drainedBuild(),
+       WGMMAHazards.find(inSASS: try SASS.disassemble(d.cubin, nvdisasm: nvdisasm)).isEmpty {
+      return CompiledKernel(
+        spec: spec, key: key, cubin: d.cubin,
+        log: "\(Self.hazardDrainedLogLine) (\(hazards.count), first: \(hazards[0]))\n" + d.log)
+    }
+    throw JITError.wgmmaHazards(spec: spec.description, count: hazards.count, hazards: hazards.prefix(3).map(\.description))
   }
 
   /// Setting FLASHMOE_WGMMA_REBUILD=0 keeps the first build even when ptxas serialised its wgmma
@@ -194,6 +224,8 @@ public final class KernelCompiler: Sendable {
   /// wrong results at H = D = 2048 on an H200, relative L2 error 0.13: ptxas moved the epilogue's
   /// reads of the accumulators above the last wgmma wait. WGMMAHazards finds that in the SASS.)
   public static let drainedLogLine = "flashmoe: ptxas serialised wgmma in the first build; rebuilt with each k tile's wgmma group drained in the loop (FLASHMOE_KLOOP_DRAIN)"
+  /// The first line of the log of a kernel rebuilt drained because nvdisasm found hazards in the first build.
+  public static let hazardDrainedLogLine = "flashmoe: nvdisasm found wgmma accumulators touched before their wait in the first build; rebuilt with each k tile's wgmma group drained in the loop (FLASHMOE_KLOOP_DRAIN)"
 
   private func build(_ spec: KernelSpec, key: String, drainKLoop: Bool) throws -> CompiledKernel {
     let name = "flashmoe_\(spec.architecture)_\(key.prefix(12)).cu"

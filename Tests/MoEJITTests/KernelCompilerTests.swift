@@ -308,4 +308,25 @@ struct RealKernelTests {
     #expect(!hazards.isEmpty)
     #expect(hazards.allSatisfy { $0.instruction.hasPrefix("F2FP") }, "\(hazards.prefix(3))")
   }
+
+  /// The same miscompiled build through the compiler: with nvdisasm it reads the SASS of what it
+  /// built, finds the hazards, and uses the drained rebuild instead (which has none); the log's
+  /// first line says so.
+  @Test(.enabled(if: Gate.runRealKernelTests && (Gate.nvdisasm != nil || Gate.nvdisasmRequired)))
+  func compilerReplacesAHazardousBuild() throws {
+    let nvdisasm = try #require(Gate.nvdisasm, "nvdisasm not found")
+    let loop = "    for (int kt = 0; kt < kTiles; ++kt) {"
+    let sources = try KernelCompiler(cache: nil).sources.map { file in
+      (name: file.name, contents: file.name == "tile_gemm.cuh" ? file.contents.replacingOccurrences(of: loop, with: "#pragma unroll 2\n" + loop) : file.contents)
+    }
+    let compiler = try KernelCompiler(sources: sources, cache: nil)
+    #expect(compiler.nvdisasm != nil)
+    let spec = KernelSpec(
+      hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: .gated, activation: .silu, biases: false,
+      tileN: 128, architecture: "sm_90a")
+    #expect(compiler.keyMaterial(for: spec).contains("sass-check: on"))
+    let kernel = try compiler.compileUncached(spec)
+    #expect(kernel.rebuiltDrained && kernel.log.hasPrefix(KernelCompiler.hazardDrainedLogLine), "\(kernel.log.prefix(300))")
+    #expect(WGMMAHazards.find(inSASS: try SASS.disassemble(kernel.cubin, nvdisasm: nvdisasm)).isEmpty)
+  }
 }

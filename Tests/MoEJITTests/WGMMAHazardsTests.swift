@@ -108,4 +108,10 @@ struct WGMMAHazardsTests {
     #expect(WGMMAHazards.find(inSASS: "").isEmpty)
     #expect(WGMMAHazards.find(inSASS: "hello:\nworld").isEmpty)
   }
+
+  @Test("the compiler's refusal names the spec, the count, the first places and the way out")
+  func refusalText() {
+    let text = JITError.wgmmaHazards(spec: "H=2048 D=2048", count: 64, hazards: ["line 9540: F2FP.BF16.F32.PACK_AB R241, R87, R86"]).description
+    #expect(text.contains("H=2048 D=2048") && text.contains("64 place") && text.contains("line 9540") && text.contains("FLASHMOE_SASS_CHECK=0"))
+  }
 }
