@@ -31,7 +31,7 @@ let package = Package(
     .executableTarget(
       name: "flashmoe",
       dependencies: [
-        "FlashMoE", "BenchSuite", "CUDADriver", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "FlashMoE", "BenchSuite", "CUDADriver", "MoEJIT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         "MoELaunch",
       ]),
 

@@ -32,6 +32,12 @@ public final class KernelCompiler: Sendable {
   /// Environment variable: `0` turns the SASS check off.
   public static let sassCheckVariable = "FLASHMOE_SASS_CHECK"
 
+  /// The nvdisasm the SASS check uses, or nil when it is off (`FLASHMOE_SASS_CHECK=0`) or no
+  /// nvdisasm is found.
+  public static func sassCheckTool() -> String? {
+    CUDAEnvironment.value(sassCheckVariable) == "0" ? nil : CUDAPaths.nvdisasm()
+  }
+
   private let keyLocks = Mutex<[String: KeyLock]>([:])
 
   /// - Parameters:
@@ -72,7 +78,7 @@ public final class KernelCompiler: Sendable {
     self.cache = cache
     self.cacheProblem = cacheProblem
     self.nvrtc = try nvrtc ?? NVRTC.shared()
-    self.nvdisasm = CUDAEnvironment.value(Self.sassCheckVariable) == "0" ? nil : CUDAPaths.nvdisasm()
+    self.nvdisasm = Self.sassCheckTool()
   }
 
   // MARK: - Options and key

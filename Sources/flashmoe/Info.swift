@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlashMoE
+import MoEJIT
 
 struct Info: ParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Which backends can run here, and why one cannot.")
@@ -23,6 +24,12 @@ struct Info: ParsableCommand {
         }
       } catch {
         print("peer access: \(error)")
+      }
+      // Hopper kernels are read for wgmma accumulator hazards where nvdisasm is found (KernelCompiler).
+      if let nvdisasm = KernelCompiler.sassCheckTool() {
+        print("SASS check: on (\(nvdisasm))")
+      } else {
+        print("SASS check: off (\(KernelCompiler.sassCheckVariable)=0, or no nvdisasm: FLASHMOE_NVDISASM, or pip's nvidia-cuda-nvdisasm)")
       }
     }
   }
