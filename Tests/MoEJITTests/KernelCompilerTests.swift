@@ -286,24 +286,31 @@ struct RealKernelTests {
     }
   }
 
-  /// The check above can fail: the second build that ptxas miscompiled (the tile GEMM's k loop
-  /// unrolled by two; wrong on an H200 at relative L2 error 0.13, fifth session) is built again
-  /// from the same sources with the pragma put back, and its SASS must show the epilogue reading
+  /// The embedded sources with the tile GEMM's k loop unrolled by two again: the second build that
+  /// ptxas miscompiled (wrong on an H200 at relative L2 error 0.13, fifth session), and its layer.
+  static func unrolledSources() throws -> [(name: String, contents: String)] {
+    let loop = "    for (int kt = 0; kt < kTiles; ++kt) {"
+    let sources = try KernelCompiler(cache: nil).sources.map { file in
+      (name: file.name, contents: file.name == "tile_gemm.cuh" ? file.contents.replacingOccurrences(of: loop, with: "#pragma unroll 2\n" + loop) : file.contents)
+    }
+    #expect(sources.contains { $0.contents.contains("#pragma unroll 2\n" + loop) }, "the k loop's text moved: update this fixture")
+    return sources
+  }
+
+  static let unrolledSpec = KernelSpec(
+    hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: .gated, activation: .silu, biases: false,
+    tileN: 128, architecture: "sm_90a")
+
+  /// The check above can fail: the miscompiled build's SASS must show the epilogue reading
   /// accumulators before the last wait. Pinned to NVRTC 13.0 like CI; a newer ptxas that compiles
   /// it correctly would fail this test, which is then the news to act on.
   @Test(.enabled(if: Gate.runRealKernelTests && (Gate.nvdisasm != nil || Gate.nvdisasmRequired)))
   func unrolledRebuildShowsTheHazard() throws {
     let nvdisasm = try #require(Gate.nvdisasm, "nvdisasm not found")
-    let loop = "    for (int kt = 0; kt < kTiles; ++kt) {"
-    let sources = try KernelCompiler(cache: nil).sources.map { file in
-      (name: file.name, contents: file.name == "tile_gemm.cuh" ? file.contents.replacingOccurrences(of: loop, with: "#pragma unroll 2\n" + loop) : file.contents)
-    }
-    #expect(sources.contains { $0.contents.contains("#pragma unroll 2\n" + loop) }, "the k loop's text moved: update this test")
-    let spec = KernelSpec(
-      hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: .gated, activation: .silu, biases: false,
-      tileN: 128, architecture: "sm_90a")
+    let spec = Self.unrolledSpec
     let program = try NVRTC.shared().compile(
-      source: spec.translationUnit(), name: "unrolled.cu", headers: sources, options: KernelCompiler.options(for: spec))
+      source: spec.translationUnit(), name: "unrolled.cu", headers: try Self.unrolledSources(),
+      options: KernelCompiler.options(for: spec))
     let hazards = WGMMAHazards.find(inSASS: try SASS.disassemble(program.cubin, nvdisasm: nvdisasm))
     #expect(!hazards.isEmpty)
     #expect(hazards.allSatisfy { $0.instruction.hasPrefix("F2FP") }, "\(hazards.prefix(3))")
@@ -315,15 +322,9 @@ struct RealKernelTests {
   @Test(.enabled(if: Gate.runRealKernelTests && (Gate.nvdisasm != nil || Gate.nvdisasmRequired)))
   func compilerReplacesAHazardousBuild() throws {
     let nvdisasm = try #require(Gate.nvdisasm, "nvdisasm not found")
-    let loop = "    for (int kt = 0; kt < kTiles; ++kt) {"
-    let sources = try KernelCompiler(cache: nil).sources.map { file in
-      (name: file.name, contents: file.name == "tile_gemm.cuh" ? file.contents.replacingOccurrences(of: loop, with: "#pragma unroll 2\n" + loop) : file.contents)
-    }
-    let compiler = try KernelCompiler(sources: sources, cache: nil)
+    let compiler = try KernelCompiler(sources: try Self.unrolledSources(), cache: nil)
     #expect(compiler.nvdisasm != nil)
-    let spec = KernelSpec(
-      hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: .gated, activation: .silu, biases: false,
-      tileN: 128, architecture: "sm_90a")
+    let spec = Self.unrolledSpec
     #expect(compiler.keyMaterial(for: spec).contains("sass-check: on"))
     let kernel = try compiler.compileUncached(spec)
     #expect(kernel.rebuiltDrained && kernel.log.hasPrefix(KernelCompiler.hazardDrainedLogLine), "\(kernel.log.prefix(300))")
