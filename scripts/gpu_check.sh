@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -246,6 +246,50 @@ if [ "$MODE" = tf32 ]; then
   # tf32 on wgmma (the default since this session) through the expert-parallel battery's tf32 cases.
   N=$(nvidia-smi -L | wc -l)
   for P in 2 $N; do step 60 $B verify --backend cuda --gpus $P --seed $((${SEED:-20261128} + P)) --only tf32; done
+  exit 0
+fi
+if [ "$MODE" = wg ]; then
+  # Two consumer warpgroups per Processor (128 × 256 tiles, FLASHMOE_WARPGROUPS=2, the default
+  # where it applies) against one (128 × 128, two blocks per SM): the single-GPU battery with the
+  # default, its quick form with one warpgroup, then each at 4K/8K/16K in bf16 and 8K in tf32,
+  # torch_moe.py in the same call, and ncu's tensor-pipe activity of each.
+  step 240 $B verify --backend cuda --seed ${SEED:-20261301} --repeats ${REPEATS:-100}
+  step 90 env FLASHMOE_WARPGROUPS=1 $B verify --backend cuda --quick --seed ${SEED:-20261302}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  for W in 1 2 1 2; do
+    step 60 env FLASHMOE_WARPGROUPS=$W $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 8192 16384
+    step 60 env FLASHMOE_WARPGROUPS=$W $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  done
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype fp32 --tf32 --warmup 16 --iters 32
+  for W in 1 2; do
+    step 120 env FLASHMOE_WARPGROUPS=$W ncu --clock-control none --metrics gpu__time_duration.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_elapsed,lts__t_sectors.avg.pct_of_peak_sustained_elapsed,l1tex__data_pipe_lsu_wavefronts_mem_shared.avg.pct_of_peak_sustained_elapsed \
+      --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 $B bench --backend cuda --dtype bf16 $A --tokens 8192 --warmup 1 --runs 1
+  done
+  exit 0
+fi
+if [ "$MODE" = wg2 ]; then
+  # Two warpgroups on 2 GPUs (battery), then where the tile loop's time goes on one GPU at 8K bf16:
+  # each layout as it is, without its loop's loads (FLASHMOE_EXP_SKIP_LOADS), without its
+  # math (FLASHMOE_EXP_SKIP_MMA), with one stage less or more (FLASHMOE_STAGES); then weak scaling
+  # T(1)/T(2) at 8K with each layout, alternating, and torch_moe.py --gpus 2.
+  step 200 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261311} --repeats ${REPEATS:-100}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --dtype bf16 --sweep-tokens 8192"
+  for W in 2 1; do
+    # (Two warpgroups have no room for a fifth 48 KB stage.)
+    MORE=$([ $W = 1 ] && echo FLASHMOE_STAGES=4 || echo)
+    for D in "" FLASHMOE_EXP_SKIP_LOADS FLASHMOE_EXP_SKIP_MMA "FLASHMOE_STAGES=$((W + 2 - 1))" $MORE; do
+      echo "## warpgroups $W, defines '$D'"
+      step 60 env FLASHMOE_WARPGROUPS=$W FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda $A
+    done
+  done
+  for i in 1 2; do
+    for W in 1 2; do
+      step 60 env FLASHMOE_WARPGROUPS=$W $B bench --backend cuda $A --runs 100
+      step 60 env FLASHMOE_WARPGROUPS=$W $B bench --backend cuda --gpus 2 $A --runs 100
+    done
+  done
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = stalls ]; then

@@ -20,6 +20,8 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Blocks in the cooperative grid (Processors + the OS block) and blocks per SM.
   public let gridBlocks: Int
   public let blocksPerSM: Int
+  /// Threads per block: 128 (one warpgroup) or 256 (two consumer warpgroups per Processor).
+  public let blockThreads: Int
   public let sharedBytes: Int
   public let registers: Int
   public var gpuIndex: Int { device.index }
@@ -48,8 +50,32 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Expert parallelism: `cell` sends dispatch rows cell by cell (KernelSpec.dispatchByCell, opt-in
   /// until measured), `token` (default) in token order.
   public static let dispatchOrderVariable = "FLASHMOE_DISPATCH_ORDER"
+  /// Environment variable: warpgroups per Processor block on Hopper, "1" (128 × 128 tiles, two
+  /// blocks per SM; the default) or "2" (128 × 256 tiles, one block per SM, where the layer allows
+  /// it: KernelSpec.twoWarpgroupsApply). Measured on H200 (sixth session): equal at 4K and 8K
+  /// tokens, 4 % faster at 16K, 2.5 % slower in tf32; docs/PERFORMANCE.md says why.
+  public static let warpgroupsVariable = "FLASHMOE_WARPGROUPS"
   let dispatchers: Int
   let stall: DebugStall?
+
+  /// Warpgroups per Processor block for this layer on `architecture`: FLASHMOE_WARPGROUPS, or the default.
+  static func warpgroups(
+    config: MoEConfig, architecture: String, tf32OnWGMMA: Bool, text: String? = CUDAEnvironment.value(warpgroupsVariable)
+  ) throws(ConfigError) -> Int {
+    let applies = KernelSpec.twoWarpgroupsApply(
+      hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
+      architecture: architecture, tf32OnWGMMA: tf32OnWGMMA)
+    guard let text else { return 1 }
+    guard text == "1" || text == "2" else {
+      throw ConfigError(field: warpgroupsVariable, value: "'\(text)'", expected: "1 or 2")
+    }
+    if text == "2" && !applies {
+      throw ConfigError(
+        field: warpgroupsVariable, value: "2",
+        expected: "1 for this layer: two warpgroups need sm_90a (here \(architecture)), bf16/fp16 or fp32 with tf32 on wgmma, H a multiple of 256 and D of \(config.expertForm == .gated ? 128 : 256)")
+    }
+    return Int(text) ?? 1
+  }
 
   /// The rank of this GPU in its expert-parallel group, and the group's size (1: a single GPU).
   public let rank: Int
@@ -93,10 +119,12 @@ public final class CUDAMoE: @unchecked Sendable {
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
     let tf32OnWGMMA = tf32OnWGMMA ?? (CUDAEnvironment.value(Self.tf32WGMMAVariable) != "0")
-    let tileN = KernelSpec.preferredTileN(
+    let warpgroups = try Self.warpgroups(config: config, architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
+    let tileN = warpgroups == 2 ? 256 : KernelSpec.preferredTileN(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
       architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
-    var spec = KernelSpec(config: config, architecture: arch, ranks: ranks, tileN: tileN, tf32OnWGMMA: tf32OnWGMMA)
+    var spec = KernelSpec(
+      config: config, architecture: arch, ranks: ranks, tileN: tileN, threads: 128 * warpgroups, tf32OnWGMMA: tf32OnWGMMA)
     spec.transport = transport == .peer ? nil : transport
     let order = CUDAEnvironment.value(Self.dispatchOrderVariable) ?? "token"
     guard ["token", "cell"].contains(order) else {
@@ -150,7 +178,7 @@ public final class CUDAMoE: @unchecked Sendable {
           expected: "fewer: its \(rowTiles) row tiles need \(shared) bytes of shared memory per block, at most \(device.maxSharedMemoryPerBlockOptin) on \(device.name)")
       }
       if shared > 48 * 1024 { try kernel.setMaxDynamicSharedMemory(bytes: shared) }
-      perSM = try kernel.maxActiveBlocksPerMultiprocessor(blockSize: 128, dynamicSharedBytes: shared)
+      perSM = try kernel.maxActiveBlocksPerMultiprocessor(blockSize: spec.threads, dynamicSharedBytes: shared)
       grid = perSM * device.multiprocessorCount
       let osNeed = osBytes + 4 * max(grid - 1, 0) + rowTiles
       if osNeed <= shared { break }
@@ -171,6 +199,7 @@ public final class CUDAMoE: @unchecked Sendable {
     self.compile = compile
     self.gridBlocks = grid
     self.blocksPerSM = perSM
+    self.blockThreads = spec.threads
     self.sharedBytes = shared
     self.registers = try kernel.attributes().registers
     self.context = context
@@ -313,7 +342,7 @@ public final class CUDAMoE: @unchecked Sendable {
     // The trace words must have been reset (`resetTrace`) before: not here, inside a timed span.
     if trace { p.trace = work.trace.address }
     try kernel.launch(
-      grid: Dim3(gridBlocks), block: 128, sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
+      grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
       arguments: [.bytes(p.bytes, alignment: 8)])
   }
 

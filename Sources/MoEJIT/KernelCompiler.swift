@@ -79,6 +79,7 @@ public final class KernelCompiler: Sendable {
     self.cacheProblem = cacheProblem
     self.nvrtc = try nvrtc ?? NVRTC.shared()
     self.nvdisasm = Self.sassCheckTool()
+    try Self.checkExperimentDefines()
   }
 
   // MARK: - Options and key
@@ -89,6 +90,32 @@ public final class KernelCompiler: Sendable {
     // --maxrregcount=255: with only launch bounds, ptxas for sm_80 stops short of the register file
     // and spills; the explicit cap (the hardware maximum) lets it use what the tile needs.
     ["--gpu-architecture=\(spec.architecture)", "-std=c++17", "--ptxas-options=-v", "-lineinfo", "--maxrregcount=255"]
+      + experimentDefines().map { "-D\($0)" }
+  }
+
+  /// Environment variable for kernel experiments: macro definitions ("NAME" or "NAME=INTEGER",
+  /// space-separated) added to every build, e.g. FLASHMOE_EXP_SKIP_MMA or FLASHMOE_STAGES=3
+  /// (docs/PERFORMANCE.md). Some give wrong results on purpose: they are for timing, never for use.
+  /// They are part of the cache key through the options.
+  public static let definesVariable = "FLASHMOE_NVRTC_DEFINES"
+
+  /// The definitions FLASHMOE_NVRTC_DEFINES asks for; malformed words are rejected when the
+  /// compiler is created (`checkExperimentDefines`), so here they are only split.
+  static func experimentDefines(_ text: String? = CUDAEnvironment.value(definesVariable)) -> [String] {
+    (text ?? "").split(separator: " ").map(String.init)
+  }
+
+  /// Rejects a FLASHMOE_NVRTC_DEFINES word that is not NAME or NAME=INTEGER, naming it.
+  static func checkExperimentDefines(_ text: String? = CUDAEnvironment.value(definesVariable)) throws(JITError) {
+    for word in experimentDefines(text) {
+      let parts = word.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      let nameOK = parts[0].first.map { $0.isLetter || $0 == "_" } == true
+        && parts[0].allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" }
+      let valueOK = parts.count == 1 || (!parts[1].isEmpty && Int(parts[1]) != nil)
+      if !nameOK || !valueOK {
+        throw JITError.invalidSpec(field: definesVariable, value: "'\(word)'", expected: "NAME or NAME=INTEGER words separated by spaces")
+      }
+    }
   }
 
   /// The text whose SHA-256 is the cache key: the format version, the entry name, the spec's

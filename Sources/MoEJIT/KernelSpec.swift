@@ -111,7 +111,15 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     try require(math == .fp32 || dtype == .fp32, "math", math.rawValue, "fp32 with dtype \(dtype.rawValue) (tf32 applies to fp32 storage only)")
     try require(tileM >= 1 && tileM <= 1024, "tileM", tileM, "an integer in 1...1024")
     try require(tileN >= 1 && tileN <= 1024, "tileN", tileN, "an integer in 1...1024")
-    try require(threads >= 32 && threads <= 1024 && threads % 32 == 0, "threads", threads, "a multiple of 32 in 32...1024")
+    try require(threads == 128 || threads == 256, "threads", threads, "128 (one warpgroup) or 256 (two, on sm_90a)")
+    if threads == 256 {
+      try require(
+        Self.twoWarpgroupsApply(
+          hidden: hidden, ffn: ffn, dtype: dtype, math: math, form: form, architecture: architecture,
+          tf32OnWGMMA: tf32OnWGMMA) && tileN == 256,
+        "threads", threads,
+        "128 here: two warpgroups need sm_90a, 16-bit storage or tf32 on wgmma, tileN 256, H a multiple of 256 and D of \(form == .gated ? 128 : 256) (this spec: \(architecture), \(dtype.rawValue), tileN \(tileN), H \(hidden), D \(ffn))")
+    }
     try require(ranks >= 1 && ranks <= 1024, "ranks", ranks, "an integer in 1...1024")
     try require(experts % ranks == 0, "experts", experts, "a multiple of ranks (\(ranks)): each GPU holds E / ranks experts")
     try require(Self.isRealArchitecture(architecture), "architecture", "'\(architecture)'", "a real GPU architecture such as sm_90a or sm_80")
@@ -198,6 +206,16 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     return wide && hidden % 128 == 0 && ffn % gemm0 == 0 ? 128 : 64
   }
 
+  /// Whether a Processor block can be two consumer warpgroups sharing a 128 × 256 tile
+  /// (tile_gemm.cuh): wgmma (sm_90a; 16-bit storage, or fp32 with tf32 on wgmma), with H a
+  /// multiple of 256 (GEMM1's column tiles) and D of GEMM0's (256 plain, 128 per matrix gated).
+  public static func twoWarpgroupsApply(
+    hidden: Int, ffn: Int, dtype: DType, math: Math, form: ExpertForm, architecture: String, tf32OnWGMMA: Bool
+  ) -> Bool {
+    let wgmma = architecture == "sm_90a" && (dtype != .fp32 || (math == .tf32 && tf32OnWGMMA))
+    return wgmma && hidden % 256 == 0 && ffn % (form == .gated ? 128 : 256) == 0
+  }
+
   /// Every storage/math combination × expert form × architecture (sm_80, sm_90a) at a small shape
   /// (H = D = 256, E = 8, k = 2, GELU, biases): the variants the CI compile test covers.
   public static func ciVariants() -> [KernelSpec] {
@@ -248,6 +266,24 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     specs.append(KernelSpec(
       hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .fp32, math: .tf32, form: .plain, activation: .gelu,
       biases: true, tileN: 128, architecture: "sm_90a", tf32OnWGMMA: true))
+    // Two consumer warpgroups per Processor (128 × 256 tiles, CUDAMoE's default where they apply):
+    // the benchmark's layers at real size (bf16, tf32 on wgmma), a gated SiLU layer at real size,
+    // and small layers of each numeric and form on one GPU and two.
+    for (dtype, math) in [(DType.bf16, Math.fp32), (.fp32, .tf32)] {
+      specs.append(KernelSpec(
+        hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: dtype, math: math, form: .plain, activation: .gelu,
+        biases: true, tileN: 256, threads: 256, architecture: "sm_90a", tf32OnWGMMA: dtype == .fp32))
+    }
+    specs.append(KernelSpec(
+      hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, form: .gated, activation: .silu, biases: false,
+      tileN: 256, threads: 256, architecture: "sm_90a"))
+    for (dtype, math, form, ranks) in [
+      (DType.bf16, Math.fp32, ExpertForm.plain, 2), (.fp16, .fp32, .gated, 1), (.fp32, .tf32, .gated, 2), (.fp32, .tf32, .plain, 1),
+    ] {
+      specs.append(KernelSpec(
+        hidden: 256, ffn: 256, experts: 8, topK: 2, dtype: dtype, math: math, form: form, activation: .gelu, biases: true,
+        tileN: 256, threads: 256, architecture: "sm_90a", ranks: ranks, tf32OnWGMMA: dtype == .fp32))
+    }
     // Dispatch in cell order (opt-in): bf16 on two GPUs, and four.
     for ranks in [2, 4] {
       var spec = KernelSpec(

@@ -60,6 +60,30 @@ struct BackendTests {
     #expect(rows <= Int(Int32.max), "the kernel takes maxRows as an int")
   }
 
+  @Test("FLASHMOE_WARPGROUPS: 1 by default; 2 where two warpgroups apply; anything else names the variable")
+  func warpgroups() throws {
+    var bf16 = Self.config(hidden: 2048, ffn: 2048)
+    bf16.dtype = .bf16
+    #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: nil) == 1)
+    #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: "2") == 2)
+    #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: "1") == 1)
+    // Ampere, fp32 FMA, and H not a multiple of 256 cannot take two.
+    let fp32 = Self.config(hidden: 2048, ffn: 2048)
+    var narrow = Self.config(hidden: 1152, ffn: 2048)
+    narrow.dtype = .bf16
+    for (config, arch) in [(bf16, "sm_80"), (fp32, "sm_90a"), (narrow, "sm_90a")] {
+      #expect(throws: ConfigError.self) { try CUDAMoE.warpgroups(config: config, architecture: arch, tf32OnWGMMA: true, text: "2") }
+    }
+    for bad in ["0", "3", "two", " 2"] {
+      do {
+        _ = try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: bad)
+        Issue.record("'\(bad)' accepted")
+      } catch {
+        #expect(error.field == CUDAMoE.warpgroupsVariable && error.value == "'\(bad)'")
+      }
+    }
+  }
+
   @Test("a watchdog error names the GPU, the role and the phase")
   func watchdogDescription() {
     let error = CUDABackendError.watchdog(

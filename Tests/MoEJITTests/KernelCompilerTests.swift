@@ -23,6 +23,22 @@ struct KernelCompilerTests {
     #expect(!options.contains { $0.contains("fast") })
   }
 
+  @Test("FLASHMOE_NVRTC_DEFINES: NAME or NAME=INTEGER words; anything else is refused, naming the word")
+  func experimentDefines() throws {
+    #expect(KernelCompiler.experimentDefines(nil).isEmpty)
+    #expect(KernelCompiler.experimentDefines("FLASHMOE_EXP_SKIP_MMA  FLASHMOE_STAGES=3") == ["FLASHMOE_EXP_SKIP_MMA", "FLASHMOE_STAGES=3"])
+    try KernelCompiler.checkExperimentDefines("FLASHMOE_EXP_SKIP_LOADS FLASHMOE_STAGES=-2 _X")
+    for bad in ["3X", "A=", "A=b", "A-B", "A=1;", "É"] {
+      do {
+        try KernelCompiler.checkExperimentDefines("OK \(bad)")
+        Issue.record("'\(bad)' accepted")
+      } catch {
+        guard case let .invalidSpec(field, value, _) = error else { Issue.record("\(error)"); continue }
+        #expect(field == KernelCompiler.definesVariable && value == "'\(bad)'")
+      }
+    }
+  }
+
   @Test("the key covers spec, sources, options and NVRTC; material is readable")
   func key() throws {
     let temp = TemporaryDirectory()

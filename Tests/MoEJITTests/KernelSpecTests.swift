@@ -74,11 +74,20 @@ struct KernelSpecTests {
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes; all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes, two warpgroups; all valid and distinct")
   func ciVariants() throws {
-    let all = KernelSpec.ciVariants()
+    let every = KernelSpec.ciVariants()
+    #expect(every.count == 52)
+    #expect(Set(every).count == 52)
+    // Two warpgroups (256 threads, 128 × 256 tiles): three real sizes (the benchmark's bf16 and
+    // tf32 layers, gated SiLU) and four small ones, each numeric and form, one GPU and two.
+    let two = every.filter { $0.threads == 256 }
+    #expect(two.count == 7 && two.allSatisfy { $0.tileN == 256 && $0.architecture == "sm_90a" })
+    #expect(two.filter { $0.hidden == 2048 }.count == 3 && Set(two.map(\.ranks)) == [1, 2])
+    #expect(Set(two.map(\.dtype)) == [.bf16, .fp16, .fp32] && Set(two.map(\.form)) == [.plain, .gated])
+    for spec in two { try spec.validate() }
+    let all = every.filter { $0.threads == 128 }
     #expect(all.count == 45)
-    #expect(Set(all).count == 45)
     // Four real-size variants (H = D = 2048, E = 32, one GPU, tile 128): SiLU without biases,
     // gated and plain (rebuilt, drained), and the benchmark's GELU layers with biases, bf16 and
     // fp32 with tf32 on wgmma.
@@ -172,6 +181,13 @@ struct KernelSpecTests {
     #expect(field { $0.topK = 33 } == "topK")
     #expect(field { $0.hidden = 0 } == "hidden")
     #expect(field { $0.threads = 100 } == "threads")
+    // 256 threads (two warpgroups) only with tileN 256 where twoWarpgroupsApply: Self.spec is
+    // gated bf16 on sm_90a with H = 2048, D = 1024.
+    #expect(field { $0.threads = 256 } == "threads")
+    #expect(field { $0.threads = 256; $0.tileN = 256 } == nil)
+    #expect(field { $0.threads = 256; $0.tileN = 256; $0.architecture = "sm_80" } == "threads")
+    #expect(field { $0.threads = 256; $0.tileN = 256; $0.hidden = 1152 } == "threads")
+    #expect(field { $0.threads = 256; $0.tileN = 256; $0.dtype = .fp32 } == "threads")
     #expect(field { $0.tileN = 0 } == "tileN")
     #expect(field { $0.ranks = 3 } == "experts")
     #expect(field { $0.ranks = 0 } == "ranks")

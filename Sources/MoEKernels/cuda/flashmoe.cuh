@@ -1,6 +1,7 @@
 // FlashMoE: the whole MoE layer forward pass as ONE persistent cooperative kernel (FlashDMoE,
 // Algorithm 1). Every block first runs the fused gate; then N − 1 blocks become Processors and
-// the last block is the OS block: warp 0 the Scheduler, warps 1–3 the Subscribers.
+// the last block is the OS block: warp 0 the Scheduler, warps 1–2 the Subscribers (the other
+// warps have no role there).
 //
 // Read top-down: the static checks, the one shared-storage union, then the branch on role.
 #pragma once
@@ -21,7 +22,7 @@ namespace flashmoe {
 
 template <class S>
 union SharedStorage {
-  GateShared<S> gate;
+  GateShared<S> gate[S::kWarpgroups];  // one per gate group (GateGroup)
   ProcessorShared<S> processor;
   OSShared<S> os;
 };
@@ -32,7 +33,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   static_assert(S::kFFN % S::kGemm0N == 0, "D must be a multiple of GEMM0's column tile");
   static_assert(S::kHidden % S::kGateK == 0, "H must be a multiple of the gate's k chunk");
   static_assert(S::kTopK >= 1 && S::kTopK <= S::kExperts, "1 <= k <= E");
-  static_assert(S::kThreads == 128, "four warps: Scheduler + three Subscribers in the OS block");
+  static_assert(S::kThreads == 128 || S::kThreads == 256, "one or two warpgroups (the OS block uses warps 0–2)");
   static_assert(S::kRanks >= 1 && S::kExperts % S::kRanks == 0, "every GPU holds E / P experts");
 
   // 1024-byte alignment: wgmma's swizzled operand tiles (tile_gemm.cuh) start on 1024-byte boundaries.
@@ -45,7 +46,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   if (threadIdx.x == 0) trace_first(p, kTraceStart);
   if (blockIdx.x == 0 && threadIdx.x == 0) Watchdog{p}.stall_if(kRoleGate);
   reset_counters<S>(p);
-  gate_tiles<S>(p, shared.gate);
+  gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;

@@ -29,6 +29,22 @@ struct GateShared {
   int count[kE];
 };
 
+// The gate runs in groups of one warpgroup (128 threads), each on its own 32-token tiles with its
+// own GateShared: a block of two warpgroups is two gate groups, so the gate keeps the same threads
+// per SM whether a Processor block is one warpgroup or two. A group meets at its own named barrier.
+template <class S>
+struct GateGroup {
+  static constexpr int kThreads = 128, kWarps = 4;
+  int thread, index, count;  // thread within the group; the group's index and the count over the grid
+  __device__ GateGroup()
+      : thread(threadIdx.x % kThreads), index(blockIdx.x * S::kWarpgroups + threadIdx.x / kThreads),
+        count(gridDim.x * S::kWarpgroups) {}
+  __device__ __forceinline__ void sync() const {
+    if constexpr (S::kWarpgroups == 1) __syncthreads();
+    else asm volatile("bar.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x / kThreads)), "n"(kThreads) : "memory");
+  }
+};
+
 // The gate GEMM's thread tile: kTokens tokens × kExperts experts per thread. Shared memory returns
 // one register per lane per cycle, so operand traffic, not FMA, bounds this loop: the tile is as
 // large as 32 tokens allow, and lanes n, n^1 share a token and n, n^2 an expert, which lets an
@@ -42,14 +58,15 @@ struct GateTile {
   static constexpr int kExperts = kPass / (4 * kTokens);
   static constexpr int kWarpsT = 4 / kTokens;
   static constexpr int kTokenStride = 8 * kWarpsT, kExpertStride = 4 * kTokens;
-  static_assert(S::kThreads == 128 && S::kGateTokens == 32, "4 warps of 8 × 4 threads cover a 32-token tile");
+  static_assert(S::kGateTokens == 32, "4 warps of 8 × 4 threads cover a 32-token tile");
   static_assert(kExperts * kExpertStride == kPass, "kGateExpertsPerPass must split into the thread tiles");
 };
 
-// Phase 1: one 32-token tile per iteration, grid-strided. Each logit is one fmaf chain over k in
+// Phase 1: one 32-token tile per iteration, strided over every gate group of the grid. Each logit is one fmaf chain over k in
 // increasing order in one thread (bitwise the CPU reference); only the staging is reorganised.
 template <class S>
 __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
+  const GateGroup<S> g;
   using St = Storage<S::kDType>;
   using T = typename St::T;
   using G = GateTile<S>;
@@ -60,7 +77,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   constexpr bool kRaw = S::kDType != DType::fp32;
   // 16-byte vectors of one chunk: x (GT rows) then Wg (kPass rows), consecutive threads along a row.
   constexpr int kVec = 16 / sizeof(T), kRowVecs = GK / kVec;
-  constexpr int kVecs = (GT + kPass) * kRowVecs, kN = (kVecs + S::kThreads - 1) / S::kThreads;
+  constexpr int kVecs = (GT + kPass) * kRowVecs, kN = (kVecs + GateGroup<S>::kThreads - 1) / GateGroup<S>::kThreads;
   static_assert(GK % kVec == 0 && H % GK == 0, "gate k chunk");
   // Element k of a widened row is at swizzle(k): the two 16-byte stores of a vector of 8 go by
   // quarter warp, and vectors with bit 2 set store their halves swapped, so that each store's 8
@@ -69,7 +86,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   const T* x = static_cast<const T*>(p.x);
   const T* wg = static_cast<const T*>(p.gate);
   const int tiles = (p.tokens + GT - 1) / GT;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int lane = g.thread & 31, warp = g.thread >> 5;
   // This thread's first token and expert (within the tile and the pass).
   const int t0 = warp % G::kWarpsT * 8 + (lane >> 1 & 7);
   const int e0 = warp / G::kWarpsT * 4 + (lane & 1) + (lane >> 4 << 1);
@@ -78,8 +95,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   auto fetch = [&](int tile, int pass, int chunk, int buf) {
 #pragma unroll
     for (int n = 0; n < kN; ++n) {
-      const int v = threadIdx.x + n * S::kThreads, r = v / kRowVecs, c = v % kRowVecs;
-      if (kVecs % S::kThreads != 0 && v >= kVecs) break;
+      const int v = g.thread + n * GateGroup<S>::kThreads, r = v / kRowVecs, c = v % kRowVecs;
+      if (kVecs % GateGroup<S>::kThreads != 0 && v >= kVecs) break;
       const T* src = r < GT ? x + (size_t)min(tile * GT + r, p.tokens - 1) * H
                             : wg + (size_t)min(pass * kPass + r - GT, E - 1) * H;
       void* dst = kRaw ? static_cast<void*>(&sh.raw[v]) : r < GT ? &sh.x[buf][r][c * kVec] : &sh.w[buf][r - GT][c * kVec];
@@ -96,8 +113,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         float* xr = static_cast<float*>(p.xRounded);
 #pragma unroll
         for (int n = 0; n < kN; ++n) {
-          const int v = threadIdx.x + n * S::kThreads, r = v / kRowVecs, c = v % kRowVecs;
-          if (kVecs % S::kThreads != 0 && v >= kVecs) break;
+          const int v = g.thread + n * GateGroup<S>::kThreads, r = v / kRowVecs, c = v % kRowVecs;
+          if (kVecs % GateGroup<S>::kThreads != 0 && v >= kVecs) break;
           if (r >= GT || tile * GT + r >= p.tokens) continue;
           const float4 s = *reinterpret_cast<const float4*>(&sh.x[buf][r][c * kVec]);
           *reinterpret_cast<float4*>(xr + (size_t)(tile * GT + r) * H + chunk * GK + c * kVec) =
@@ -109,8 +126,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
     if constexpr (kRaw) {
 #pragma unroll
       for (int n = 0; n < kN; ++n) {
-        const int v = threadIdx.x + n * S::kThreads, r = v / kRowVecs, c = v % kRowVecs;
-        if (kVecs % S::kThreads != 0 && v >= kVecs) break;
+        const int v = g.thread + n * GateGroup<S>::kThreads, r = v / kRowVecs, c = v % kRowVecs;
+        if (kVecs % GateGroup<S>::kThreads != 0 && v >= kVecs) break;
         const uint4 raw = sh.raw[v];
         const T* e = reinterpret_cast<const T*>(&raw);
         float* row = r < GT ? sh.x[buf][r] : sh.w[buf][r - GT];
@@ -122,12 +139,12 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
     }
   };
 
-  int tile = blockIdx.x, buf = 0;
+  int tile = g.index, buf = 0;
   if (tile < tiles) {
     fetch(tile, 0, 0, 0);
     land(0, tile, 0, 0);
   }
-  for (; tile < tiles; tile += gridDim.x) {
+  for (; tile < tiles; tile += g.count) {
     const int token0 = tile * GT;
     const int valid = min(GT, p.tokens - token0);
     for (int pass = 0; pass < kPasses; ++pass) {
@@ -138,11 +155,11 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         for (int j = 0; j < kRe; ++j) acc[i][j] = 0.f;
       for (int chunk = 0; chunk < kChunks; ++chunk) {
         // Chunk `chunk` is in `buf`; everyone is done with the other buffer.
-        __syncthreads();
+        g.sync();
         int nextTile = tile, nextPass = pass, nextChunk = chunk + 1;
         if (nextChunk == kChunks) {
           nextChunk = 0;
-          if (++nextPass == kPasses) nextPass = 0, nextTile += gridDim.x;
+          if (++nextPass == kPasses) nextPass = 0, nextTile += g.count;
         }
         const bool more = nextTile < tiles;
         if (more) fetch(nextTile, nextPass, nextChunk, buf ^ 1);
@@ -185,11 +202,11 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
           if (e < E) sh.logits[t0 + i * G::kTokenStride][e] = acc[i][j];
       }
     }
-    for (int e = threadIdx.x; e < E; e += S::kThreads) sh.count[e] = 0;
-    __syncthreads();
+    for (int e = g.thread; e < E; e += GateGroup<S>::kThreads) sh.count[e] = 0;
+    g.sync();
 
     // Softmax and top-k: one warp per token.
-    for (int t = warp; t < valid; t += S::kWarps) {
+    for (int t = warp; t < valid; t += GateGroup<S>::kWarps) {
       float m = __int_as_float(0xff800000);  // -inf
       for (int e = lane; e < E; e += 32) m = fmaxf(m, sh.logits[t][e]);
       for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
@@ -243,7 +260,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         }
       }
     }
-    __syncthreads();
+    g.sync();
 
     // Rank each pair among the same expert's pairs of this tile, in token-major order.
     if (warp == 0) {
@@ -261,9 +278,9 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         __syncwarp();
       }
     }
-    __syncthreads();
-    for (int e = threadIdx.x; e < E; e += S::kThreads) p.chunkCount[tile * E + e] = sh.count[e];
-    __syncthreads();
+    g.sync();
+    for (int e = g.thread; e < E; e += GateGroup<S>::kThreads) p.chunkCount[tile * E + e] = sh.count[e];
+    g.sync();
   }
 }
 

@@ -30,6 +30,10 @@ struct Spec {
   // Output columns of a GEMM0 tile: the gated form computes W1 and W3 halves side by side.
   static constexpr int kGemm0N = kGated ? kTileNV / 2 : kTileNV;
   static constexpr int kWarps = kThreadsV / 32;
+  // Warpgroups per block: 1, or 2 on sm_90a where the two consumer warpgroups of a Processor share
+  // one 128 × 256 tile's A stages (tile_gemm.cuh). The gate runs one 128-thread group per
+  // warpgroup (gate.cuh).
+  static constexpr int kWarpgroups = kThreadsV / 128;
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
   // Experts whose logits one pass of the gate GEMM computes: all of them up to 64 (rounded so that
@@ -42,8 +46,13 @@ struct Spec {
   static constexpr int kGateK = kGateExpertsPerPass <= 32 && H % 128 == 0 ? 128 : 64;
   // Columns of the output a combine task produces.
   static constexpr int kCombineN = H % 256 == 0 ? 256 : H % 128 == 0 ? 128 : 64;
-  // Pipeline depth of the tile GEMM.
-  static constexpr int kStages = 3;
+  // Pipeline depth of the tile GEMM: three 32 KB stages for a 128 × 128 tile (two blocks per SM),
+  // four 48 KB stages for the two-warpgroup 128 × 256 tile (one block per SM, 192 KB).
+#if defined(FLASHMOE_STAGES)
+  static constexpr int kStages = FLASHMOE_STAGES;  // an experiment (FLASHMOE_NVRTC_DEFINES)
+#else
+  static constexpr int kStages = kWarpgroups == 2 ? 4 : 3;
+#endif
 };
 
 }  // namespace flashmoe

@@ -3,8 +3,10 @@
 // multi-stage shared-memory pipeline. A's rows are given one pointer per row, which lets GEMM0
 // gather token rows straight from x through the routing table (a null row is zero padding).
 // Loads are coalesced: consecutive threads fetch consecutive 16-byte chunks of a row.
-// Math: on sm_90a, 16-bit inputs go to wgmma (the block's four warps are one warpgroup, operands
-// in 128-byte-swizzled shared memory, wgmma.cuh); elsewhere mma.sync m16n8k16 (bf16/fp16); fp32
+// Math: on sm_90a, 16-bit inputs go to wgmma (operands in 128-byte-swizzled shared memory,
+// wgmma.cuh): one warpgroup computes the whole tile, or with two warpgroups (S::kWarpgroups) each
+// computes its half of the tile's columns against the same staged A rows, which halves the A
+// traffic per FLOP of a 128 × 256 tile against two 128 × 128 ones; elsewhere mma.sync m16n8k16 (bf16/fp16); fp32
 // storage uses mma.sync m16n8k8 tf32 (tf32 math) or fp32 FMA (fp32 math). Accumulators stay in
 // registers for the caller's epilogue.
 #pragma once
@@ -31,21 +33,25 @@ struct TileGemm {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // wgmma.cuh instantiates the 64- and 128-wide forms; other widths keep mma.sync. tf32 goes to
   // wgmma only when the spec asks for it (KernelSpec.tf32OnWGMMA defines FLASHMOE_TF32_WGMMA).
+  static constexpr int kBNw = BN / S::kWarpgroups;   // columns of each B one warpgroup computes
 #if defined(FLASHMOE_TF32_WGMMA)
-  static constexpr bool kWG = (kMMA16 || kTF32) && (BN == 64 || BN == 128);
+  static constexpr bool kWG = (kMMA16 || kTF32) && (kBNw == 64 || kBNw == 128);
 #else
-  static constexpr bool kWG = kMMA16 && (BN == 64 || BN == 128);
+  static constexpr bool kWG = kMMA16 && (kBNw == 64 || kBNw == 128);
 #endif
 #else
+  static constexpr int kBNw = BN;
   static constexpr bool kWG = false;
 #endif
   // mma layouts: 2×2 warps, warp (wm, wn) covers rows wm·64.. and columns wn·BN/2..
   static constexpr int kNT = BN / 16;                     // n8 tiles per warp
   // FMA layout: thread (ty, tx) of 16 × 8 covers rows ty + 16i (i < 8), columns tx + 8j (j < BN/8).
   static constexpr int kFJ = BN / 8;
-  static constexpr int kAcc = kFMA ? 8 * kFJ : 4 * kNT * 4;
-  static_assert(TM == 128 && S::kThreads == 128, "warp layout assumes 128-row tiles and 4 warps");
-  static_assert(BN % 16 == 0 && BN <= 128, "BN");
+  static constexpr int kAcc = kWG ? kBNw : kFMA ? 8 * kFJ : 4 * kNT * 4;
+  static_assert(TM == 128, "warp layouts assume 128-row tiles");
+  static_assert(S::kThreads == 128 || (kWG && S::kThreads == 256),
+                "4 warps, or two warpgroups on wgmma (KernelSpec allows 256 threads only there)");
+  static_assert(BN % 16 == 0 && kBNw <= 128, "BN");
   static_assert(TM * kChunks % S::kThreads == 0, "A staging");
 
   // The epilogue stages the finished tile here (over the drained pipeline) so that it leaves in
@@ -62,6 +68,21 @@ struct TileGemm {
   static_assert(sizeof(Smem) >= sizeof(T) * TM * kCRow, "the staged tile fits in the drained pipeline");
 
   float acc[NB][kAcc];
+
+  // Timing experiments (FLASHMOE_NVRTC_DEFINES; wrong results on purpose): the k loop without its
+  // refills (FLASHMOE_EXP_SKIP_LOADS: it computes on the prologue's stages) or without its math
+  // (FLASHMOE_EXP_SKIP_MMA). The skip is a run-time test that is always true (blockDim.y is 1), so
+  // the compiled loop keeps the registers and schedule of the real one.
+  template <bool kMath = false>
+  static __device__ __forceinline__ bool experiment_skips() {
+#if defined(FLASHMOE_EXP_SKIP_LOADS)
+    if (!kMath) return threadIdx.y == 0;
+#endif
+#if defined(FLASHMOE_EXP_SKIP_MMA)
+    if (kMath) return threadIdx.y == 0;
+#endif
+    return false;
+  }
 
   // aRow(r): row r of A (null: a zero row). bRows[b]: the first of BN rows of matrix b; row n of it
   // is bRows[b] + n · K.
@@ -123,7 +144,7 @@ struct TileGemm {
         __syncthreads();
       }
       // The stage refilled here was read by tile kt − 1, which every warp has finished with.
-      if (kt + STAGES - 1 < kTiles) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      if (kt + STAGES - 1 < kTiles && !experiment_skips()) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
       ptx::cp_async_commit();
       if constexpr (!kWG) compute(sm, kt % STAGES);
     }
@@ -148,15 +169,18 @@ struct TileGemm {
       // Two 64-row halves of A against each B; each k step (k16, or k8 for tf32) moves 32 bytes
       // inside the swizzled 128-byte rows. (No operand fence here: the previous tile's group may
       // still be in flight, and touching its accumulators would serialise it.)
+      // A warpgroup's B rows start kBNw · 128 bytes in: a multiple of 1024, as the swizzle needs.
+      const int n0 = S::kWarpgroups > 1 ? (threadIdx.x >> 7) * kBNw : 0;
       ptx::wgmma_fence();
 #pragma unroll
       for (int k16 = 0; k16 < 4; ++k16) {
+        if (experiment_skips<true>()) break;
 #pragma unroll
         for (int mh = 0; mh < 2; ++mh) {
           const unsigned long long da = ptx::wgmma_desc(&sm.a[stage][mh * 64][0]) + 2 * k16;
 #pragma unroll
           for (int b = 0; b < NB; ++b)
-            ptx::wgmma<BN, T>(&acc[b][mh * (BN / 2)], da, ptx::wgmma_desc(&sm.b[stage][b][0][0]) + 2 * k16);
+            ptx::wgmma<kBNw, T>(&acc[b][mh * (kBNw / 2)], da, ptx::wgmma_desc(&sm.b[stage][b][n0][0]) + 2 * k16);
         }
       }
       ptx::wgmma_commit();
@@ -239,12 +263,12 @@ struct TileGemm {
 #pragma unroll
         for (int j = 0; j < kFJ; ++j) f(ty + 16 * i, tx + 8 * j, i * kFJ + j);
     } else if constexpr (kWG) {
-      const int g = lane >> 2, t = lane & 3;
+      const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
 #pragma unroll
       for (int mh = 0; mh < 2; ++mh)
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-          const int r = mh * 64 + warp * 16 + g, c = 8 * j + 2 * t, i = mh * (BN / 2) + 4 * j;
+        for (int j = 0; j < kBNw / 8; ++j) {
+          const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
           f(r, c, i);
           f(r, c + 1, i + 1);
           f(r + 8, c, i + 2);
