@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -290,6 +290,51 @@ if [ "$MODE" = wg2 ]; then
     done
   done
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
+if [ "$MODE" = tma ]; then
+  # Expert weights staged by TMA (FLASHMOE_TMA=1) against cp.async, with one and two warpgroups:
+  # the single-GPU battery with TMA on one warpgroup, its quick form on two; then 8K bf16 each
+  # way, alternating, 16K and tf32, and the loads-only loop (FLASHMOE_EXP_SKIP_MMA) each way.
+  step 240 env FLASHMOE_TMA=1 $B verify --backend cuda --seed ${SEED:-20261321} --repeats ${REPEATS:-50}
+  step 90 env FLASHMOE_TMA=1 FLASHMOE_WARPGROUPS=2 $B verify --backend cuda --quick --seed ${SEED:-20261322}
+  step 60 env FLASHMOE_TMA=1 FLASHMOE_WARPGROUPS=2 $B verify --backend cuda --only "real size" --seed ${SEED:-20261323}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  for i in 1 2; do
+    for W in 1 2; do
+      for T in 0 1; do
+        step 60 env FLASHMOE_WARPGROUPS=$W FLASHMOE_TMA=$T $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 16384 --runs 64
+      done
+    done
+  done
+  for W in 1 2; do
+    for T in 0 1; do
+      step 60 env FLASHMOE_WARPGROUPS=$W FLASHMOE_TMA=$T $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+      step 60 env FLASHMOE_WARPGROUPS=$W FLASHMOE_TMA=$T FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_SKIP_MMA $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192
+    done
+  done
+  exit 0
+fi
+if [ "$MODE" = tma2 ]; then
+  # The defaults since the sixth session (two warpgroups, TMA weights) on 2 GPUs: the battery, one
+  # process per GPU with NVSHMEM puts (tf32 cases), the quick single-GPU battery; then weak
+  # scaling T(1)/T(2) at 8K bf16 (alternating pairs), 4K/16K on 2 GPUs, tf32 at 8K on 1 and 2,
+  # and torch_moe.py in the same call.
+  step 150 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261331} --repeats ${REPEATS:-100}
+  step 110 env NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
+    $B launch -n 2 --timeout 105 -- verify --launcher env --only tf32 --seed ${SEED:-20261332}
+  step 60 $B verify --backend cuda --quick --seed ${SEED:-20261333}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  for i in 1 2 3; do
+    step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100
+  done
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
+  step 60 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 4096 8192 16384
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = stalls ]; then

@@ -57,6 +57,7 @@ public final class Driver: @unchecked Sendable {
   let cuLaunchKernel: PFN_cuLaunchKernel
   let cuLaunchCooperativeKernel: PFN_cuLaunchCooperativeKernel
   let cuOccupancyMaxActiveBlocksPerMultiprocessor: PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor
+  let cuTensorMapEncodeTiled: PFN_cuTensorMapEncodeTiled?
 
   private static let sharedResult = loadOnce("CUDA driver") { try Driver.load(environment: CUDAEnvironment.current()) }
 
@@ -144,6 +145,7 @@ public final class Driver: @unchecked Sendable {
     cuLaunchCooperativeKernel = try lib.function("cuLaunchCooperativeKernel", as: PFN_cuLaunchCooperativeKernel.self)
     cuOccupancyMaxActiveBlocksPerMultiprocessor = try lib.function(
       "cuOccupancyMaxActiveBlocksPerMultiprocessor", as: PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor.self)
+    cuTensorMapEncodeTiled = lib.optionalFunction("cuTensorMapEncodeTiled", as: PFN_cuTensorMapEncodeTiled.self)
     var v: Int32 = 0
     version = cuDriverGetVersion(&v) == CUDA_SUCCESS ? Int(v) : 0
   }

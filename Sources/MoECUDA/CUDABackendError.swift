@@ -58,6 +58,7 @@ extension CUDABackendError {
     case 6: return "dispatch"
     case 7: return "combine"
     case 8: return "stall (FLASHMOE_DEBUG_STALL)"
+    case 9: return "operand arrival (TMA)"
     default: return "phase \(code)"
     }
   }

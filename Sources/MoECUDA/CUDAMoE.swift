@@ -50,13 +50,31 @@ public final class CUDAMoE: @unchecked Sendable {
   /// Expert parallelism: `cell` sends dispatch rows cell by cell (KernelSpec.dispatchByCell, opt-in
   /// until measured), `token` (default) in token order.
   public static let dispatchOrderVariable = "FLASHMOE_DISPATCH_ORDER"
-  /// Environment variable: warpgroups per Processor block on Hopper, "1" (128 × 128 tiles, two
-  /// blocks per SM; the default) or "2" (128 × 256 tiles, one block per SM, where the layer allows
-  /// it: KernelSpec.twoWarpgroupsApply). Measured on H200 (sixth session): equal at 4K and 8K
-  /// tokens, 4 % faster at 16K, 2.5 % slower in tf32; docs/PERFORMANCE.md says why.
+  /// Environment variable: warpgroups per Processor block on Hopper, "2" (128 × 256 tiles, one
+  /// block per SM; the default for the layers that allow it: KernelSpec.twoWarpgroupsApply; the
+  /// others keep one) or "1" (128 × 128 tiles, two blocks per SM). With TMA weights two are 6 %
+  /// faster than one at 8K tokens on an H200, 8 % at 16K (sixth session; docs/PERFORMANCE.md).
   public static let warpgroupsVariable = "FLASHMOE_WARPGROUPS"
+  /// Environment variable: "1" (the default) stages the expert weights by TMA
+  /// (KernelSpec.tmaWeights) for the layers whose tiles are on wgmma (the others keep cp.async);
+  /// "0" keeps cp.async. Measured on an H200 (sixth session): 8K tokens bf16 0.754 → 0.675 ms with
+  /// two warpgroups, tf32 1.245 → 1.115 ms.
+  public static let tmaVariable = "FLASHMOE_TMA"
+  /// The weights' tensor maps (W1, W3, W2; layout.cuh) when the kernel takes them by TMA.
+  let tensorMaps: DeviceBuffer?
   let dispatchers: Int
   let stall: DebugStall?
+
+  /// Whether FLASHMOE_TMA asks for TMA weights and `spec` can take them (a process-wide request:
+  /// layers whose tiles are not on wgmma keep cp.async).
+  static func tmaWeights(spec: KernelSpec, text: String? = CUDAEnvironment.value(tmaVariable)) throws(ConfigError) -> Bool {
+    let text = text ?? "1"
+    guard text != "0" else { return false }
+    guard text == "1" else { throw ConfigError(field: tmaVariable, value: "'\(text)'", expected: "0 or 1") }
+    return KernelSpec.tmaWeightsApply(
+      dtype: spec.dtype, math: spec.math, form: spec.form, tileN: spec.tileN, threads: spec.threads,
+      architecture: spec.architecture, tf32OnWGMMA: spec.tf32OnWGMMA)
+  }
 
   /// Warpgroups per Processor block for this layer on `architecture`: FLASHMOE_WARPGROUPS, or the default.
   static func warpgroups(
@@ -65,16 +83,12 @@ public final class CUDAMoE: @unchecked Sendable {
     let applies = KernelSpec.twoWarpgroupsApply(
       hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
       architecture: architecture, tf32OnWGMMA: tf32OnWGMMA)
-    guard let text else { return 1 }
+    guard let text else { return applies ? 2 : 1 }
     guard text == "1" || text == "2" else {
       throw ConfigError(field: warpgroupsVariable, value: "'\(text)'", expected: "1 or 2")
     }
-    if text == "2" && !applies {
-      throw ConfigError(
-        field: warpgroupsVariable, value: "2",
-        expected: "1 for this layer: two warpgroups need sm_90a (here \(architecture)), bf16/fp16 or fp32 with tf32 on wgmma, H a multiple of 256 and D of \(config.expertForm == .gated ? 128 : 256)")
-    }
-    return Int(text) ?? 1
+    // A process-wide request: layers that cannot take two warpgroups keep one.
+    return text == "2" && applies ? 2 : 1
   }
 
   /// The rank of this GPU in its expert-parallel group, and the group's size (1: a single GPU).
@@ -131,6 +145,7 @@ public final class CUDAMoE: @unchecked Sendable {
       throw ConfigError(field: Self.dispatchOrderVariable, value: "'\(order)'", expected: "token or cell")
     }
     spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
+    spec.tmaWeights = try Self.tmaWeights(spec: spec) ? true : nil
     let compiler = try compiler ?? KernelCompiler()
     var compile = try compiler.compile(spec)
     if compile.cacheHit, compile.kernel.resources == nil {
@@ -221,6 +236,9 @@ public final class CUDAMoE: @unchecked Sendable {
     self.weights = try Self.upload(
       rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
       dtype: config.dtype, context: context)
+    self.tensorMaps = spec.tmaWeights == true
+      ? try Self.encodeTensorMaps(spec: spec, config: config, ranks: ranks, weights: self.weights, driver: driver, context: context)
+      : nil
     self.work = try Workspace(
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
       symmetric: symmetric)
@@ -286,6 +304,28 @@ public final class CUDAMoE: @unchecked Sendable {
     return buffers
   }
 
+  /// The three tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
+  /// GEMM0's rows, W2 in boxes of GEMM1's, each box row 128 bytes of the k dimension. A plain
+  /// layer's W3 slot repeats W1's map (never read).
+  static func encodeTensorMaps(
+    spec: KernelSpec, config: MoEConfig, ranks: Int, weights: [DeviceBuffer], driver: Driver, context: Context
+  ) throws -> DeviceBuffer {
+    let element = config.dtype.size, local = config.experts / ranks
+    let (h, d) = (config.hidden, config.ffn)
+    let gemm0Rows = config.expertForm == .gated ? spec.tileN / 2 : spec.tileN
+    func map(_ address: UInt64, rows: Int, columns: Int, boxRows: Int) throws -> [UInt8] {
+      try driver.tensorMap(TiledMatrix(
+        address: address, elementBytes: element, rows: rows, columns: columns, boxRows: boxRows, boxColumns: 128 / element))
+    }
+    // Order of `upload`: gate, w1, w2, then w3 when gated.
+    let w1 = weights[1].address, w2 = weights[2].address
+    let w3 = config.expertForm == .gated ? weights[3].address : w1
+    let bytes = try map(w1, rows: local * d, columns: h, boxRows: gemm0Rows)
+      + map(w3, rows: local * d, columns: h, boxRows: gemm0Rows)
+      + map(w2, rows: local * h, columns: d, boxRows: spec.tileN)
+    return try DeviceBuffer(context: context, copying: bytes)
+  }
+
   private func weightAddress(_ which: String) -> UInt64 {
     // Order of `upload`: gate, w1, w2, then the present ones of w3, b1, b2, b3.
     var index = 3
@@ -325,6 +365,7 @@ public final class CUDAMoE: @unchecked Sendable {
     p.b1 = weightAddress("b1")
     p.b2 = weightAddress("b2")
     p.b3 = weightAddress("b3")
+    p.tensorMaps = tensorMaps?.address ?? 0
     p.tokens = Int32(tokens)
     // Dropless: no pair can reach slot S·k, so nothing is dropped.
     p.capacity = Int32(min(config.expertCapacity(tokens: tokens) ?? tokens * config.topK, tokens * config.topK))

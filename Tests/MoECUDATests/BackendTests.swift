@@ -1,4 +1,5 @@
 import MoECore
+import MoEJIT
 import Testing
 @testable import MoECUDA
 
@@ -60,19 +61,20 @@ struct BackendTests {
     #expect(rows <= Int(Int32.max), "the kernel takes maxRows as an int")
   }
 
-  @Test("FLASHMOE_WARPGROUPS: 1 by default; 2 where two warpgroups apply; anything else names the variable")
+  @Test("FLASHMOE_WARPGROUPS: 2 where two warpgroups apply (also by default), else 1; anything else names the variable")
   func warpgroups() throws {
     var bf16 = Self.config(hidden: 2048, ffn: 2048)
     bf16.dtype = .bf16
-    #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: nil) == 1)
+    #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: nil) == 2)
     #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: "2") == 2)
     #expect(try CUDAMoE.warpgroups(config: bf16, architecture: "sm_90a", tf32OnWGMMA: true, text: "1") == 1)
-    // Ampere, fp32 FMA, and H not a multiple of 256 cannot take two.
+    // Ampere, fp32 FMA, and H not a multiple of 256 cannot take two: they keep one.
     let fp32 = Self.config(hidden: 2048, ffn: 2048)
     var narrow = Self.config(hidden: 1152, ffn: 2048)
     narrow.dtype = .bf16
     for (config, arch) in [(bf16, "sm_80"), (fp32, "sm_90a"), (narrow, "sm_90a")] {
-      #expect(throws: ConfigError.self) { try CUDAMoE.warpgroups(config: config, architecture: arch, tf32OnWGMMA: true, text: "2") }
+      #expect(try CUDAMoE.warpgroups(config: config, architecture: arch, tf32OnWGMMA: true, text: "2") == 1)
+      #expect(try CUDAMoE.warpgroups(config: config, architecture: arch, tf32OnWGMMA: true, text: nil) == 1)
     }
     for bad in ["0", "3", "two", " 2"] {
       do {
@@ -80,6 +82,31 @@ struct BackendTests {
         Issue.record("'\(bad)' accepted")
       } catch {
         #expect(error.field == CUDAMoE.warpgroupsVariable && error.value == "'\(bad)'")
+      }
+    }
+  }
+
+  @Test("FLASHMOE_TMA: on (also by default) where the tiles are on wgmma, off with 0; any other word names the variable")
+  func tmaSetting() throws {
+    let bf16 = KernelSpec(hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, tileN: 128)
+    #expect(try CUDAMoE.tmaWeights(spec: bf16, text: nil) == true)
+    #expect(try CUDAMoE.tmaWeights(spec: bf16, text: "0") == false)
+    #expect(try CUDAMoE.tmaWeights(spec: bf16, text: "1") == true)
+    var ampere = bf16
+    ampere.architecture = "sm_80"
+    var narrowGated = bf16
+    narrowGated.form = .gated
+    narrowGated.tileN = 64
+    for spec in [ampere, narrowGated] {
+      #expect(try CUDAMoE.tmaWeights(spec: spec, text: "1") == false)
+      #expect(try CUDAMoE.tmaWeights(spec: spec, text: nil) == false)
+    }
+    for bad in ["yes", "2", ""] {
+      do {
+        _ = try CUDAMoE.tmaWeights(spec: bf16, text: bad)
+        Issue.record("'\(bad)' accepted")
+      } catch {
+        #expect(error.field == CUDAMoE.tmaVariable && error.value == "'\(bad)'")
       }
     }
   }
@@ -102,9 +129,10 @@ struct BackendTests {
   func roleAndPhaseNames() {
     // enum Role { kRoleGate = 1, kRoleProcessor, kRoleScheduler, kRoleSubscriber, kRoleBarrier }
     #expect((1...5).map(CUDABackendError.roleName) == ["gate", "Processor", "Scheduler", "Subscriber", "grid barrier"])
-    // enum Phase { kPhaseGate = 1, kPhaseScan, kPhaseSlots, kPhaseTasks, kPhaseDrain, kPhaseDispatch, kPhaseCombine, kPhaseStall }
-    #expect((1...8).map(CUDABackendError.phaseName) == [
+    // enum Phase { kPhaseGate = 1, kPhaseScan, kPhaseSlots, kPhaseTasks, kPhaseDrain, kPhaseDispatch, kPhaseCombine, kPhaseStall, kPhaseOperands }
+    #expect((1...9).map(CUDABackendError.phaseName) == [
       "gate", "capacity scan", "slot assignment", "tasks", "drain", "dispatch", "combine", "stall (FLASHMOE_DEBUG_STALL)",
+      "operand arrival (TMA)",
     ])
     #expect(CUDABackendError.roleName(9) == "actor 9")
     #expect(CUDABackendError.phaseName(0) == "phase 0")

@@ -128,6 +128,14 @@ typedef CUresult (*PFN_cuLaunchCooperativeKernel)(CUfunction f,
                                                   void **kernelParams);
 typedef CUresult (*PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *numBlocks, CUfunction func,
                                                                     int blockSize, size_t dynamicSMemSize);
+// cuTensorMapEncodeTiled (CUDA >= 12.0): fills a 128-byte, 64-byte-aligned CUtensorMap. The
+// enums are passed as their int values (CUtensorMapDataType, CUtensorMapInterleave,
+// CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill).
+typedef CUresult (*PFN_cuTensorMapEncodeTiled)(void *tensorMap, int tensorDataType, unsigned int tensorRank,
+                                               void *globalAddress, const unsigned long long *globalDim,
+                                               const unsigned long long *globalStrides, const unsigned int *boxDim,
+                                               const unsigned int *elementStrides, int interleave, int swizzle,
+                                               int l2Promotion, int oobFill);
 
 // MARK: - NVRTC types and function-pointer types
 

@@ -7,7 +7,7 @@ namespace flashmoe {
 
 // Roles and phases, named in watchdog reports.
 enum Role : unsigned { kRoleGate = 1, kRoleProcessor = 2, kRoleScheduler = 3, kRoleSubscriber = 4, kRoleBarrier = 5 };
-enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7, kPhaseStall = 8 };
+enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7, kPhaseStall = 8, kPhaseOperands = 9 };
 
 // Written once by the first actor that gives up waiting; `epoch` says which forward it belongs to,
 // so the record never needs clearing.
@@ -114,6 +114,9 @@ struct Params {
   // tf32 on wgmma: x rounded to tf32 by the gate as it stages it [maxTokens, H]; GEMM0 and the
   // dispatch read this copy (tile_gemm.cuh, kRoundedTokens). Unused otherwise.
   void* xRounded;
+  // FLASHMOE_TMA_WEIGHTS: three 128-byte tensor maps (W1 and W3 with GEMM0's box, W2 with
+  // GEMM1's), 64-byte aligned, encoded by the host; null otherwise.
+  const void* tensorMaps;
 };
 
 }  // namespace flashmoe

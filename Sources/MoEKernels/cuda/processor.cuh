@@ -51,7 +51,16 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   bRows[0] = w1;
   if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
   G g;
-  g.template run<H>(sh.gemm0, aRow, bRows);
+  const Watchdog dog{p};
+  WeightMaps<S::kGated ? 2 : 1> maps{};
+  if constexpr (G::kTMA) {
+    // Tensor maps W1, W3 (layout.cuh): rows are (local expert, D) pairs, columns H.
+    maps.map[0] = p.tensorMaps;
+    if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
+    maps.row0 = e * D + n0;
+    maps.dog = &dog;
+  }
+  g.template run<H>(sh.gemm0, aRow, bRows, maps);
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
@@ -85,7 +94,15 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   auto aRow = [&](int r) -> const T* { return hidden + (size_t)(row0 + r) * D; };
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   G g;
-  g.template run<D>(sh.gemm1, aRow, bRows);
+  const Watchdog dog{p};
+  WeightMaps<1> maps{};
+  if constexpr (G::kTMA) {
+    // Tensor map W2: rows are (local expert, H) pairs, columns D.
+    maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
+    maps.row0 = e * H + n0;
+    maps.dog = &dog;
+  }
+  g.template run<D>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];

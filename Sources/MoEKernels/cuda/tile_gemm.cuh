@@ -2,7 +2,10 @@
 // two B matrices (two for the gated form's W1 and W3), operands staged by cp.async in a
 // multi-stage shared-memory pipeline. A's rows are given one pointer per row, which lets GEMM0
 // gather token rows straight from x through the routing table (a null row is zero padding).
-// Loads are coalesced: consecutive threads fetch consecutive 16-byte chunks of a row.
+// Loads are coalesced: consecutive threads fetch consecutive 16-byte chunks of a row. With
+// FLASHMOE_TMA_WEIGHTS (wgmma only) the B operands, the expert weights, come by TMA instead: one
+// thread asks for each stage's whole B box, which lands swizzled and completes on the stage's
+// mbarrier, and the warps spend no instructions on it.
 // Math: on sm_90a, 16-bit inputs go to wgmma (operands in 128-byte-swizzled shared memory,
 // wgmma.cuh): one warpgroup computes the whole tile, or with two warpgroups (S::kWarpgroups) each
 // computes its half of the tile's columns against the same staged A rows, which halves the A
@@ -13,8 +16,22 @@
 #include "storage.cuh"
 #include "ptx.cuh"
 #include "wgmma.cuh"
+#include "tma.cuh"
+#include "watchdog.cuh"
 
 namespace flashmoe {
+
+template <bool kFirst, class A, class B> struct Pick { using type = A; };
+template <class A, class B> struct Pick<false, A, B> { using type = B; };
+
+// Where the TMA path finds the B operands: a tensor map per matrix (global memory, 128 bytes
+// each: CUDAMoE encodes them) and the first of the tile's BN rows; the watchdog bounds the waits.
+template <int NB>
+struct WeightMaps {
+  const void* map[NB];
+  int row0;
+  const Watchdog* dog;
+};
 
 template <class S, int NB, int BN>
 struct TileGemm {
@@ -53,16 +70,26 @@ struct TileGemm {
                 "4 warps, or two warpgroups on wgmma (KernelSpec allows 256 threads only there)");
   static_assert(BN % 16 == 0 && kBNw <= 128, "BN");
   static_assert(TM * kChunks % S::kThreads == 0, "A staging");
+#if defined(FLASHMOE_TMA_WEIGHTS)
+  static constexpr bool kTMA = true;
+  static_assert(kWG, "TMA weights need the wgmma path (KernelSpec.validate says which layers have it)");
+#else
+  static constexpr bool kTMA = false;
+#endif
 
   // The epilogue stages the finished tile here (over the drained pipeline) so that it leaves in
   // 16-byte vectors, whole row segments at a time: coalesced, and few, full packets over NVLink.
   static constexpr int kCRow = BN + kVec;  // one chunk of padding: fragment writes are conflict-free
   // wgmma wants unpadded 128-byte rows (the swizzle spreads the banks) and 1024-byte-aligned tiles.
   static constexpr int kSmemRow = kWG ? TK : kRow;
-  struct alignas(kWG ? 1024 : 16) Smem {
+  struct alignas(kWG ? 1024 : 16) SmemOperands {
     T a[STAGES][TM][kSmemRow];
     T b[STAGES][NB][BN][kSmemRow];
   };
+  struct alignas(kWG ? 1024 : 16) SmemWithBarriers : SmemOperands {
+    unsigned long long full[STAGES];  // TMA: stage s's B box has landed (one phase per use)
+  };
+  using Smem = typename Pick<kTMA, SmemWithBarriers, SmemOperands>::type;
   // Where chunk c of row r is staged: swizzled for wgmma (bank-conflict-free without padding).
   static __device__ __forceinline__ int chunkAt(int r, int c) { return kWG ? (c ^ (r & 7)) : c; }
   static_assert(sizeof(Smem) >= sizeof(T) * TM * kCRow, "the staged tile fits in the drained pipeline");
@@ -89,9 +116,21 @@ struct TileGemm {
   // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
   // rounds them); the tensor cores would truncate them.
   template <int K, class ARow>
-  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB]) {
+  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const WeightMaps<NB>& maps = {}) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
     constexpr int kTiles = K / TK;
+    if constexpr (kTMA) {
+      // Fresh barriers for this task (phase k of stage s is tile s + k · STAGES). The stages were
+      // last written through the generic proxy (an epilogue, Combine, the gate): the proxy fence
+      // and the barrier order those writes before the TMA's.
+      if (threadIdx.x == 0) {
+#pragma unroll
+        for (int s = 0; s < STAGES; ++s) ptx::mbarrier_init(&sm.full[s], 1);
+        ptx::fence_mbarrier_init();
+      }
+      ptx::fence_proxy_async();
+      __syncthreads();
+    }
 #pragma unroll
     for (int b = 0; b < NB; ++b)
 #pragma unroll
@@ -108,12 +147,20 @@ struct TileGemm {
         const int r = (threadIdx.x + j * S::kThreads) / kChunks;
         ptx::cp_async16(&sm.a[stage][r][chunkAt(r, chunk) * kVec], rows[j] ? rows[j] + k0 : bRows[0], rows[j] ? 16 : 0);
       }
+      if constexpr (kTMA) {
+        if (threadIdx.x == 0) {
+          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], NB * BN * 128);
 #pragma unroll
-      for (int b = 0; b < NB; ++b) {
+          for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
+        }
+      } else {
 #pragma unroll
-        for (int j = 0; j < BN * kChunks / S::kThreads; ++j) {
-          const int n = (threadIdx.x + j * S::kThreads) / kChunks;
-          ptx::cp_async16(&sm.b[stage][b][n][chunkAt(n, chunk) * kVec], bRows[b] + (size_t)n * K + k0, 16);
+        for (int b = 0; b < NB; ++b) {
+#pragma unroll
+          for (int j = 0; j < BN * kChunks / S::kThreads; ++j) {
+            const int n = (threadIdx.x + j * S::kThreads) / kChunks;
+            ptx::cp_async16(&sm.b[stage][b][n][chunkAt(n, chunk) * kVec], bRows[b] + (size_t)n * K + k0, 16);
+          }
         }
       }
     };
@@ -124,6 +171,7 @@ struct TileGemm {
     }
     for (int kt = 0; kt < kTiles; ++kt) {
       ptx::cp_async_wait<STAGES - 2>();
+      if constexpr (kTMA) wait_weights(sm.full[kt % STAGES], (kt / STAGES) & 1, maps.dog);
       if constexpr (kWG) {
         // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
@@ -154,6 +202,23 @@ struct TileGemm {
     }
     ptx::cp_async_wait<0>();
     __syncthreads();
+    if constexpr (kTMA) {
+      // Every phase issued has been waited for: the barriers can give their memory back.
+      if (threadIdx.x == 0) {
+#pragma unroll
+        for (int s = 0; s < STAGES; ++s) ptx::mbarrier_inval(&sm.full[s]);
+      }
+    }
+  }
+
+  // Waits for a stage's B box. try_wait suspends in hardware a while; past a few tries the wait
+  // goes through the watchdog, which bounds it and names the Processor and this phase.
+  static __device__ __forceinline__ void wait_weights(unsigned long long& bar, unsigned parity, const Watchdog* dog) {
+#pragma unroll 1
+    for (int i = 0; i < 4; ++i)
+      if (ptx::mbarrier_try_wait(&bar, parity)) return;
+    dog->wait(kRoleProcessor, kPhaseOperands, parity, [&] { return (unsigned long long)ptx::mbarrier_try_wait(&bar, parity); },
+              [](unsigned long long v) { return v != 0; });
   }
 
   __device__ __forceinline__ void fence_accumulators() {
