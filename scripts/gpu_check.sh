@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -316,7 +316,7 @@ if [ "$MODE" = tma ]; then
   exit 0
 fi
 if [ "$MODE" = tma2 ]; then
-  # The defaults since the sixth session (two warpgroups, TMA weights) on 2 GPUs: the battery, one
+  # The defaults since the sixth session (two warpgroups, TMA operands) on 2 GPUs: the battery, one
   # process per GPU with NVSHMEM puts (tf32 cases), the quick single-GPU battery; then weak
   # scaling T(1)/T(2) at 8K bf16 (alternating pairs), 4K/16K on 2 GPUs, tf32 at 8K on 1 and 2,
   # and torch_moe.py in the same call.
@@ -335,6 +335,26 @@ if [ "$MODE" = tma2 ]; then
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+  exit 0
+fi
+if [ "$MODE" = tmahidden ]; then
+  # GEMM1's A (the intermediate a) by TMA as well, the sixth session's experiment
+  # (FLASHMOE_NVRTC_DEFINES=FLASHMOE_TMA_HIDDEN): real-size and quick batteries on 1 GPU, the
+  # battery on 2, then 8K/16K bf16 and tf32 each way. It is now part of the TMA operands (the
+  # define is gone), so both sides of each pair run the same code today.
+  H="FLASHMOE_NVRTC_DEFINES=FLASHMOE_TMA_HIDDEN"
+  step 60 env $H $B verify --backend cuda --only "real size" --seed ${SEED:-20261341}
+  step 40 env $H $B verify --backend cuda --quick --seed ${SEED:-20261342}
+  step 90 env $H $B verify --backend cuda --gpus 2 --seed ${SEED:-20261343} --repeats ${REPEATS:-50}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  for i in 1 2; do
+    step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 16384 --runs 64
+    step 40 env $H $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 16384 --runs 64
+  done
+  for E in "" "$H"; do
+    step 40 env $E $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 64
+    step 40 env $E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  done
   exit 0
 fi
 if [ "$MODE" = stalls ]; then

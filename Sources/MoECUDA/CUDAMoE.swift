@@ -52,11 +52,11 @@ public final class CUDAMoE: @unchecked Sendable {
   public static let dispatchOrderVariable = "FLASHMOE_DISPATCH_ORDER"
   /// Environment variable: warpgroups per Processor block on Hopper, "2" (128 × 256 tiles, one
   /// block per SM; the default for the layers that allow it: KernelSpec.twoWarpgroupsApply; the
-  /// others keep one) or "1" (128 × 128 tiles, two blocks per SM). With TMA weights two are 6 %
+  /// others keep one) or "1" (128 × 128 tiles, two blocks per SM). With TMA operands two are 6 %
   /// faster than one at 8K tokens on an H200, 8 % at 16K (sixth session; docs/PERFORMANCE.md).
   public static let warpgroupsVariable = "FLASHMOE_WARPGROUPS"
-  /// Environment variable: "1" (the default) stages the expert weights by TMA
-  /// (KernelSpec.tmaWeights) for the layers whose tiles are on wgmma (the others keep cp.async);
+  /// Environment variable: "1" (the default) stages the expert weights and GEMM1's A by TMA
+  /// (KernelSpec.tmaOperands) for the layers whose tiles are on wgmma (the others keep cp.async);
   /// "0" keeps cp.async. Measured on an H200 (sixth session): 8K tokens bf16 0.754 → 0.675 ms with
   /// two warpgroups, tf32 1.245 → 1.115 ms.
   public static let tmaVariable = "FLASHMOE_TMA"
@@ -65,13 +65,13 @@ public final class CUDAMoE: @unchecked Sendable {
   let dispatchers: Int
   let stall: DebugStall?
 
-  /// Whether FLASHMOE_TMA asks for TMA weights and `spec` can take them (a process-wide request:
+  /// Whether FLASHMOE_TMA asks for TMA operands and `spec` can take them (a process-wide request:
   /// layers whose tiles are not on wgmma keep cp.async).
-  static func tmaWeights(spec: KernelSpec, text: String? = CUDAEnvironment.value(tmaVariable)) throws(ConfigError) -> Bool {
+  static func tmaOperands(spec: KernelSpec, text: String? = CUDAEnvironment.value(tmaVariable)) throws(ConfigError) -> Bool {
     let text = text ?? "1"
     guard text != "0" else { return false }
     guard text == "1" else { throw ConfigError(field: tmaVariable, value: "'\(text)'", expected: "0 or 1") }
-    return KernelSpec.tmaWeightsApply(
+    return KernelSpec.tmaOperandsApply(
       dtype: spec.dtype, math: spec.math, form: spec.form, tileN: spec.tileN, threads: spec.threads,
       architecture: spec.architecture, tf32OnWGMMA: spec.tf32OnWGMMA)
   }
@@ -145,7 +145,7 @@ public final class CUDAMoE: @unchecked Sendable {
       throw ConfigError(field: Self.dispatchOrderVariable, value: "'\(order)'", expected: "token or cell")
     }
     spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
-    spec.tmaWeights = try Self.tmaWeights(spec: spec) ? true : nil
+    spec.tmaOperands = try Self.tmaOperands(spec: spec) ? true : nil
     let compiler = try compiler ?? KernelCompiler()
     var compile = try compiler.compile(spec)
     if compile.cacheHit, compile.kernel.resources == nil {
@@ -236,12 +236,14 @@ public final class CUDAMoE: @unchecked Sendable {
     self.weights = try Self.upload(
       rounded, experts: rank * config.experts / ranks..<(rank + 1) * config.experts / ranks,
       dtype: config.dtype, context: context)
-    self.tensorMaps = spec.tmaWeights == true
-      ? try Self.encodeTensorMaps(spec: spec, config: config, ranks: ranks, weights: self.weights, driver: driver, context: context)
-      : nil
     self.work = try Workspace(
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
       symmetric: symmetric)
+    self.tensorMaps = spec.tmaOperands == true
+      ? try Self.encodeTensorMaps(
+        spec: spec, config: config, ranks: ranks, weights: self.weights, hidden: (work.hidden.address, work.maxRows),
+        driver: driver, context: context)
+      : nil
     let ms = watchdogMs ?? CUDAEnvironment.value(Self.watchdogVariable).flatMap { Int($0) } ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
     let wanted = CUDAEnvironment.value(Self.dispatchersVariable).flatMap { Int($0) } ?? grid / 4
@@ -304,11 +306,13 @@ public final class CUDAMoE: @unchecked Sendable {
     return buffers
   }
 
-  /// The three tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
-  /// GEMM0's rows, W2 in boxes of GEMM1's, each box row 128 bytes of the k dimension. A plain
-  /// layer's W3 slot repeats W1's map (never read).
+  /// The four tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
+  /// GEMM0's rows, W2 in boxes of GEMM1's, the intermediate a (`hidden`: address, rows) in
+  /// 128-row boxes; each box row is 128 bytes of the k dimension. A plain layer's W3 slot repeats
+  /// W1's map (never read).
   static func encodeTensorMaps(
-    spec: KernelSpec, config: MoEConfig, ranks: Int, weights: [DeviceBuffer], driver: Driver, context: Context
+    spec: KernelSpec, config: MoEConfig, ranks: Int, weights: [DeviceBuffer], hidden: (address: UInt64, rows: Int),
+    driver: Driver, context: Context
   ) throws -> DeviceBuffer {
     let element = config.dtype.size, local = config.experts / ranks
     let (h, d) = (config.hidden, config.ffn)
@@ -323,6 +327,7 @@ public final class CUDAMoE: @unchecked Sendable {
     let bytes = try map(w1, rows: local * d, columns: h, boxRows: gemm0Rows)
       + map(w3, rows: local * d, columns: h, boxRows: gemm0Rows)
       + map(w2, rows: local * h, columns: d, boxRows: spec.tileN)
+      + map(hidden.address, rows: hidden.rows, columns: d, boxRows: spec.tileM)
     return try DeviceBuffer(context: context, copying: bytes)
   }
 

@@ -6,7 +6,7 @@ import Testing
 struct TensorMapTests {
   static let good = TiledMatrix(address: 0x7f00_0000_0000, elementBytes: 2, rows: 65536, columns: 2048, boxRows: 128, boxColumns: 64)
 
-  @Test("the weights' maps pass: bf16 and fp32, boxes of 64 to 256 rows")
+  @Test("the kernel's maps pass: bf16 and fp32, boxes of 64 to 256 rows")
   func valid() throws {
     try Self.good.validate()
     var fp32 = Self.good

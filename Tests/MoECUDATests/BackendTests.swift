@@ -89,21 +89,21 @@ struct BackendTests {
   @Test("FLASHMOE_TMA: on (also by default) where the tiles are on wgmma, off with 0; any other word names the variable")
   func tmaSetting() throws {
     let bf16 = KernelSpec(hidden: 2048, ffn: 2048, experts: 32, topK: 2, dtype: .bf16, tileN: 128)
-    #expect(try CUDAMoE.tmaWeights(spec: bf16, text: nil) == true)
-    #expect(try CUDAMoE.tmaWeights(spec: bf16, text: "0") == false)
-    #expect(try CUDAMoE.tmaWeights(spec: bf16, text: "1") == true)
+    #expect(try CUDAMoE.tmaOperands(spec: bf16, text: nil) == true)
+    #expect(try CUDAMoE.tmaOperands(spec: bf16, text: "0") == false)
+    #expect(try CUDAMoE.tmaOperands(spec: bf16, text: "1") == true)
     var ampere = bf16
     ampere.architecture = "sm_80"
     var narrowGated = bf16
     narrowGated.form = .gated
     narrowGated.tileN = 64
     for spec in [ampere, narrowGated] {
-      #expect(try CUDAMoE.tmaWeights(spec: spec, text: "1") == false)
-      #expect(try CUDAMoE.tmaWeights(spec: spec, text: nil) == false)
+      #expect(try CUDAMoE.tmaOperands(spec: spec, text: "1") == false)
+      #expect(try CUDAMoE.tmaOperands(spec: spec, text: nil) == false)
     }
     for bad in ["yes", "2", ""] {
       do {
-        _ = try CUDAMoE.tmaWeights(spec: bf16, text: bad)
+        _ = try CUDAMoE.tmaOperands(spec: bf16, text: bad)
         Issue.record("'\(bad)' accepted")
       } catch {
         #expect(error.field == CUDAMoE.tmaVariable && error.value == "'\(bad)'")

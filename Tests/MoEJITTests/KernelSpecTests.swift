@@ -79,20 +79,20 @@ struct KernelSpecTests {
     let every = KernelSpec.ciVariants()
     #expect(every.count == 56)
     #expect(Set(every).count == 56)
-    // TMA weights (opt-in): four variants, each valid, each with the define; no other has it.
-    let tma = every.filter { $0.tmaWeights == true }
+    // TMA operands: four variants, each valid, each with the define; no other has it.
+    let tma = every.filter { $0.tmaOperands == true }
     #expect(tma.count == 4 && Set(tma.map(\.threads)) == [128, 256] && Set(tma.map(\.ranks)) == [1, 2])
     for spec in tma { try spec.validate() }
-    #expect(tma.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_TMA_WEIGHTS 1") && $0.description.hasSuffix("tma-weights") })
-    #expect(!every.filter { $0.tmaWeights != true }.contains { $0.translationUnit().contains("FLASHMOE_TMA_WEIGHTS") })
+    #expect(tma.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_TMA_OPERANDS 1") && $0.description.hasSuffix("tma-operands") })
+    #expect(!every.filter { $0.tmaOperands != true }.contains { $0.translationUnit().contains("FLASHMOE_TMA_OPERANDS") })
     // Two warpgroups (256 threads, 128 × 256 tiles): three real sizes (the benchmark's bf16 and
     // tf32 layers, gated SiLU) and four small ones, each numeric and form, one GPU and two.
-    let two = every.filter { $0.threads == 256 && $0.tmaWeights != true }
+    let two = every.filter { $0.threads == 256 && $0.tmaOperands != true }
     #expect(two.count == 7 && two.allSatisfy { $0.tileN == 256 && $0.architecture == "sm_90a" })
     #expect(two.filter { $0.hidden == 2048 }.count == 3 && Set(two.map(\.ranks)) == [1, 2])
     #expect(Set(two.map(\.dtype)) == [.bf16, .fp16, .fp32] && Set(two.map(\.form)) == [.plain, .gated])
     for spec in two { try spec.validate() }
-    let all = every.filter { $0.threads == 128 && $0.tmaWeights != true }
+    let all = every.filter { $0.threads == 128 && $0.tmaOperands != true }
     #expect(all.count == 45)
     // Four real-size variants (H = D = 2048, E = 32, one GPU, tile 128): SiLU without biases,
     // gated and plain (rebuilt, drained), and the benchmark's GELU layers with biases, bf16 and
@@ -194,12 +194,12 @@ struct KernelSpecTests {
     #expect(field { $0.threads = 256; $0.tileN = 256; $0.architecture = "sm_80" } == "threads")
     #expect(field { $0.threads = 256; $0.tileN = 256; $0.hidden = 1152 } == "threads")
     #expect(field { $0.threads = 256; $0.tileN = 256; $0.dtype = .fp32 } == "threads")
-    // TMA weights: the wgmma path with 64- or 128-wide tiles per warpgroup (Self.spec: gated, tileN 64).
-    #expect(field { $0.tmaWeights = true } == "tmaWeights")
-    #expect(field { $0.tmaWeights = true; $0.tileN = 128 } == nil)
-    #expect(field { $0.tmaWeights = true; $0.tileN = 128; $0.architecture = "sm_80" } == "tmaWeights")
-    #expect(field { $0.tmaWeights = true; $0.tileN = 128; $0.dtype = .fp32 } == "tmaWeights")
-    #expect(field { $0.tmaWeights = false } == nil)
+    // TMA operands: the wgmma path with 64- or 128-wide tiles per warpgroup (Self.spec: gated, tileN 64).
+    #expect(field { $0.tmaOperands = true } == "tmaOperands")
+    #expect(field { $0.tmaOperands = true; $0.tileN = 128 } == nil)
+    #expect(field { $0.tmaOperands = true; $0.tileN = 128; $0.architecture = "sm_80" } == "tmaOperands")
+    #expect(field { $0.tmaOperands = true; $0.tileN = 128; $0.dtype = .fp32 } == "tmaOperands")
+    #expect(field { $0.tmaOperands = false } == nil)
     #expect(field { $0.tileN = 0 } == "tileN")
     #expect(field { $0.ranks = 3 } == "experts")
     #expect(field { $0.ranks = 0 } == "ranks")

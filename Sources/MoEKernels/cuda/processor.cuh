@@ -80,6 +80,9 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     return v;
   };
   g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
+  // TMA operands: GEMM1 reads these rows by TMA (the async proxy), so each thread orders its own
+  // stores before the row tile's release (processor(): fence, then rowDone).
+  if constexpr (TileGemm<S, 1, S::kTileN>::kTMA) ptx::fence_proxy_async_global();
 }
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
@@ -101,8 +104,11 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
     maps.row0 = e * H + n0;
     maps.dog = &dog;
+    // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
+    maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
+    maps.aRow0 = row0;
   }
-  g.template run<D>(sh.gemm1, aRow, bRows, maps);
+  g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];

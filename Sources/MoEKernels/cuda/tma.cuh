@@ -1,7 +1,7 @@
 // Hopper's tensor memory accelerator (sm_90a): one thread asks for a whole 2-D box of a matrix
-// described by a tensor map (encoded on the host: CUDAMoE, Driver.tiledTensorMap), and the copy
-// lands in shared memory in the 128-byte swizzle layout wgmma reads (wgmma.cuh), counting its
-// bytes on an mbarrier. The tile GEMM stages the expert weights this way (FLASHMOE_TMA_WEIGHTS).
+// described by a tensor map (encoded on the host: CUDAMoE.encodeTensorMaps, Driver.tensorMap), and
+// the copy lands in shared memory in the 128-byte swizzle layout wgmma reads (wgmma.cuh), counting
+// its bytes on an mbarrier. The tile GEMM stages its dense operands this way (FLASHMOE_TMA_OPERANDS).
 #pragma once
 #include "ptx.cuh"
 

@@ -21,6 +21,8 @@ __device__ __forceinline__ unsigned long long wgmma_desc(const void* smem) {
 // Orders this thread's earlier shared-memory writes (cp.async, st.shared: the generic proxy) before
 // later reads by the async proxy, which is where wgmma reads its operands.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// The same between global-memory stores (a GEMM0 epilogue) and TMA reads of them (GEMM1's A).
+__device__ __forceinline__ void fence_proxy_async_global() { asm volatile("fence.proxy.async.global;" ::: "memory"); }
 // Pins the accumulators in place around wgmma: the compiler cannot see inside the asm, and moving
 // another access to them across a wgmma makes ptxas insert waits (C7517/C7519) that stall it.
 template <int N>
