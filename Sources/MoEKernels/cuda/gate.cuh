@@ -62,11 +62,13 @@ struct GateTile {
   static_assert(kExperts * kExpertStride == kPass, "kGateExpertsPerPass must split into the thread tiles");
 };
 
-// Phase 1: one 32-token tile per iteration, strided over every gate group of the grid. Each logit is one fmaf chain over k in
-// increasing order in one thread (bitwise the CPU reference); only the staging is reorganised.
+// Phase 1: one 32-token tile per iteration, strided over every gate group of the grid. Each logit
+// is one fmaf chain over k in increasing order in one thread (bitwise the CPU reference); only the
+// staging is reorganised.
 template <class S>
 __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   const GateGroup<S> g;
+  constexpr int NT = GateGroup<S>::kThreads, NW = GateGroup<S>::kWarps;
   using St = Storage<S::kDType>;
   using T = typename St::T;
   using G = GateTile<S>;
@@ -77,7 +79,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   constexpr bool kRaw = S::kDType != DType::fp32;
   // 16-byte vectors of one chunk: x (GT rows) then Wg (kPass rows), consecutive threads along a row.
   constexpr int kVec = 16 / sizeof(T), kRowVecs = GK / kVec;
-  constexpr int kVecs = (GT + kPass) * kRowVecs, kN = (kVecs + GateGroup<S>::kThreads - 1) / GateGroup<S>::kThreads;
+  constexpr int kVecs = (GT + kPass) * kRowVecs, kN = (kVecs + NT - 1) / NT;
   static_assert(GK % kVec == 0 && H % GK == 0, "gate k chunk");
   // Element k of a widened row is at swizzle(k): the two 16-byte stores of a vector of 8 go by
   // quarter warp, and vectors with bit 2 set store their halves swapped, so that each store's 8
@@ -95,8 +97,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   auto fetch = [&](int tile, int pass, int chunk, int buf) {
 #pragma unroll
     for (int n = 0; n < kN; ++n) {
-      const int v = g.thread + n * GateGroup<S>::kThreads, r = v / kRowVecs, c = v % kRowVecs;
-      if (kVecs % GateGroup<S>::kThreads != 0 && v >= kVecs) break;
+      const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;
+      if (kVecs % NT != 0 && v >= kVecs) break;
       const T* src = r < GT ? x + (size_t)min(tile * GT + r, p.tokens - 1) * H
                             : wg + (size_t)min(pass * kPass + r - GT, E - 1) * H;
       void* dst = kRaw ? static_cast<void*>(&sh.raw[v]) : r < GT ? &sh.x[buf][r][c * kVec] : &sh.w[buf][r - GT][c * kVec];
@@ -113,8 +115,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         float* xr = static_cast<float*>(p.xRounded);
 #pragma unroll
         for (int n = 0; n < kN; ++n) {
-          const int v = g.thread + n * GateGroup<S>::kThreads, r = v / kRowVecs, c = v % kRowVecs;
-          if (kVecs % GateGroup<S>::kThreads != 0 && v >= kVecs) break;
+          const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;
+          if (kVecs % NT != 0 && v >= kVecs) break;
           if (r >= GT || tile * GT + r >= p.tokens) continue;
           const float4 s = *reinterpret_cast<const float4*>(&sh.x[buf][r][c * kVec]);
           *reinterpret_cast<float4*>(xr + (size_t)(tile * GT + r) * H + chunk * GK + c * kVec) =
@@ -126,8 +128,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
     if constexpr (kRaw) {
 #pragma unroll
       for (int n = 0; n < kN; ++n) {
-        const int v = g.thread + n * GateGroup<S>::kThreads, r = v / kRowVecs, c = v % kRowVecs;
-        if (kVecs % GateGroup<S>::kThreads != 0 && v >= kVecs) break;
+        const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;
+        if (kVecs % NT != 0 && v >= kVecs) break;
         const uint4 raw = sh.raw[v];
         const T* e = reinterpret_cast<const T*>(&raw);
         float* row = r < GT ? sh.x[buf][r] : sh.w[buf][r - GT];
@@ -202,11 +204,11 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
           if (e < E) sh.logits[t0 + i * G::kTokenStride][e] = acc[i][j];
       }
     }
-    for (int e = g.thread; e < E; e += GateGroup<S>::kThreads) sh.count[e] = 0;
+    for (int e = g.thread; e < E; e += NT) sh.count[e] = 0;
     g.sync();
 
     // Softmax and top-k: one warp per token.
-    for (int t = warp; t < valid; t += GateGroup<S>::kWarps) {
+    for (int t = warp; t < valid; t += NW) {
       float m = __int_as_float(0xff800000);  // -inf
       for (int e = lane; e < E; e += 32) m = fmaxf(m, sh.logits[t][e]);
       for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
@@ -279,7 +281,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
       }
     }
     g.sync();
-    for (int e = g.thread; e < E; e += GateGroup<S>::kThreads) p.chunkCount[tile * E + e] = sh.count[e];
+    for (int e = g.thread; e < E; e += NT) p.chunkCount[tile * E + e] = sh.count[e];
     g.sync();
   }
 }

@@ -52,7 +52,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
   G g;
   const Watchdog dog{p};
-  WeightMaps<S::kGated ? 2 : 1> maps{};
+  OperandMaps<S::kGated ? 2 : 1> maps{};
   if constexpr (G::kTMA) {
     // Tensor maps W1, W3 (layout.cuh): rows are (local expert, D) pairs, columns H.
     maps.map[0] = p.tensorMaps;
@@ -98,7 +98,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   G g;
   const Watchdog dog{p};
-  WeightMaps<1> maps{};
+  OperandMaps<1> maps{};
   if constexpr (G::kTMA) {
     // Tensor map W2: rows are (local expert, H) pairs, columns D.
     maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;

@@ -10,9 +10,9 @@
 // Math: on sm_90a, 16-bit inputs go to wgmma (operands in 128-byte-swizzled shared memory,
 // wgmma.cuh): one warpgroup computes the whole tile, or with two warpgroups (S::kWarpgroups) each
 // computes its half of the tile's columns against the same staged A rows, which halves the A
-// traffic per FLOP of a 128 × 256 tile against two 128 × 128 ones; elsewhere mma.sync m16n8k16 (bf16/fp16); fp32
-// storage uses mma.sync m16n8k8 tf32 (tf32 math) or fp32 FMA (fp32 math). Accumulators stay in
-// registers for the caller's epilogue.
+// traffic per FLOP of a 128 × 256 tile against two 128 × 128 ones. Elsewhere mma.sync m16n8k16
+// (bf16/fp16); fp32 storage uses mma.sync m16n8k8 tf32 (tf32 math) or fp32 FMA (fp32 math).
+// Accumulators stay in registers for the caller's epilogue.
 #pragma once
 #include "storage.cuh"
 #include "ptx.cuh"
@@ -25,10 +25,11 @@ namespace flashmoe {
 template <bool kFirst, class A, class B> struct Pick { using type = A; };
 template <class A, class B> struct Pick<false, A, B> { using type = B; };
 
-// Where the TMA path finds the B operands: a tensor map per matrix (global memory, 128 bytes
-// each: CUDAMoE encodes them) and the first of the tile's BN rows; the watchdog bounds the waits.
+// Where the TMA path finds its operands: a tensor map per B matrix (global memory, 128 bytes
+// each: CUDAMoE encodes them) and the first of the tile's BN rows, optionally A's map and first
+// row; the watchdog bounds the waits.
 template <int NB>
-struct WeightMaps {
+struct OperandMaps {
   const void* map[NB];
   int row0;
   const Watchdog* dog;
@@ -90,7 +91,7 @@ struct TileGemm {
     T b[STAGES][NB][BN][kSmemRow];
   };
   struct alignas(kWG ? 1024 : 16) SmemWithBarriers : SmemOperands {
-    unsigned long long full[STAGES];  // TMA: stage s's B box has landed (one phase per use)
+    unsigned long long full[STAGES];  // TMA: stage s's boxes have landed (one phase per use)
   };
   using Smem = typename Pick<kTMA, SmemWithBarriers, SmemOperands>::type;
   // Where chunk c of row r is staged: swizzled for wgmma (bank-conflict-free without padding).
@@ -120,7 +121,7 @@ struct TileGemm {
   // rounds them); the tensor cores would truncate them.
   // kTmaA: A is a dense matrix with a tensor map (maps.aMap), copied by TMA like B; aRow is unused.
   template <int K, bool kTmaA = false, class ARow>
-  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const WeightMaps<NB>& maps = {}) {
+  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {}) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
     static_assert(!kTmaA || kTMA, "A by TMA only with the TMA pipeline");
     constexpr int kTiles = K / TK;
@@ -182,7 +183,7 @@ struct TileGemm {
     }
     for (int kt = 0; kt < kTiles; ++kt) {
       ptx::cp_async_wait<STAGES - 2>();
-      if constexpr (kTMA) wait_weights(sm.full[kt % STAGES], (kt / STAGES) & 1, maps.dog);
+      if constexpr (kTMA) wait_operands(sm.full[kt % STAGES], (kt / STAGES) & 1, maps.dog);
       if constexpr (kWG) {
         // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
@@ -222,9 +223,9 @@ struct TileGemm {
     }
   }
 
-  // Waits for a stage's B box. try_wait suspends in hardware a while; past a few tries the wait
-  // goes through the watchdog, which bounds it and names the Processor and this phase.
-  static __device__ __forceinline__ void wait_weights(unsigned long long& bar, unsigned parity, const Watchdog* dog) {
+  // Waits for a stage's TMA boxes. try_wait suspends in hardware a while; past a few tries the
+  // wait goes through the watchdog, which bounds it and names the Processor and this phase.
+  static __device__ __forceinline__ void wait_operands(unsigned long long& bar, unsigned parity, const Watchdog* dog) {
 #pragma unroll 1
     for (int i = 0; i < 4; ++i)
       if (ptx::mbarrier_try_wait(&bar, parity)) return;
