@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -155,6 +155,23 @@ if [ "$MODE" = weak ]; then
     step 60 $B bench --backend cuda $A
     step 60 $B bench --backend cuda --gpus 2 $A
   done
+  exit 0
+fi
+if [ "$MODE" = levers ]; then
+  # Issue #4's cheap levers, not yet measured with the sixth session's kernels: 2 GPUs at 8K bf16
+  # with the dispatcher count at an eighth, a quarter (default) and half of the grid, and with one
+  # launch thread per GPU, each next to a 1-GPU run (T(1)/T(2) per pair); then the fault battery
+  # with the new defaults (two warpgroups, TMA operands).
+  A="--dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --sweep-tokens 8192 --runs 100 --quiet"
+  for r in 1 2; do
+    for V in FLASHMOE_DISPATCHERS=16 FLASHMOE_DISPATCHERS=33 FLASHMOE_DISPATCHERS=66 FLASHMOE_GROUP_LAUNCH=parallel; do
+      echo "## $V"
+      step 60 $B bench --backend cuda $A
+      step 60 env $V $B bench --backend cuda --gpus 2 $A
+    done
+  done
+  step 90 $B verify --backend cuda --faults
+  step 90 $B verify --backend cuda --gpus 2 --faults
   exit 0
 fi
 if [ "$MODE" = gated ]; then

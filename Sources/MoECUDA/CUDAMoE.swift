@@ -133,72 +133,87 @@ public final class CUDAMoE: @unchecked Sendable {
     let cc = device.computeCapability
     let arch = cc.major == 9 && cc.minor == 0 ? "sm_90a" : cc.major == 8 ? "sm_80" : cc.architecture
     let tf32OnWGMMA = tf32OnWGMMA ?? (CUDAEnvironment.value(Self.tf32WGMMAVariable) != "0")
-    let warpgroups = try Self.warpgroups(config: config, architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
-    let tileN = warpgroups == 2 ? 256 : KernelSpec.preferredTileN(
-      hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
-      architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
-    var spec = KernelSpec(
-      config: config, architecture: arch, ranks: ranks, tileN: tileN, threads: 128 * warpgroups, tf32OnWGMMA: tf32OnWGMMA)
-    spec.transport = transport == .peer ? nil : transport
     let order = CUDAEnvironment.value(Self.dispatchOrderVariable) ?? "token"
     guard ["token", "cell"].contains(order) else {
       throw ConfigError(field: Self.dispatchOrderVariable, value: "'\(order)'", expected: "token or cell")
     }
-    spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
-    spec.tmaOperands = try Self.tmaOperands(spec: spec) ? true : nil
     let compiler = try compiler ?? KernelCompiler()
-    var compile = try compiler.compile(spec)
-    if compile.cacheHit, compile.kernel.resources == nil {
-      // A cached entry without ptxas's report cannot be checked: compile again and replace it.
-      compile = CompileResult(
-        kernel: try compiler.compileUncached(spec), cacheHit: false, duration: compile.duration,
-        rejectedCacheFile: "the cached log holds no ptxas report", cacheWriteError: nil)
-    }
-    // Spills or a stack frame are refused. On the GPU machine NVRTC 13.0 has been seen to return an
-    // empty program log for some compiles (cause not yet understood; see the issue #4 note); without
-    // a report there is nothing to check, and CI compiles every variant with its report, so the
-    // kernel is used as is.
-    if compile.kernel.resources != nil {
-      do {
-        try compile.kernel.check()
-      } catch {
-        throw CUDABackendError.layoutMismatch("\(error) [\(compile.cacheHit ? "cache hit" : "compiled")]")
-      }
-    }
-    let module = try Module(context: context, image: compile.kernel.cubin)
-    // A kernel linked with NVSHMEM's device library needs its device state filled in first.
-    try moduleInit?(module)
-    let kernel = try module.kernel(named: CompiledKernel.entryName)
-    let layout = try module.global(named: "flashmoe_layout", as: UInt64.self)
-    guard layout.count >= 6, Int(layout[2]) == KernelParams.size, Int(layout[4]) == ErrorRecord.size,
-          Int(layout[3]) == Workspace.mailboxSlotSize, Int(layout[5]) == Workspace.mailboxDepth
-    else {
-      throw CUDABackendError.layoutMismatch("flashmoe_layout = \(layout); host expects Params \(KernelParams.size) B, ErrorRecord \(ErrorRecord.size) B, mailbox slot \(Workspace.mailboxSlotSize) B × \(Workspace.mailboxDepth)")
-    }
-    let storageBytes = Int(layout[0]), osBytes = Int(layout[1])
     let maxRows = ranks > 1
       ? config.experts * Workspace.cellRows(config: config, maxTokens: maxTokens)
       : Workspace.maxRows(config: config, maxTokens: maxTokens)
     let rowTiles = maxRows / Workspace.tileM
 
-    // Grid: every SM busy, blocks per SM from the occupancy query (never a fixed SM count).
-    var shared = storageBytes
-    var perSM = 0, grid = 0
-    for _ in 0..<2 {
-      // The Scheduler's row bitmap grows with maxTokens (one byte per 128-row tile): past the
-      // block's limit the layer cannot run, said in tokens before the driver refuses the attribute.
-      guard shared <= device.maxSharedMemoryPerBlockOptin else {
-        throw CUDABackendError.unsupported(
-          field: "max tokens", value: "\(maxTokens)",
-          expected: "fewer: its \(rowTiles) row tiles need \(shared) bytes of shared memory per block, at most \(device.maxSharedMemoryPerBlockOptin) on \(device.name)")
+    /// The kernel with `warpgroups` per Processor block, loaded, and its grid; nil when the OS
+    /// block's share of shared memory (which grows with maxTokens) does not fit next to that
+    /// kernel's pipeline.
+    func build(warpgroups: Int) throws -> (
+      spec: KernelSpec, compile: CompileResult, kernel: Kernel, shared: Int, perSM: Int, grid: Int
+    )? {
+      let tileN = warpgroups == 2 ? 256 : KernelSpec.preferredTileN(
+        hidden: config.hidden, ffn: config.ffn, dtype: config.dtype, math: config.math, form: config.expertForm,
+        architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
+      var spec = KernelSpec(
+        config: config, architecture: arch, ranks: ranks, tileN: tileN, threads: 128 * warpgroups, tf32OnWGMMA: tf32OnWGMMA)
+      spec.transport = transport == .peer ? nil : transport
+      spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
+      spec.tmaOperands = try Self.tmaOperands(spec: spec) ? true : nil
+      var compile = try compiler.compile(spec)
+      if compile.cacheHit, compile.kernel.resources == nil {
+        // A cached entry without ptxas's report cannot be checked: compile again and replace it.
+        compile = CompileResult(
+          kernel: try compiler.compileUncached(spec), cacheHit: false, duration: compile.duration,
+          rejectedCacheFile: "the cached log holds no ptxas report", cacheWriteError: nil)
       }
-      if shared > 48 * 1024 { try kernel.setMaxDynamicSharedMemory(bytes: shared) }
-      perSM = try kernel.maxActiveBlocksPerMultiprocessor(blockSize: spec.threads, dynamicSharedBytes: shared)
-      grid = perSM * device.multiprocessorCount
-      let osNeed = osBytes + 4 * max(grid - 1, 0) + rowTiles
-      if osNeed <= shared { break }
-      shared = (osNeed + 127) / 128 * 128
+      // Spills or a stack frame are refused. On the GPU machine NVRTC 13.0 has been seen to return an
+      // empty program log for some compiles (cause not yet understood; see the issue #4 note); without
+      // a report there is nothing to check, and CI compiles every variant with its report, so the
+      // kernel is used as is.
+      if compile.kernel.resources != nil {
+        do {
+          try compile.kernel.check()
+        } catch {
+          throw CUDABackendError.layoutMismatch("\(error) [\(compile.cacheHit ? "cache hit" : "compiled")]")
+        }
+      }
+      let module = try Module(context: context, image: compile.kernel.cubin)
+      // A kernel linked with NVSHMEM's device library needs its device state filled in first.
+      try moduleInit?(module)
+      let kernel = try module.kernel(named: CompiledKernel.entryName)
+      let layout = try module.global(named: "flashmoe_layout", as: UInt64.self)
+      guard layout.count >= 6, Int(layout[2]) == KernelParams.size, Int(layout[4]) == ErrorRecord.size,
+            Int(layout[3]) == Workspace.mailboxSlotSize, Int(layout[5]) == Workspace.mailboxDepth
+      else {
+        throw CUDABackendError.layoutMismatch("flashmoe_layout = \(layout); host expects Params \(KernelParams.size) B, ErrorRecord \(ErrorRecord.size) B, mailbox slot \(Workspace.mailboxSlotSize) B × \(Workspace.mailboxDepth)")
+      }
+      let storageBytes = Int(layout[0]), osBytes = Int(layout[1])
+
+      // Grid: every SM busy, blocks per SM from the occupancy query (never a fixed SM count).
+      var shared = storageBytes
+      var perSM = 0, grid = 0
+      for _ in 0..<2 {
+        // The Scheduler's row bitmap grows with maxTokens (one byte per 128-row tile).
+        guard shared <= device.maxSharedMemoryPerBlockOptin else { return nil }
+        if shared > 48 * 1024 { try kernel.setMaxDynamicSharedMemory(bytes: shared) }
+        perSM = try kernel.maxActiveBlocksPerMultiprocessor(blockSize: spec.threads, dynamicSharedBytes: shared)
+        grid = perSM * device.multiprocessorCount
+        let osNeed = osBytes + 4 * max(grid - 1, 0) + rowTiles
+        if osNeed <= shared { break }
+        shared = (osNeed + 127) / 128 * 128
+      }
+      guard shared <= device.maxSharedMemoryPerBlockOptin else { return nil }
+      return (spec, compile, kernel, shared, perSM, grid)
     }
+
+    // Two warpgroups' 192 KB pipeline leaves the OS block less room than one warpgroup's: a layer
+    // with very many row tiles falls back to one (unless FLASHMOE_WARPGROUPS=2 asked for two).
+    let warpgroups = try Self.warpgroups(config: config, architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
+    let forced = CUDAEnvironment.value(Self.warpgroupsVariable) == "2"
+    guard let built = try build(warpgroups: warpgroups) ?? (warpgroups == 2 && !forced ? build(warpgroups: 1) : nil) else {
+      throw CUDABackendError.unsupported(
+        field: "max tokens", value: "\(maxTokens)",
+        expected: "fewer: its \(rowTiles) row tiles need more shared memory per block than the \(device.maxSharedMemoryPerBlockOptin) bytes of \(device.name)")
+    }
+    let (spec, compile, kernel, shared, perSM, grid) = built
     guard perSM >= 1, grid >= 2 else {
       throw CUDABackendError.unsupported(field: "shared memory", value: "\(shared) bytes per block", expected: "at most \(device.maxSharedMemoryPerBlockOptin) on \(device.name) with 2 blocks co-resident")
     }
