@@ -60,7 +60,7 @@ public final class CUDAMoE: @unchecked Sendable {
   /// "0" keeps cp.async. Measured on an H200 (sixth session): 8K tokens bf16 0.754 → 0.675 ms with
   /// two warpgroups, tf32 1.245 → 1.115 ms.
   public static let tmaVariable = "FLASHMOE_TMA"
-  /// The weights' tensor maps (W1, W3, W2; layout.cuh) when the kernel takes them by TMA.
+  /// The TMA operands' tensor maps (W1, W3, W2, the intermediate; layout.cuh) when the kernel uses TMA.
   let tensorMaps: DeviceBuffer?
   let dispatchers: Int
   let stall: DebugStall?
