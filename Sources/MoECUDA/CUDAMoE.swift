@@ -102,13 +102,17 @@ public final class CUDAMoE: @unchecked Sendable {
   ///   - debugStall: fault injection (tests); nil reads FLASHMOE_DEBUG_STALL.
   ///   - watchdogMs: the bound on every wait in the kernel; nil reads FLASHMOE_WATCHDOG_MS (default 10 s).
   ///   - tf32OnWGMMA: tf32 math on Hopper's wgmma; nil reads FLASHMOE_TF32_WGMMA (default on; "0" keeps mma.sync).
+  ///   - warpgroups, tmaOperands: Hopper's Processor blocks (1 or 2 warpgroups) and whether dense
+  ///     operands come by TMA; nil reads FLASHMOE_WARPGROUPS and FLASHMOE_TMA (defaults: 2 and on
+  ///     where the layer allows them). Layers that cannot take them keep 1 and cp.async.
   ///   - symmetric, transport, moduleInit: a multi-process job (`CUDAMoERank`): where the buffers
   ///     peers write come from, how this GPU writes into its peers (remote.cuh), and what the
   ///     loaded module needs before its first launch (NVSHMEM's device state).
   public init(
     config: MoEConfig, weights: MoEWeights, maxTokens: Int? = nil, deviceIndex: Int = 0, compiler: KernelCompiler? = nil,
     rank: Int = 0, ranks: Int = 1, context: Context? = nil, debugStall: DebugStall? = nil, watchdogMs: Int? = nil,
-    tf32OnWGMMA: Bool? = nil, symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil,
+    tf32OnWGMMA: Bool? = nil, warpgroups requestedWarpgroups: Int? = nil, tmaOperands requestedTMA: Bool? = nil,
+    symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil,
     transport: Transport = .peer, moduleInit: ((Module) throws -> Void)? = nil
   ) throws {
     try config.validate()
@@ -156,7 +160,8 @@ public final class CUDAMoE: @unchecked Sendable {
         config: config, architecture: arch, ranks: ranks, tileN: tileN, threads: 128 * warpgroups, tf32OnWGMMA: tf32OnWGMMA)
       spec.transport = transport == .peer ? nil : transport
       spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
-      spec.tmaOperands = try Self.tmaOperands(spec: spec) ? true : nil
+      spec.tmaOperands = try Self.tmaOperands(
+        spec: spec, text: requestedTMA.map { $0 ? "1" : "0" } ?? CUDAEnvironment.value(Self.tmaVariable)) ? true : nil
       var compile = try compiler.compile(spec)
       if compile.cacheHit, compile.kernel.resources == nil {
         // A cached entry without ptxas's report cannot be checked: compile again and replace it.
@@ -206,8 +211,9 @@ public final class CUDAMoE: @unchecked Sendable {
 
     // Two warpgroups' 192 KB pipeline leaves the OS block less room than one warpgroup's: a layer
     // with very many row tiles falls back to one (unless FLASHMOE_WARPGROUPS=2 asked for two).
-    let warpgroups = try Self.warpgroups(config: config, architecture: arch, tf32OnWGMMA: tf32OnWGMMA)
-    let forced = CUDAEnvironment.value(Self.warpgroupsVariable) == "2"
+    let warpgroupsText = requestedWarpgroups.map(String.init) ?? CUDAEnvironment.value(Self.warpgroupsVariable)
+    let warpgroups = try Self.warpgroups(config: config, architecture: arch, tf32OnWGMMA: tf32OnWGMMA, text: warpgroupsText)
+    let forced = warpgroupsText == "2"
     guard let built = try build(warpgroups: warpgroups) ?? (warpgroups == 2 && !forced ? build(warpgroups: 1) : nil) else {
       throw CUDABackendError.unsupported(
         field: "max tokens", value: "\(maxTokens)",

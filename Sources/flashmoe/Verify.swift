@@ -125,6 +125,11 @@ struct VerifyCase {
   /// fp32 storage with tf32 math on Hopper's wgmma (the default) or, false, on mma.sync: the
   /// battery checks both paths whatever FLASHMOE_TF32_WGMMA says.
   var tf32OnWGMMA = false
+  /// Hopper's Processor blocks for this case (1 or 2 warpgroups) and whether dense operands come by
+  /// TMA; nil: the defaults (FLASHMOE_WARPGROUPS, FLASHMOE_TMA). The battery keeps the older path
+  /// (one warpgroup, cp.async) checked at real size whatever the defaults are.
+  var warpgroups: Int?
+  var tma: Bool?
   /// When set, the case passes only if the GPU layer is rejected with a message containing this.
   var expectError: String?
 
@@ -179,7 +184,18 @@ struct VerifyCase {
       .base("gated silu bf16, H = D = 2048, no biases (real size)", tokens: [512], hidden: 2048, ffn: 2048, form: .gated, activation: .silu, biases: false),
       .base("silu bf16, H = D = 2048, no biases (real size)", tokens: [512], hidden: 2048, ffn: 2048, activation: .silu, biases: false),
       .base("gelu bf16, H = D = 2048, E = 32, biases (real size: the benchmark's layer)", tokens: [2048], hidden: 2048, ffn: 2048, experts: 32),
-      .base("fp32 with tf32 math, H = D = 2048, E = 32 (real size)", tokens: [1024], hidden: 2048, ffn: 2048, experts: 32, dtype: .fp32, math: .tf32),
+      {
+        var c = VerifyCase.base("fp32 with tf32 math on wgmma, H = D = 2048, E = 32 (real size)", tokens: [1024], hidden: 2048, ffn: 2048, experts: 32, dtype: .fp32, math: .tf32)
+        c.tf32OnWGMMA = true
+        return c
+      }(),
+      .base("fp32 with tf32 math on mma.sync, H = D = 2048, E = 32 (real size)", tokens: [1024], hidden: 2048, ffn: 2048, experts: 32, dtype: .fp32, math: .tf32),
+      {
+        var c = VerifyCase.base("gelu bf16, H = D = 2048, E = 32, one warpgroup, cp.async (real size)", tokens: [2048], hidden: 2048, ffn: 2048, experts: 32)
+        c.warpgroups = 1
+        c.tma = false
+        return c
+      }(),
     ]
     return cases
   }
@@ -192,7 +208,8 @@ struct VerifyCase {
     }
     if badNumbers { weights.w1[2 * config.ffn * config.hidden + 7] = .nan }
     let cpu = try MoELayer(config: config, weights: weights, backend: .cpu, threads: threads)
-    let engine = try CUDAMoE(config: config, weights: cpu.weights, deviceIndex: gpu, tf32OnWGMMA: tf32OnWGMMA)
+    let engine = try CUDAMoE(
+      config: config, weights: cpu.weights, deviceIndex: gpu, tf32OnWGMMA: tf32OnWGMMA, warpgroups: warpgroups, tmaOperands: tma)
     var rng = SeededGenerator(seed: seed &+ 0x5EED)
     var parts: [String] = []
     var ok = true
