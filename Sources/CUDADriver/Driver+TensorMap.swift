@@ -39,9 +39,6 @@ public struct TiledMatrix: Sendable, Equatable {
 }
 
 extension Driver {
-  /// Whether this driver can encode tensor maps (CUDA 12.0 and later).
-  public var hasTensorMaps: Bool { cuTensorMapEncodeTiled != nil }
-
   /// The 128 bytes of a tensor map for `matrix`: 128-byte swizzle, no interleave, L2 promotion
   /// to 256-byte lines, no out-of-bounds fill (every box the kernel asks for is inside).
   public func tensorMap(_ matrix: TiledMatrix) throws -> [UInt8] {
