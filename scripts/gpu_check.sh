@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -172,6 +172,71 @@ if [ "$MODE" = levers ]; then
   done
   step 90 $B verify --backend cuda --faults
   step 90 $B verify --backend cuda --gpus 2 --faults
+  exit 0
+fi
+if [ "$MODE" = combine ]; then
+  # The seventh session's changes: Combine keeps every pick's rows of 8 tokens in flight per
+  # thread, and GEMM1's all-TMA k loop drops its per-tile proxy fence and block barrier. The
+  # single-GPU battery (every Combine shape: k = 1 to 8, dropped picks), the 2-GPU battery; then
+  # one traced forward (task times, the Combine tail) on 1 and 2 GPUs, the old k-loop barrier
+  # (FLASHMOE_EXP_KLOOP_SYNC) against the new, alternating, the loads-only loop, and tf32 on 2 GPUs.
+  step 240 $B verify --backend cuda --seed ${SEED:-20261401} --repeats ${REPEATS:-10}
+  step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261402} --repeats ${REPEATS:-30}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
+  step 60 $B bench --backend cuda --dtype bf16 $A --trace
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --trace
+  for i in 1 2; do
+    for D in "" FLASHMOE_EXP_KLOOP_SYNC; do
+      echo "## defines '$D'"
+      step 60 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --runs 100
+    done
+  done
+  step 60 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_SKIP_MMA $B bench --backend cuda --dtype bf16 $A
+  for i in 1 2; do
+    step 60 $B bench --backend cuda --dtype bf16 $A --runs 100
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
+  done
+  step 60 $B bench --backend cuda --dtype fp32 --math tf32 $A
+  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --trace
+  exit 0
+fi
+if [ "$MODE" = gemm0 ]; then
+  # Why GEMM0 tasks take 36 µs and GEMM1 tasks 25 µs (same FLOPs): GEMM0 with its A dense by TMA
+  # (FLASHMOE_EXP_GEMM0_DENSE_TMA) and dense by cp.async (FLASHMOE_EXP_GEMM0_DENSE_CPASYNC), both
+  # wrong results on purpose, against the gathered rows; then a cheap epilogue (ReLU, no biases).
+  # One traced forward each (task times), bf16 and tf32 at 8K on one GPU.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
+  for i in 1 2; do
+    for D in "" FLASHMOE_EXP_GEMM0_DENSE_TMA FLASHMOE_EXP_GEMM0_DENSE_CPASYNC; do
+      echo "## bf16, defines '$D'"
+      step 60 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --runs 64 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  step 60 $B bench --backend cuda --dtype bf16 $A --activation relu --no-bias --trace
+  for D in "" FLASHMOE_EXP_GEMM0_DENSE_TMA; do
+    echo "## tf32, defines '$D'"
+    step 60 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype fp32 --math tf32 $A --trace
+  done
+  exit 0
+fi
+if [ "$MODE" = four ]; then
+  # Issue #8 on 4 GPUs with the seventh session's kernels: the expert-parallel battery and faults
+  # on 4, weak scaling T(2)/T(4) at 8K bf16 (alternating pairs), tokens 4K/8K/16K in bf16 and
+  # fp32 (tf32 math, and fp32 FMA at 8K), experts 8 to 128 at 16K tokens, each next to
+  # torch_moe.py --gpus 4 in the same call.
+  A="--hidden 2048 --ffn 2048 --topk 2 --quiet"
+  step 150 $B verify --backend cuda --gpus 4 --seed ${SEED:-20261404} --repeats ${REPEATS:-100}
+  step 60 $B verify --backend cuda --gpus 4 --faults
+  for i in 1 2; do
+    for P in 2 4; do step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --experts 32 --sweep-tokens 8192 --runs 100; done
+  done
+  step 60 $B bench --backend cuda --gpus 4 --dtype bf16 $A --experts 32 --sweep-tokens 4096 8192 16384 --trace
+  step 60 $B bench --backend cuda --gpus 4 --dtype fp32 --math tf32 $A --experts 32 --sweep-tokens 4096 8192 16384
+  step 60 $B bench --backend cuda --gpus 4 --dtype fp32 $A --experts 32 --sweep-tokens 8192
+  for E in 8 16 32 64 128; do step 60 $B bench --backend cuda --gpus 4 --dtype bf16 $A --experts $E --sweep-tokens 16384; done
+  for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 4 --tokens $S --dtype bf16 --warmup 16 --iters 32; done
+  step 90 python3 .device/torch_moe.py --gpus 4 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+  for E in 8 128; do step 90 python3 .device/torch_moe.py --gpus 4 --tokens 16384 --experts $E --dtype bf16 --warmup 16 --iters 32; done
   exit 0
 fi
 if [ "$MODE" = gated ]; then

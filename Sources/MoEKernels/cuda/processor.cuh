@@ -60,7 +60,21 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     maps.row0 = e * D + n0;
     maps.dog = &dog;
   }
+#if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
+  // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
+  // GEMM0 as GEMM1 loads its operands, to time the gather against a dense A.
+  static_assert(!G::kTMA || H == D, "the experiment reads the intermediate's map as A");
+  if constexpr (G::kTMA) {
+    maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
+    maps.aRow0 = row0;
+  }
+  g.template run<H, G::kTMA>(sh.gemm0, aRow, bRows, maps);
+#elif defined(FLASHMOE_EXP_GEMM0_DENSE_CPASYNC)
+  // Experiment (wrong results): A's rows are consecutive rows of x, by cp.async.
+  g.template run<H>(sh.gemm0, [&](int r) -> const T* { return x + (size_t)((row0 + r) % p.tokens) * H; }, bRows, maps);
+#else
   g.template run<H>(sh.gemm0, aRow, bRows, maps);
+#endif
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
@@ -158,7 +172,11 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kLanes = CN / kVec;                       // threads per token row
   constexpr int kRowsAtOnce = S::kThreads / kLanes;
-  constexpr int kBatch = 4;                               // tokens per thread in flight
+  // Tokens per thread in flight, and picks requested at once: kPicks · kBatch ≤ 16 loads of 16
+  // bytes per thread are issued before any is summed. Combine is memory-bound and is the forward's
+  // tail, so what bounds it is the bytes each SM keeps in flight (Little's law).
+  constexpr int kBatch = K >= 8 ? 2 : 16 / K < 8 ? 16 / K : 8;
+  constexpr int kPicks = K < 16 / kBatch ? K : 16 / kBatch;
   static_assert(CN % kVec == 0 && S::kThreads % kLanes == 0, "combine layout");
   union Vec { uint4 raw; T v[kVec]; };
   const T* y = static_cast<const T*>(p.expertOut);
@@ -177,23 +195,28 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
     for (int b = 0; b < kBatch; ++b)
 #pragma unroll
       for (int v = 0; v < kVec; ++v) acc[b][v] = 0.f;
+#pragma unroll 1
+    for (int j0 = 0; j0 < K; j0 += kPicks) {
+      Vec in[kPicks][kBatch];
 #pragma unroll
-    for (int j = 0; j < K; ++j) {
-      Vec in[kBatch];
+      for (int j = 0; j < kPicks; ++j)
 #pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int t = t0 + b * kRowsAtOnce;
-        const int row = t < tokens ? sh.row[t][j] : -1;
-        in[b].raw = row >= 0 ? __ldcg(reinterpret_cast<const uint4*>(&y[(size_t)row * H + c])) : make_uint4(0, 0, 0, 0);
-      }
+        for (int b = 0; b < kBatch; ++b) {
+          const int t = t0 + b * kRowsAtOnce;
+          const int row = t < tokens && j0 + j < K ? sh.row[t][j0 + j] : -1;
+          in[j][b].raw = row >= 0 ? __ldcg(reinterpret_cast<const uint4*>(&y[(size_t)row * H + c])) : make_uint4(0, 0, 0, 0);
+        }
+      // Summed in pick order, each product and sum rounded (the CPU backend's order).
 #pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int t = t0 + b * kRowsAtOnce;
-        if (t >= tokens || sh.row[t][j] < 0) continue;
-        const float w = sh.weight[t][j];
+      for (int j = 0; j < kPicks; ++j)
 #pragma unroll
-        for (int v = 0; v < kVec; ++v) acc[b][v] = __fadd_rn(acc[b][v], __fmul_rn(w, St::load(in[b].v[v])));
-      }
+        for (int b = 0; b < kBatch; ++b) {
+          const int t = t0 + b * kRowsAtOnce;
+          if (t >= tokens || j0 + j >= K || sh.row[t][j0 + j] < 0) continue;
+          const float w = sh.weight[t][j0 + j];
+#pragma unroll
+          for (int v = 0; v < kVec; ++v) acc[b][v] = __fadd_rn(acc[b][v], __fmul_rn(w, St::load(in[j][b].v[v])));
+        }
     }
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {

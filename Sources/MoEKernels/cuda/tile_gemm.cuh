@@ -115,6 +115,14 @@ struct TileGemm {
     return false;
   }
 
+  // An experiment (FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_KLOOP_SYNC): the all-TMA loop keeps the
+  // proxy fence and block barrier before each k tile's wgmma, as before the seventh session.
+#if defined(FLASHMOE_EXP_KLOOP_SYNC)
+  static constexpr bool kKLoopSync = true;
+#else
+  static constexpr bool kKLoopSync = false;
+#endif
+
   // aRow(r): row r of A (null: a zero row). bRows[b]: the first of BN rows of matrix b; row n of it
   // is bRows[b] + n · K.
   // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
@@ -187,8 +195,14 @@ struct TileGemm {
       if constexpr (kWG) {
         // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
-        ptx::fence_proxy_async();
-        __syncthreads();
+        // Where a stage has cp.async rows, every thread's copies must be visible to the async proxy
+        // (each thread's fence, then the block barrier) before wgmma reads them. Where every operand
+        // came by TMA (GEMM1), each thread's own wait on the stage's mbarrier is enough: one block
+        // barrier per k tile instead of two.
+        if (!kTmaA || kKLoopSync) {
+          ptx::fence_proxy_async();
+          __syncthreads();
+        }
         compute(sm, kt % STAGES);
 #if defined(FLASHMOE_KLOOP_DRAIN)
         // The compiler's second try (KernelCompiler) where ptxas serialised every wgmma of the
