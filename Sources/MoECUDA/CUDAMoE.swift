@@ -225,8 +225,7 @@ public final class CUDAMoE: @unchecked Sendable {
     }
     // Everything this GPU will hold, against its free memory, before the first allocation.
     let weightBytes = Self.weightBytes(config: config, ranks: ranks)
-    let workspaceBytes = Workspace.plan(
-      config: config, maxTokens: maxTokens, processors: grid - 1, ranks: ranks, stagedTokens: spec.tmaOperands == true)
+    let workspaceBytes = Workspace.plan(config: config, maxTokens: maxTokens, processors: grid - 1, ranks: ranks)
       .reduce(0) { $0 + $1.bytes }
     let free = try context.memoryInfo().free
     try Self.checkFits(gpu: deviceIndex, weights: weightBytes, workspace: workspaceBytes, free: free)
@@ -260,12 +259,10 @@ public final class CUDAMoE: @unchecked Sendable {
       dtype: config.dtype, context: context)
     self.work = try Workspace(
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
-      stagedTokens: spec.tmaOperands == true, symmetric: symmetric)
-    let cells = work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) }
+      symmetric: symmetric)
     self.tensorMaps = spec.tmaOperands == true
       ? try Self.encodeTensorMaps(
         spec: spec, config: config, ranks: ranks, weights: self.weights, hidden: (work.hidden.address, work.maxRows),
-        tokens: (work.xStaged.address, maxTokens), cells: cells,
         driver: driver, context: context)
       : nil
     let ms = watchdogMs ?? CUDAEnvironment.value(Self.watchdogVariable).flatMap { Int($0) } ?? 10_000
@@ -330,14 +327,13 @@ public final class CUDAMoE: @unchecked Sendable {
     return buffers
   }
 
-  /// The six tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
+  /// The four tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
   /// GEMM0's rows, W2 in boxes of GEMM1's, the intermediate a (`hidden`: address, rows) in
-  /// 128-row boxes, then in one-row boxes (GEMM0 gathers its A row by row) the gate's copy of the
-  /// tokens and, with peers, the dispatch cells; each box row is 128 bytes of the k dimension. A
-  /// plain layer's W3 slot repeats W1's map, and one GPU's cell slot the tokens' (never read).
+  /// 128-row boxes; each box row is 128 bytes of the k dimension. A plain layer's W3 slot repeats
+  /// W1's map (never read).
   static func encodeTensorMaps(
     spec: KernelSpec, config: MoEConfig, ranks: Int, weights: [DeviceBuffer], hidden: (address: UInt64, rows: Int),
-    tokens: (address: UInt64, rows: Int), cells: (address: UInt64, rows: Int)?, driver: Driver, context: Context
+    driver: Driver, context: Context
   ) throws -> DeviceBuffer {
     let element = config.dtype.size, local = config.experts / ranks
     let (h, d) = (config.hidden, config.ffn)
@@ -353,9 +349,7 @@ public final class CUDAMoE: @unchecked Sendable {
       + map(w3, rows: local * d, columns: h, boxRows: gemm0Rows)
       + map(w2, rows: local * h, columns: d, boxRows: spec.tileN)
       + map(hidden.address, rows: hidden.rows, columns: d, boxRows: spec.tileM)
-    let staged = try map(tokens.address, rows: tokens.rows, columns: h, boxRows: 1)
-    let cellMap = try cells.map { try map($0.address, rows: $0.rows, columns: h, boxRows: 1) } ?? staged
-    return try DeviceBuffer(context: context, copying: bytes + staged + cellMap)
+    return try DeviceBuffer(context: context, copying: bytes)
   }
 
   private func weightAddress(_ which: String) -> UInt64 {

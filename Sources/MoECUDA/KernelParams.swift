@@ -19,7 +19,7 @@ struct KernelParams {
   var dispatchSent: UInt64 = 0
   var stallRole: UInt32 = 0, stallRank: Int32 = 0
   var dispatchArrive: UInt64 = 0, combineArrive: UInt64 = 0, stageOut: UInt64 = 0
-  var xStaged: UInt64 = 0
+  var xRounded: UInt64 = 0
   var tensorMaps: UInt64 = 0
 
   static let size = 344
@@ -39,7 +39,7 @@ struct KernelParams {
     b.u64(dispatchSent)
     b.u32(stallRole)
     b.i32(stallRank)
-    for p in [dispatchArrive, combineArrive, stageOut, xStaged, tensorMaps] { b.u64(p) }
+    for p in [dispatchArrive, combineArrive, stageOut, xRounded, tensorMaps] { b.u64(p) }
     b.align(8)
     return b.bytes
   }

@@ -25,7 +25,7 @@ final class Workspace: @unchecked Sendable {
   /// The NVSHMEM put transport only (remote.cuh): arrival counts and the staging of results.
   let dispatchArrive, combineArrive, stageOut: DeviceBuffer?
   /// tf32 math: the tokens rounded to tf32 by the gate (layout.cuh); 8 bytes otherwise.
-  let xStaged: DeviceBuffer
+  let xRounded: DeviceBuffer
 
   /// C' for `maxTokens` tokens per GPU: the capacity (S for dropless, never more than S) rounded
   /// up to the tile height (in-place padding, §3.2.1).
@@ -42,10 +42,7 @@ final class Workspace: @unchecked Sendable {
 
   /// Every buffer's size in bytes, by name: the one place that sizes the workspace, used to check
   /// that it fits before anything is allocated and then to allocate it.
-  /// `stagedTokens`: the kernel reads the gate's copy of x (TMA operands; tf32 math always has one).
-  static func plan(
-    config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int, transport: Transport = .peer, stagedTokens: Bool = false
-  ) -> [(name: String, bytes: Int)] {
+  static func plan(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int, transport: Transport = .peer) -> [(name: String, bytes: Int)] {
     let e = config.experts, k = config.topK, size = config.dtype.size
     let pairs = maxTokens * k
     let chunks = (maxTokens + 31) / 32
@@ -61,7 +58,7 @@ final class Workspace: @unchecked Sendable {
       ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
       ("gemm1Done", 4), ("mailbox", processors * mailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
-      ("xStaged", config.math == .tf32 || stagedTokens ? maxTokens * config.hidden * size : 8),
+      ("xRounded", config.math == .tf32 ? maxTokens * config.hidden * 4 : 8),
     ]
     if ranks > 1 {
       plan += [
@@ -82,13 +79,11 @@ final class Workspace: @unchecked Sendable {
   /// with this half-built object: nothing stays allocated.
   init(
     config: MoEConfig, maxTokens: Int, processors: Int, context: Context, ranks: Int = 1, transport: Transport = .peer,
-    stagedTokens: Bool = false, symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil
+    symmetric: ((_ bytes: Int) throws -> DeviceBuffer)? = nil
   ) throws {
     var made: [String: DeviceBuffer] = [:]
     let symmetricNames = Self.symmetricBufferNames(transport)
-    let plan = Self.plan(
-      config: config, maxTokens: maxTokens, processors: processors, ranks: ranks, transport: transport, stagedTokens: stagedTokens)
-    for (name, bytes) in plan {
+    for (name, bytes) in Self.plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks, transport: transport) {
       let b = try symmetric.flatMap { symmetricNames.contains(name) ? $0 : nil }?(bytes)
         ?? DeviceBuffer(context: context, byteCount: bytes)
       try b.fill(byte: 0)
@@ -121,7 +116,7 @@ final class Workspace: @unchecked Sendable {
     dispatchArrive = made["dispatchArrive"]
     combineArrive = made["combineArrive"]
     stageOut = made["stageOut"]
-    xStaged = take("xStaged")
+    xRounded = take("xRounded")
     gemm1Done = take("gemm1Done")
     mailbox = take("mailbox")
     finished = take("finished")
@@ -151,7 +146,7 @@ final class Workspace: @unchecked Sendable {
     p.dispatchArrive = dispatchArrive?.address ?? 0
     p.combineArrive = combineArrive?.address ?? 0
     p.stageOut = stageOut?.address ?? 0
-    p.xStaged = xStaged.address
+    p.xRounded = xRounded.address
     p.rowDone = rowDone.address
     p.gemm1Done = gemm1Done.address
     p.mailbox = mailbox.address
@@ -172,16 +167,13 @@ extension Workspace {
   /// transport reads only registered memory).
   static func symmetricBufferNames(_ transport: Transport) -> Set<String> {
     transport == .nvshmem
-      ? symmetricNames.union(["dispatchArrive", "combineArrive", "stageOut", "input", "xStaged"]) : symmetricNames
+      ? symmetricNames.union(["dispatchArrive", "combineArrive", "stageOut", "input", "xRounded"]) : symmetricNames
   }
 
-  /// Bytes of the symmetric buffers in `plan`. The heap is sized before the kernel is chosen, so
-  /// by default it has room for the gate's copy of the tokens whether the kernel reads it or not.
-  static func symmetricBytes(
-    config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int, transport: Transport = .peer, stagedTokens: Bool = true
-  ) -> Int {
+  /// Bytes of the symmetric buffers in `plan`.
+  static func symmetricBytes(config: MoEConfig, maxTokens: Int, processors: Int, ranks: Int, transport: Transport = .peer) -> Int {
     let names = symmetricBufferNames(transport)
-    return plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks, transport: transport, stagedTokens: stagedTokens)
+    return plan(config: config, maxTokens: maxTokens, processors: processors, ranks: ranks, transport: transport)
       .filter { names.contains($0.name) }.reduce(0) { $0 + $1.bytes }
   }
 

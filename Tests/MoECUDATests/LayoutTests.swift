@@ -71,17 +71,17 @@ struct LayoutTests {
     // The NVSHMEM put transport's arrival counts and staging buffer.
     for name in ["dispatchArrive", "combineArrive", "stageOut"] { fields.append((name, offset, 8)); offset += 8 }
     // tf32 on wgmma: the gate's rounded copy of x.
-    fields.append(("xStaged", offset, 8)); offset += 8
+    fields.append(("xRounded", offset, 8)); offset += 8
     // TMA: the tensor maps.
     fields.append(("tensorMaps", offset, 8)); offset += 8
     return fields
   }()
 
-  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304, dispatchArrive/combineArrive/stageOut at 304..<328, xStaged at 328, tensorMaps at 336")
+  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304, dispatchArrive/combineArrive/stageOut at 304..<328, xRounded at 328, tensorMaps at 336")
   func handOffsets() {
     let offsets = Dictionary(uniqueKeysWithValues: Self.paramsFields.map { ($0.name, $0.offset) })
     #expect(Self.paramsFields.count == 49)
-    #expect(offsets["dispatchArrive"] == 304 && offsets["stageOut"] == 320 && offsets["xStaged"] == 328 && offsets["tensorMaps"] == 336)
+    #expect(offsets["dispatchArrive"] == 304 && offsets["stageOut"] == 320 && offsets["xRounded"] == 328 && offsets["tensorMaps"] == 336)
     #expect(offsets["rank"] == 256 && offsets["ranks"] == 264 && offsets["peers"] == 272 && offsets["trace"] == 280 && offsets["dispatchSent"] == 288)
     #expect(offsets["x"] == 0 && offsets["b3"] == 64)
     #expect(offsets["tokens"] == 72 && offsets["processors"] == 88)
@@ -121,7 +121,7 @@ struct LayoutTests {
     p.trace = pointer("trace")
     p.dispatchSent = pointer("dispatchSent")
     p.dispatchArrive = pointer("dispatchArrive"); p.combineArrive = pointer("combineArrive"); p.stageOut = pointer("stageOut")
-    p.xStaged = pointer("xStaged")
+    p.xRounded = pointer("xRounded")
     p.tensorMaps = pointer("tensorMaps")
     #expect(pointers.count == 36)
     let words: [String: UInt32] = [

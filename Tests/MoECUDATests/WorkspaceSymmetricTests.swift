@@ -40,21 +40,16 @@ struct WorkspaceSymmetricTests {
     #expect(bytes["stageOut"] == config.experts * cells * config.hidden * config.dtype.size)
     let names = Workspace.symmetricBufferNames(.nvshmem)
     #expect(names.isSuperset(of: Workspace.symmetricNames) && names.isSubset(of: Set(bytes.keys)))
-    #expect(names.subtracting(Workspace.symmetricNames) == ["dispatchArrive", "combineArrive", "stageOut", "input", "xStaged"])
-    // The gate's copy of the tokens has room with TMA operands (stagedTokens) or tf32 math.
-    #expect(bytes["xStaged"] == 8)
-    let staged = Workspace.plan(config: config, maxTokens: 1000, processors: 263, ranks: 2, transport: .nvshmem, stagedTokens: true)
-    #expect(staged.first { $0.name == "xStaged" }?.bytes == 1000 * config.hidden * config.dtype.size)
+    #expect(names.subtracting(Workspace.symmetricNames) == ["dispatchArrive", "combineArrive", "stageOut", "input", "xRounded"])
+    // Only tf32 math gives the rounded tokens room.
+    #expect(bytes["xRounded"] == 8)
     var tf32 = config
     tf32.dtype = .fp32
     tf32.math = .tf32
     let tf32Bytes = Dictionary(uniqueKeysWithValues: Workspace.plan(config: tf32, maxTokens: 1000, processors: 263, ranks: 2).map { ($0.name, $0.bytes) })
-    #expect(tf32Bytes["xStaged"] == 1000 * config.hidden * 4)
-    #expect(Workspace.symmetricBytes(config: config, maxTokens: 1000, processors: 1, ranks: 2, transport: .nvshmem, stagedTokens: false)
-      == plan.filter { names.contains($0.name) }.reduce(0) { $0 + $1.bytes })
-    // By default the heap has room for the copy, which the kernel is chosen too late to ask for.
+    #expect(tf32Bytes["xRounded"] == 1000 * config.hidden * 4)
     #expect(Workspace.symmetricBytes(config: config, maxTokens: 1000, processors: 1, ranks: 2, transport: .nvshmem)
-      == staged.filter { names.contains($0.name) }.reduce(0) { $0 + $1.bytes })
+      == plan.filter { names.contains($0.name) }.reduce(0) { $0 + $1.bytes })
     // The peer transport's plan has none of them.
     let peerNames = Set(Workspace.plan(config: config, maxTokens: 1000, processors: 263, ranks: 2).map(\.name))
     #expect(peerNames.isDisjoint(with: ["dispatchArrive", "combineArrive", "stageOut"]))

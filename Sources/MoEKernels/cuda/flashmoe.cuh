@@ -47,8 +47,6 @@ __device__ __forceinline__ void forward(const Params& p) {
   if (blockIdx.x == 0 && threadIdx.x == 0) Watchdog{p}.stall_if(kRoleGate);
   reset_counters<S>(p);
   gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
-  // GEMM0 reads the gate's copy of x by TMA (the async proxy), after the barriers below.
-  if constexpr (TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::kTMA) ptx::fence_proxy_async_global();
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;

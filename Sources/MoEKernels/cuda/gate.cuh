@@ -106,14 +106,13 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
     }
     ptx::cp_async_commit();
   };
-  // Waits for this thread's copies; 16-bit storage is then widened exactly (Storage::load). The
-  // first pass over a token tile also writes its x chunk to p.xStaged where GEMM0 reads that copy
-  // (kStagedTokens): rounded with tf32 on wgmma, as it is otherwise.
+  // Waits for this thread's copies; 16-bit storage is then widened exactly (Storage::load). tf32
+  // on wgmma: the first pass over a token tile also writes its x chunk, rounded, to p.xRounded.
   auto land = [&](int buf, int tile, int pass, int chunk) {
     ptx::cp_async_wait<0>();
     if constexpr (kRoundedTokens<S>) {
       if (pass == 0) {
-        float* xr = static_cast<float*>(p.xStaged);
+        float* xr = static_cast<float*>(p.xRounded);
 #pragma unroll
         for (int n = 0; n < kN; ++n) {
           const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;
@@ -132,11 +131,6 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;
         if (kVecs % NT != 0 && v >= kVecs) break;
         const uint4 raw = sh.raw[v];
-        // TMA operands: the copy of x that GEMM0 gathers its rows from (kStagedTokens), as it is.
-        if constexpr (kStagedTokens<S>) {
-          if (pass == 0 && r < GT && tile * GT + r < p.tokens)
-            *reinterpret_cast<uint4*>(static_cast<T*>(p.xStaged) + (size_t)(tile * GT + r) * H + chunk * GK + c * kVec) = raw;
-        }
         const T* e = reinterpret_cast<const T*>(&raw);
         float* row = r < GT ? sh.x[buf][r] : sh.w[buf][r - GT];
 #pragma unroll

@@ -111,12 +111,11 @@ struct Params {
   unsigned long long* dispatchArrive;
   unsigned long long* combineArrive;
   void* stageOut;
-  // The gate's copy of x [maxTokens, H] (tile_gemm.cuh, kStagedTokens): with tf32 on wgmma rounded
-  // to tf32, with TMA operands as it is; GEMM0 and the dispatch read it. Unused otherwise.
-  void* xStaged;
-  // FLASHMOE_TMA_OPERANDS: six 128-byte tensor maps, 64-byte aligned, encoded by the host (null
-  // otherwise): W1 and W3 in GEMM0's boxes, W2 in GEMM1's, the intermediate a in 128-row boxes,
-  // then in one-row boxes the staged tokens and (P > 1) the dispatch cells, GEMM0's gathered A.
+  // tf32 on wgmma: x rounded to tf32 by the gate as it stages it [maxTokens, H]; GEMM0 and the
+  // dispatch read this copy (tile_gemm.cuh, kRoundedTokens). Unused otherwise.
+  void* xRounded;
+  // FLASHMOE_TMA_OPERANDS: four 128-byte tensor maps (W1 and W3 with GEMM0's box, W2 with
+  // GEMM1's, the intermediate a in 128-row boxes), 64-byte aligned, encoded by the host; null otherwise.
   const void* tensorMaps;
 };
 

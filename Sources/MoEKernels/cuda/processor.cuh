@@ -31,7 +31,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
-  const T* x = static_cast<const T*>(kStagedTokens<S> ? p.xStaged : p.x);
+  const T* x = static_cast<const T*>(kRoundedTokens<S> ? p.xRounded : p.x);
   const T* incoming = S::kRanks > 1 ? static_cast<const T*>(p.peers[p.rank].dispatchIn) : nullptr;
   // P > 1: is this row tile in one of this GPU's own cells (rows still in x)?
   const bool own = S::kRanks > 1 && (int)task.rowTile / (p.cellRows / TM) / (S::kExperts / S::kRanks) == p.rank;
@@ -60,23 +60,21 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     maps.row0 = e * D + n0;
     maps.dog = &dog;
   }
+#if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
+  // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
+  // GEMM0 as GEMM1 loads its operands, to time the gather against a dense A.
+  static_assert(!G::kTMA || H == D, "the experiment reads the intermediate's map as A");
   if constexpr (G::kTMA) {
-    // The token rows by TMA, one row per box: this GPU's own from the gate's copy of x (map 4, by
-    // token), a peer's from this GPU's dispatch cells (map 5, by cell row).
-    const void* staged = static_cast<const char*>(p.tensorMaps) + 4 * 128;
-    const void* cells = static_cast<const char*>(p.tensorMaps) + 5 * 128;
-    auto aTma = [&](int r) -> TmaRow {
-      if constexpr (S::kRanks > 1) {
-        if (r >= (int)task.rows) return TmaRow{staged, -1};
-        return own ? TmaRow{staged, __ldcg(&p.rowToken[row0 + r])} : TmaRow{cells, row0 + r};
-      } else {
-        return TmaRow{staged, __ldcg(&p.rowToken[row0 + r])};
-      }
-    };
-    g.template run<H, ALoad::tmaRows>(sh.gemm0, aTma, bRows, maps);
-  } else {
-    g.template run<H>(sh.gemm0, aRow, bRows, maps);
+    maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
+    maps.aRow0 = row0;
   }
+  g.template run<H, G::kTMA>(sh.gemm0, aRow, bRows, maps);
+#elif defined(FLASHMOE_EXP_GEMM0_DENSE_CPASYNC)
+  // Experiment (wrong results): A's rows are consecutive rows of x, by cp.async.
+  g.template run<H>(sh.gemm0, [&](int r) -> const T* { return x + (size_t)((row0 + r) % p.tokens) * H; }, bRows, maps);
+#else
+  g.template run<H>(sh.gemm0, aRow, bRows, maps);
+#endif
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
@@ -124,7 +122,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
     maps.aRow0 = row0;
   }
-  g.template run<D, G::kTMA ? ALoad::tmaTile : ALoad::cpAsync>(sh.gemm1, aRow, bRows, maps);
+  g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];

@@ -25,15 +25,6 @@ namespace flashmoe {
 template <bool kFirst, class A, class B> struct Pick { using type = A; };
 template <class A, class B> struct Pick<false, A, B> { using type = B; };
 
-// How A reaches shared memory: by cp.async, one pointer per row (a null row is zero padding);
-// by TMA in one box of all the tile's rows (a dense A: GEMM1's intermediate); or by TMA one row
-// per box (GEMM0's token rows, gathered through the routing: a TmaRow per row, row −1 padding).
-enum class ALoad { cpAsync, tmaTile, tmaRows };
-struct TmaRow {
-  const void* map;
-  int row;
-};
-
 // Where the TMA path finds its operands: a tensor map per B matrix (global memory, 128 bytes
 // each: CUDAMoE encodes them) and the first of the tile's BN rows, optionally A's map and first
 // row; the watchdog bounds the waits.
@@ -42,7 +33,7 @@ struct OperandMaps {
   const void* map[NB];
   int row0;
   const Watchdog* dog;
-  const void* aMap;  // ALoad::tmaTile: A's rows aRow0 ..< aRow0 + TM of this map
+  const void* aMap;  // run<K, true>: A too comes by TMA, rows aRow0.. of this map
   int aRow0;
 };
 
@@ -132,19 +123,16 @@ struct TileGemm {
   static constexpr bool kKLoopSync = false;
 #endif
 
-  // aRow(r): row r of A (ALoad::cpAsync: a pointer, null for a zero row; tmaRows: a TmaRow, row
-  // −1 for padding, whose stale shared memory only feeds that row's own results, never stored for
-  // use). bRows[b]: the first of BN rows of matrix b; row n of it is bRows[b] + n · K.
+  // aRow(r): row r of A (null: a zero row). bRows[b]: the first of BN rows of matrix b; row n of it
+  // is bRows[b] + n · K.
   // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
   // rounds them); the tensor cores would truncate them.
-  template <int K, ALoad kA = ALoad::cpAsync, class ARow>
+  // kTmaA: A is a dense matrix with a tensor map (maps.aMap), copied by TMA like B; aRow is unused.
+  template <int K, bool kTmaA = false, class ARow>
   __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {}) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
-    constexpr bool kTmaTile = kA == ALoad::tmaTile, kTmaRows = kA == ALoad::tmaRows, kAllTma = kTmaTile || kTmaRows;
-    static_assert(!kAllTma || kTMA, "A by TMA only with the TMA pipeline");
-    static_assert(TM % 32 == 0, "tmaRows: warp 0's lanes ask for TM / 32 rows each");
+    static_assert(!kTmaA || kTMA, "A by TMA only with the TMA pipeline");
     constexpr int kTiles = K / TK;
-    const int lane = threadIdx.x & 31;
     if constexpr (kTMA) {
       // Fresh barriers for this task (phase k of stage s is tile s + k · STAGES). The stages were
       // last written through the generic proxy (an epilogue, Combine, the gate): the proxy fence
@@ -153,12 +141,9 @@ struct TileGemm {
 #pragma unroll
         for (int s = 0; s < STAGES; ++s) ptx::mbarrier_init(&sm.full[s], 1);
         ptx::fence_mbarrier_init();
-      }
-      // A by TMA reads what other blocks stored through the generic proxy (GEMM0's epilogues, the
-      // gate's copy of x, a peer's dispatch; each released it, this block acquired it): every
-      // thread that asks for A orders those stores before its TMA.
-      if constexpr (kAllTma) {
-        if (threadIdx.x < 32) ptx::fence_proxy_async_global();
+        // A by TMA reads what other blocks' epilogues stored through the generic proxy (they
+        // fenced before releasing it; this thread acquired it): order those stores before the TMA.
+        if constexpr (kTmaA) ptx::fence_proxy_async_global();
       }
       ptx::fence_proxy_async();
       __syncthreads();
@@ -169,26 +154,12 @@ struct TileGemm {
       for (int i = 0; i < kAcc; ++i) acc[b][i] = 0.f;
     fence_accumulators();
     const T* rows[kARowsPerThread];
-    if constexpr (kA == ALoad::cpAsync) {
 #pragma unroll
-      for (int j = 0; j < kARowsPerThread; ++j) rows[j] = aRow((threadIdx.x + j * S::kThreads) / kChunks);
-    }
-    // tmaRows: warp 0 asks for rows lane, lane + 32, ...; the stage's byte count covers the real ones.
-    TmaRow tmaRows[kTmaRows ? TM / 32 : 1];
-    unsigned aBytes = kTmaTile ? TM * 128 : 0;
-    if constexpr (kTmaRows) {
-      if (threadIdx.x < 32) {
-#pragma unroll
-        for (int j = 0; j < TM / 32; ++j) {
-          tmaRows[j] = aRow(lane + 32 * j);
-          aBytes += 128 * __popc(__ballot_sync(0xffffffffu, tmaRows[j].row >= 0));
-        }
-      }
-    }
+    for (int j = 0; j < kARowsPerThread; ++j) rows[j] = kTmaA ? nullptr : aRow((threadIdx.x + j * S::kThreads) / kChunks);
     const int chunk = threadIdx.x % kChunks;
     auto load = [&](int stage, int kt) {
       const int k0 = kt * TK + chunk * kVec;
-      if constexpr (kA == ALoad::cpAsync) {
+      if constexpr (!kTmaA) {
 #pragma unroll
         for (int j = 0; j < kARowsPerThread; ++j) {
           const int r = (threadIdx.x + j * S::kThreads) / kChunks;
@@ -197,21 +168,10 @@ struct TileGemm {
       }
       if constexpr (kTMA) {
         if (threadIdx.x == 0) {
-          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], NB * BN * 128 + aBytes);
-          if constexpr (kTmaTile) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
+          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
+          if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
 #pragma unroll
           for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
-        }
-        if constexpr (kTmaRows) {
-          // One 128-byte box per row, each landing at its row of the stage: the 128-byte swizzle
-          // follows the shared-memory address, so the rows come out as one box of all would.
-          if (threadIdx.x < 32) {
-            __syncwarp();
-#pragma unroll
-            for (int j = 0; j < TM / 32; ++j)
-              if (tmaRows[j].row >= 0)
-                ptx::tma_load_2d(&sm.a[stage][lane + 32 * j][0], tmaRows[j].map, kt * TK, tmaRows[j].row, &sm.full[stage]);
-          }
         }
       } else {
 #pragma unroll
@@ -237,9 +197,9 @@ struct TileGemm {
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
         // Where a stage has cp.async rows, every thread's copies must be visible to the async proxy
         // (each thread's fence, then the block barrier) before wgmma reads them. Where every operand
-        // came by TMA, each thread's own wait on the stage's mbarrier is enough: one block barrier
-        // per k tile instead of two.
-        if (!kAllTma || kKLoopSync) {
+        // came by TMA (GEMM1), each thread's own wait on the stage's mbarrier is enough: one block
+        // barrier per k tile instead of two.
+        if (!kTmaA || kKLoopSync) {
           ptx::fence_proxy_async();
           __syncthreads();
         }
@@ -439,18 +399,10 @@ struct TileGemm {
 // tf32 on wgmma: the tensor cores read fp32 bits and drop the low mantissa bits, so operands are
 // rounded to tf32 (cvt.rna, docs/SEMANTICS.md) before they are staged: the weights on upload
 // (CUDAMoE), GEMM0's results in its epilogue, and the tokens by the gate as it stages x
-// (p.xStaged), which GEMM0 and the dispatch then read. Rounding both operands in shared memory at
+// (p.xRounded), which GEMM0 and the dispatch then read. Rounding both operands in shared memory at
 // every stage instead cost 40 % of the forward (one H200, 8K tokens: 2.206 against 1.249 ms).
 template <class S>
 constexpr bool kRoundedTokens = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::kWG && S::kDType == DType::fp32 &&
                                 S::kMath == MathMode::tf32;
-
-// The gate writes a copy of x to p.xStaged (rounded where kRoundedTokens) as it stages it, and
-// GEMM0 and the dispatch read the copy: with TMA operands GEMM0 gathers its token rows by TMA, one
-// row per box, from a tensor map the host encodes once (x itself is the caller's buffer, which
-// moves between forwards). Against cp.async rows this took GEMM0's tasks at 8K tokens on one H200
-// from 35 to 32 µs (seventh session, with a dense A as the stand-in).
-template <class S>
-constexpr bool kStagedTokens = kRoundedTokens<S> || TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::kTMA;
 
 }  // namespace flashmoe

@@ -82,9 +82,8 @@ __device__ void dispatch(const Params& p) {
   const int lane = threadIdx.x & 31;
   const int warp = (blockIdx.x - first) * S::kWarps + (threadIdx.x >> 5);
   const int warps = p.dispatchers * S::kWarps;
-  // The gate's copy where there is one (tf32 on wgmma: rounded, so that the peer's GEMM0 rounds
-  // nothing either).
-  const T* x = static_cast<const T*>(kStagedTokens<S> ? p.xStaged : p.x);
+  // tf32 on wgmma: the rounded copy, so that the peer's GEMM0 rounds nothing either.
+  const T* x = static_cast<const T*>(kRoundedTokens<S> ? p.xRounded : p.x);
 #if defined(FLASHMOE_DISPATCH_BY_CELL)
   // Cell order (opt-in, FLASHMOE_DISPATCH_ORDER=cell): the rows of every remote expert, expert by
   // expert, 32 consecutive rows per warp and chunk, chunks dealt round-robin, so a peer's cells
