@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -237,6 +237,55 @@ if [ "$MODE" = four ]; then
   for S in 4096 8192 16384; do step 90 python3 .device/torch_moe.py --gpus 4 --tokens $S --dtype bf16 --warmup 16 --iters 32; done
   step 90 python3 .device/torch_moe.py --gpus 4 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
   for E in 8 128; do step 90 python3 .device/torch_moe.py --gpus 4 --tokens 16384 --experts $E --dtype bf16 --warmup 16 --iters 32; done
+  exit 0
+fi
+if [ "$MODE" = tmarows ]; then
+  # GEMM0's token rows by TMA, one row per box, from the gate's copy of x (the seventh session's
+  # commit eb9a6eb; correct, but 2.4 times slower, and reverted in 694d20a, so today this runs the
+  # default path): the real-size cases first (a wrong swizzle fails them at once), the single-GPU
+  # battery, the 2-GPU battery, one process per GPU over NVSHMEM; then 1 and 2 GPUs at 8K
+  # (traced), 4K/16K, tf32, weak-scaling pairs, and torch_moe.py in the same call.
+  step 90 $B verify --backend cuda --only "real size" --seed ${SEED:-20261411}
+  step 200 $B verify --backend cuda --seed ${SEED:-20261412} --repeats ${REPEATS:-10}
+  step 90 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261413} --repeats ${REPEATS:-30}
+  step 100 env NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
+    $B launch -n 2 --timeout 95 -- verify --launcher env --seed ${SEED:-20261414} --repeats 5
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace
+  step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
+  for i in 1 2; do
+    step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100
+    step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100
+  done
+  step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
+  step 40 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  step 40 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 4096 8192 16384
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+  exit 0
+fi
+if [ "$MODE" = peerrows ]; then
+  # Prepared in the seventh session, not yet run: a peer's rows by TMA in GEMM0 (one 128-row box
+  # of the dispatch cell per stage, FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_TMA). The 2-GPU
+  # battery and one process per GPU over NVSHMEM with it, then 2 GPUs at 8K in bf16 and tf32 each
+  # way, alternating (tf32 is the 1.2 ms target), and on every GPU count the machine has.
+  P="FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_TMA"
+  N=$(nvidia-smi -L | wc -l)
+  step 120 env $P $B verify --backend cuda --gpus 2 --seed ${SEED:-20261501} --repeats ${REPEATS:-100}
+  step 100 env $P NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
+    $B launch -n 2 --timeout 95 -- verify --launcher env --only tf32 --seed ${SEED:-20261502}
+  [ "$N" -ge 4 ] && step 120 env $P $B verify --backend cuda --gpus 4 --seed ${SEED:-20261503} --repeats 50
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192 --runs 100"
+  for i in 1 2; do
+    for E in "" "$P"; do
+      echo "## defines '$E'"
+      step 40 env $E $B bench --backend cuda --gpus 2 --dtype bf16 $A
+      step 40 env $E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
+      [ "$N" -ge 4 ] && step 40 env $E $B bench --backend cuda --gpus 4 --dtype bf16 $A
+    done
+  done
   exit 0
 fi
 if [ "$MODE" = gated ]; then

@@ -260,10 +260,11 @@ public final class CUDAMoE: @unchecked Sendable {
     self.work = try Workspace(
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
       symmetric: symmetric)
+    let cells = work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) }
     self.tensorMaps = spec.tmaOperands == true
       ? try Self.encodeTensorMaps(
         spec: spec, config: config, ranks: ranks, weights: self.weights, hidden: (work.hidden.address, work.maxRows),
-        driver: driver, context: context)
+        cells: cells, driver: driver, context: context)
       : nil
     let ms = watchdogMs ?? CUDAEnvironment.value(Self.watchdogVariable).flatMap { Int($0) } ?? 10_000
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
@@ -327,13 +328,14 @@ public final class CUDAMoE: @unchecked Sendable {
     return buffers
   }
 
-  /// The four tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
-  /// GEMM0's rows, W2 in boxes of GEMM1's, the intermediate a (`hidden`: address, rows) in
-  /// 128-row boxes; each box row is 128 bytes of the k dimension. A plain layer's W3 slot repeats
-  /// W1's map (never read).
+  /// The five tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
+  /// GEMM0's rows, W2 in boxes of GEMM1's, the intermediate a (`hidden`: address, rows) and, with
+  /// peers, the dispatch cells (`cells`) in 128-row boxes; each box row is 128 bytes of the k
+  /// dimension. A plain layer's W3 slot repeats W1's map, and one GPU's cell slot the
+  /// intermediate's (never read).
   static func encodeTensorMaps(
     spec: KernelSpec, config: MoEConfig, ranks: Int, weights: [DeviceBuffer], hidden: (address: UInt64, rows: Int),
-    driver: Driver, context: Context
+    cells: (address: UInt64, rows: Int)? = nil, driver: Driver, context: Context
   ) throws -> DeviceBuffer {
     let element = config.dtype.size, local = config.experts / ranks
     let (h, d) = (config.hidden, config.ffn)
@@ -348,8 +350,9 @@ public final class CUDAMoE: @unchecked Sendable {
     let bytes = try map(w1, rows: local * d, columns: h, boxRows: gemm0Rows)
       + map(w3, rows: local * d, columns: h, boxRows: gemm0Rows)
       + map(w2, rows: local * h, columns: d, boxRows: spec.tileN)
-      + map(hidden.address, rows: hidden.rows, columns: d, boxRows: spec.tileM)
-    return try DeviceBuffer(context: context, copying: bytes)
+    let intermediate = try map(hidden.address, rows: hidden.rows, columns: d, boxRows: spec.tileM)
+    let cellMap = try cells.map { try map($0.address, rows: $0.rows, columns: h, boxRows: spec.tileM) } ?? intermediate
+    return try DeviceBuffer(context: context, copying: bytes + intermediate + cellMap)
   }
 
   private func weightAddress(_ which: String) -> UInt64 {

@@ -114,8 +114,9 @@ struct Params {
   // tf32 on wgmma: x rounded to tf32 by the gate as it stages it [maxTokens, H]; GEMM0 and the
   // dispatch read this copy (tile_gemm.cuh, kRoundedTokens). Unused otherwise.
   void* xRounded;
-  // FLASHMOE_TMA_OPERANDS: four 128-byte tensor maps (W1 and W3 with GEMM0's box, W2 with
-  // GEMM1's, the intermediate a in 128-row boxes), 64-byte aligned, encoded by the host; null otherwise.
+  // FLASHMOE_TMA_OPERANDS: five 128-byte tensor maps (W1 and W3 with GEMM0's box, W2 with
+  // GEMM1's, the intermediate a and, P > 1, the dispatch cells in 128-row boxes), 64-byte aligned,
+  // encoded by the host; null otherwise.
   const void* tensorMaps;
 };
 
