@@ -260,7 +260,10 @@ public final class CUDAMoE: @unchecked Sendable {
     self.work = try Workspace(
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
       symmetric: symmetric)
-    let cells = work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) }
+    // The cells' map is read only by the opt-in build that loads a peer's rows by TMA.
+    let peerRowsByTMA = (CUDAEnvironment.value(KernelCompiler.definesVariable) ?? "").split(separator: " ")
+      .contains("FLASHMOE_PEER_ROWS_TMA")
+    let cells = peerRowsByTMA ? work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) } : nil
     self.tensorMaps = spec.tmaOperands == true
       ? try Self.encodeTensorMaps(
         spec: spec, config: config, ranks: ranks, weights: self.weights, hidden: (work.hidden.address, work.maxRows),
@@ -331,8 +334,8 @@ public final class CUDAMoE: @unchecked Sendable {
   /// The five tensor maps the kernel reads (layout.cuh, Params.tensorMaps): W1 and W3 in boxes of
   /// GEMM0's rows, W2 in boxes of GEMM1's, the intermediate a (`hidden`: address, rows) and, with
   /// peers, the dispatch cells (`cells`) in 128-row boxes; each box row is 128 bytes of the k
-  /// dimension. A plain layer's W3 slot repeats W1's map, and one GPU's cell slot the
-  /// intermediate's (never read).
+  /// dimension. A plain layer's W3 slot repeats W1's map, and without `cells` the cell slot
+  /// repeats the intermediate's (never read).
   static func encodeTensorMaps(
     spec: KernelSpec, config: MoEConfig, ranks: Int, weights: [DeviceBuffer], hidden: (address: UInt64, rows: Int),
     cells: (address: UInt64, rows: Int)? = nil, driver: Driver, context: Context
