@@ -19,6 +19,22 @@ step() {
   [ $rc -ne 0 ] && echo "(exit $rc)"; echo "($((SECONDS - t0)) s)"; return 0
 }
 
+# ROUNDS alternating pairs of 1- and 2-GPU runs at 8K bf16 (weak scaling), 4K/16K on 2 GPUs, tf32
+# on 1 and 2, then torch_moe.py on 1 and 2 GPUs in the same call.
+defaults_vs_torch() {
+  local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  for i in $(seq 1 $1); do
+    step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100
+  done
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
+  step 60 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 4096 8192 16384
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+}
+
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
 if [ "$MODE" = gate ]; then
@@ -253,17 +269,8 @@ if [ "$MODE" = tmarows ]; then
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
   step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace
   step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
-  for i in 1 2; do
-    step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100
-    step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100
-  done
   step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
-  step 40 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
-  step 40 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 4096 8192 16384
-  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
-  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
-  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+  defaults_vs_torch 2
   exit 0
 fi
 if [ "$MODE" = peerrows ]; then
@@ -455,17 +462,7 @@ if [ "$MODE" = tma2 ]; then
   step 110 env NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
     $B launch -n 2 --timeout 105 -- verify --launcher env --only tf32 --seed ${SEED:-20261332}
   step 60 $B verify --backend cuda --quick --seed ${SEED:-20261333}
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
-  for i in 1 2 3; do
-    step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100
-    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100
-  done
-  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
-  step 60 $B bench --backend cuda --dtype fp32 --math tf32 $A --sweep-tokens 8192
-  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 4096 8192 16384
-  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
-  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
-  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
+  defaults_vs_torch 3
   exit 0
 fi
 if [ "$MODE" = tmahidden ]; then

@@ -72,8 +72,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 #elif defined(FLASHMOE_EXP_GEMM0_DENSE_CPASYNC)
   // Experiment (wrong results): A's rows are consecutive rows of x, by cp.async.
   g.template run<H>(sh.gemm0, [&](int r) -> const T* { return x + (size_t)((row0 + r) % p.tokens) * H; }, bRows, maps);
-#else
-#if defined(FLASHMOE_PEER_ROWS_TMA)
+#elif defined(FLASHMOE_PEER_ROWS_TMA)
   // Opt-in (FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_TMA; not yet run on a GPU): a peer's rows lie
   // dense in this GPU's dispatch cell, so they come by TMA in one 128-row box per stage (map 4)
   // like GEMM1's A. Rows past the cell's count are whatever the cell last held: they feed only
@@ -93,7 +92,6 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   }
 #else
   g.template run<H>(sh.gemm0, aRow, bRows, maps);
-#endif
 #endif
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
