@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|fasterf|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -271,6 +271,26 @@ if [ "$MODE" = tmarows ]; then
   step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
   step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
   defaults_vs_torch 2
+  exit 0
+fi
+if [ "$MODE" = fasterf ]; then
+  # Prepared in the seventh session, not yet run: GELU's erf as 1 − 2^q(|x|) with a fitted
+  # polynomial q (FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF, storage.cuh, scripts/fit_erf.py). The
+  # single-GPU battery with it (its GELU cases, the bad-numbers case), the 2-GPU battery; then 8K
+  # on one GPU in bf16 and tf32 each way, alternating, traced (GEMM0's task time is the measure),
+  # and 2 GPUs at 8K in tf32 each way.
+  F="FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF"
+  step 200 env $F $B verify --backend cuda --seed ${SEED:-20261511} --repeats ${REPEATS:-10}
+  step 90 env $F $B verify --backend cuda --gpus 2 --seed ${SEED:-20261512} --repeats 30
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
+  for i in 1 2; do
+    for E in "" "$F"; do
+      echo "## defines '$E'"
+      step 40 env $E $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $i = 1 ] && echo --trace)
+      step 40 env $E $B bench --backend cuda --dtype fp32 --math tf32 $A $([ $i = 1 ] && echo --trace)
+      step 40 env $E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
+    done
+  done
   exit 0
 fi
 if [ "$MODE" = peerrows ]; then
