@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|fasterf|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|fasterf|prefetch|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -289,6 +289,25 @@ if [ "$MODE" = fasterf ]; then
       step 40 env $E $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $i = 1 ] && echo --trace)
       step 40 env $E $B bench --backend cuda --dtype fp32 --math tf32 $A $([ $i = 1 ] && echo --trace)
       step 40 env $E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
+    done
+  done
+  exit 0
+fi
+if [ "$MODE" = prefetch ]; then
+  # Prepared in the seventh session, not yet run: a GEMM task asks for the next task's first
+  # stages before its epilogue, which then stores from registers
+  # (FLASHMOE_NVRTC_DEFINES=FLASHMOE_PREFETCH_NEXT, processor.cuh prefetch_next). Both batteries
+  # with it, then 8K on 1 and 2 GPUs each way, alternating, traced once (task times).
+  F="FLASHMOE_NVRTC_DEFINES=FLASHMOE_PREFETCH_NEXT"
+  step 200 env $F $B verify --backend cuda --seed ${SEED:-20261521} --repeats ${REPEATS:-10}
+  step 90 env $F $B verify --backend cuda --gpus 2 --seed ${SEED:-20261522} --repeats 30
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
+  for i in 1 2; do
+    for E in "" "$F"; do
+      echo "## defines '$E'"
+      step 40 env $E $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $i = 1 ] && echo --trace)
+      step 40 env $E $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
+      step 40 env $E $B bench --backend cuda --dtype fp32 --math tf32 $A
     done
   done
   exit 0

@@ -22,10 +22,69 @@ union ProcessorShared {
   CombineShared<S> combine;
 };
 
-// GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
-// the storage dtype. Rows are gathered from x through the routing table.
+// Where a task's TMA operands are (tensor maps, layout.cuh): GEMM0's W1 and W3, rows (local expert,
+// D) pairs and columns H; GEMM1's W2, rows (local expert, H) pairs and columns D, and its A, the
+// intermediate a, in 128-row boxes.
 template <class S>
-__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
+__device__ OperandMaps<S::kGated ? 2 : 1> gemm0_maps(const Params& p, const Task& task, const Watchdog* dog) {
+  OperandMaps<S::kGated ? 2 : 1> maps{};
+  maps.map[0] = p.tensorMaps;
+  if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
+  maps.row0 = task.expert * S::kFFN + task.colTile * S::kGemm0N;
+  maps.dog = dog;
+  return maps;
+}
+template <class S>
+__device__ OperandMaps<1> gemm1_maps(const Params& p, const Task& task, const Watchdog* dog) {
+  OperandMaps<1> maps{};
+  maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
+  maps.row0 = task.expert * S::kHidden + task.colTile * S::kTileN;
+  maps.dog = dog;
+  maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
+  maps.aRow0 = task.rowTile * S::kTileM;
+  return maps;
+}
+
+// Whether a tile GEMM of this layer prefetches (only on the TMA pipeline).
+template <class G>
+#if defined(FLASHMOE_PREFETCH_NEXT)
+constexpr bool kPrefetchNext = G::kTMA;
+#else
+constexpr bool kPrefetchNext = false;
+#endif
+
+#if defined(FLASHMOE_PREFETCH_NEXT) && (defined(FLASHMOE_PEER_ROWS_TMA) || defined(FLASHMOE_EXP_GEMM0_DENSE_TMA))
+#error "FLASHMOE_PREFETCH_NEXT asks for GEMM0's B only; it is not combined with GEMM0's A by TMA yet"
+#endif
+
+// FLASHMOE_PREFETCH_NEXT (opt-in, not yet run on a GPU), thread 0 between a GEMM task's k loop and
+// its epilogue: if the Scheduler has already put the next task in the mailbox (depth 2) and it is
+// a GEMM, ask for its first stages' TMA boxes now, so that they land while this task's epilogue
+// runs (from registers, leaving the stages free) and the next k loop starts on a full pipeline.
+// Records the next sequence number in *prefetchedSeq; processor() passes run() the fact.
+template <class S>
+__device__ void prefetch_next(const Params& p, ProcessorShared<S>& sh, unsigned seq, unsigned* prefetchedSeq) {
+  const unsigned next = seq + 1;
+  MailboxSlot* slot = &p.mailbox[blockIdx.x * kMailboxDepth + (next - 1) % kMailboxDepth];
+  if (ptx::ld_acquire(&slot->tag) != (((unsigned long long)p.epoch << 32) | next)) return;
+  const volatile Task* t = &slot->task;
+  const Task task{t->type, t->rowTile, t->colTile, t->expert, t->rows};
+  if (task.type == kTaskGEMM0) {
+    TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::template prefetch<S::kHidden>(sh.gemm0, gemm0_maps<S>(p, task, nullptr), false);
+  } else if (task.type == kTaskGEMM1) {
+    TileGemm<S, 1, S::kTileN>::template prefetch<S::kFFN>(sh.gemm1, gemm1_maps<S>(p, task, nullptr), true);
+  } else {
+    return;
+  }
+  *prefetchedSeq = next;
+}
+
+// GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
+// the storage dtype. Rows are gathered from x through the routing table. seq, prefetched,
+// prefetchedSeq: FLASHMOE_PREFETCH_NEXT (prefetch_next).
+template <class S>
+__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task, unsigned seq = 0,
+                           bool prefetched = false, unsigned* prefetchedSeq = nullptr) {
   using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using St = typename G::St;
   using T = typename G::T;
@@ -53,13 +112,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   G g;
   const Watchdog dog{p};
   OperandMaps<S::kGated ? 2 : 1> maps{};
-  if constexpr (G::kTMA) {
-    // Tensor maps W1, W3 (layout.cuh): rows are (local expert, D) pairs, columns H.
-    maps.map[0] = p.tensorMaps;
-    if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
-    maps.row0 = e * D + n0;
-    maps.dog = &dog;
-  }
+  if constexpr (G::kTMA) maps = gemm0_maps<S>(p, task, &dog);
 #if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
   // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
   // GEMM0 as GEMM1 loads its operands, to time the gather against a dense A.
@@ -91,7 +144,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     g.template run<H>(sh.gemm0, aRow, bRows, maps);
   }
 #else
-  g.template run<H>(sh.gemm0, aRow, bRows, maps);
+  g.template run<H>(sh.gemm0, aRow, bRows, maps, prefetched);
 #endif
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
@@ -111,15 +164,22 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     if constexpr (S::kDType == DType::fp32 && S::kMath == MathMode::tf32) v = __uint_as_float(ptx::to_tf32(v));
     return v;
   };
-  g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
+  if constexpr (kPrefetchNext<G>) {
+    if (threadIdx.x == 0) prefetch_next<S>(p, sh, seq, prefetchedSeq);
+    g.store_direct(value, out + (size_t)row0 * D + n0, D, TM);
+  } else {
+    g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
+  }
   // TMA operands: GEMM1 reads these rows by TMA (the async proxy), so each thread orders its own
   // stores before the row tile's release (processor(): fence, then rowDone).
   if constexpr (TileGemm<S, 1, S::kTileN>::kTMA) ptx::fence_proxy_async_global();
 }
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
+// (With peers the results leave through the staged epilogue, so nothing is prefetched there.)
 template <class S>
-__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
+__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task, unsigned seq = 0,
+                           bool prefetched = false, unsigned* prefetchedSeq = nullptr) {
   using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
@@ -131,16 +191,9 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   G g;
   const Watchdog dog{p};
   OperandMaps<1> maps{};
-  if constexpr (G::kTMA) {
-    // Tensor map W2: rows are (local expert, H) pairs, columns D.
-    maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
-    maps.row0 = e * H + n0;
-    maps.dog = &dog;
-    // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
-    maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
-    maps.aRow0 = row0;
-  }
-  g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
+  // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
+  if constexpr (G::kTMA) maps = gemm1_maps<S>(p, task, &dog);
+  g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps, prefetched);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];
@@ -175,7 +228,12 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     }
     return;
   }
-  g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
+  if constexpr (kPrefetchNext<G>) {
+    if (threadIdx.x == 0) prefetch_next<S>(p, sh, seq, prefetchedSeq);
+    g.store_direct(value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
+  } else {
+    g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
+  }
 }
 
 // Combine (Eq. 2–4): out_i = Σ_j w_j · y_j over the token's kept picks in pick order, each product
@@ -253,7 +311,11 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
   const int me = blockIdx.x;
   const Watchdog dog{p};
   __shared__ ProcessorTrace tally;
-  if (threadIdx.x == 0) tally.reset();
+  __shared__ unsigned prefetchedSeq;  // FLASHMOE_PREFETCH_NEXT: the task whose first stages are asked for
+  if (threadIdx.x == 0) {
+    tally.reset();
+    prefetchedSeq = 0;
+  }
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
@@ -274,14 +336,16 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     }
     __syncthreads();
     const Task task = *current;
+    // Read before the task's run(), whose barriers order it before thread 0 writes the next.
+    const bool prefetched = prefetchedSeq == seq;
     if (task.type == kTaskStop) {
       if (threadIdx.x == 0) tally.write(p, me);
       return;
     }
     const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
     if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
-    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
-    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
+    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task, seq, prefetched, &prefetchedSeq);
+    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task, seq, prefetched, &prefetchedSeq);
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -128,8 +128,12 @@ struct TileGemm {
   // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
   // rounds them); the tensor cores would truncate them.
   // kTmaA: A is a dense matrix with a tensor map (maps.aMap), copied by TMA like B; aRow is unused.
+  // prefetched: the previous task's thread 0 already initialised the barriers and asked for the
+  // TMA boxes of the first STAGES − 1 stages (prefetch, FLASHMOE_PREFETCH_NEXT); cp.async rows of
+  // A are still this call's to load.
   template <int K, bool kTmaA = false, class ARow>
-  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {}) {
+  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {},
+                      bool prefetched = false) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
     static_assert(!kTmaA || kTMA, "A by TMA only with the TMA pipeline");
     constexpr int kTiles = K / TK;
@@ -137,7 +141,7 @@ struct TileGemm {
       // Fresh barriers for this task (phase k of stage s is tile s + k · STAGES). The stages were
       // last written through the generic proxy (an epilogue, Combine, the gate): the proxy fence
       // and the barrier order those writes before the TMA's.
-      if (threadIdx.x == 0) {
+      if (threadIdx.x == 0 && !prefetched) {
 #pragma unroll
         for (int s = 0; s < STAGES; ++s) ptx::mbarrier_init(&sm.full[s], 1);
         ptx::fence_mbarrier_init();
@@ -157,7 +161,7 @@ struct TileGemm {
 #pragma unroll
     for (int j = 0; j < kARowsPerThread; ++j) rows[j] = kTmaA ? nullptr : aRow((threadIdx.x + j * S::kThreads) / kChunks);
     const int chunk = threadIdx.x % kChunks;
-    auto load = [&](int stage, int kt) {
+    auto load = [&](int stage, int kt, bool tma = true) {
       const int k0 = kt * TK + chunk * kVec;
       if constexpr (!kTmaA) {
 #pragma unroll
@@ -167,12 +171,7 @@ struct TileGemm {
         }
       }
       if constexpr (kTMA) {
-        if (threadIdx.x == 0) {
-          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
-          if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
-#pragma unroll
-          for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
-        }
+        if (threadIdx.x == 0 && tma) request(sm, maps, kTmaA, stage, kt);
       } else {
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
@@ -186,7 +185,7 @@ struct TileGemm {
     };
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < kTiles) load(s, s);
+      if (s < kTiles) load(s, s, !prefetched);
       ptx::cp_async_commit();
     }
     for (int kt = 0; kt < kTiles; ++kt) {
@@ -227,6 +226,11 @@ struct TileGemm {
       fence_accumulators();
     }
     ptx::cp_async_wait<0>();
+#if defined(FLASHMOE_PREFETCH_NEXT)
+    // The next task's boxes may be asked for right after this (prefetch): every thread's generic
+    // writes to the stages (cp.async rows) are ordered before them by this fence and the barrier.
+    if constexpr (kTMA) ptx::fence_proxy_async();
+#endif
     __syncthreads();
     if constexpr (kTMA) {
       // Every phase issued has been waited for: the barriers can give their memory back.
@@ -234,6 +238,33 @@ struct TileGemm {
 #pragma unroll
         for (int s = 0; s < STAGES; ++s) ptx::mbarrier_inval(&sm.full[s]);
       }
+    }
+  }
+
+  // One stage's TMA boxes (thread 0): the bytes announced on the stage's barrier, then B's boxes
+  // and, with tmaA, A's.
+  static __device__ __forceinline__ void request(Smem& sm, const OperandMaps<NB>& maps, bool tmaA, int stage, int kt) {
+    if constexpr (kTMA) {
+      ptx::mbarrier_arrive_expect_tx(&sm.full[stage], (NB * BN + (tmaA ? TM : 0)) * 128);
+      if (tmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
+#pragma unroll
+      for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
+    }
+  }
+
+  // FLASHMOE_PREFETCH_NEXT (thread 0, between a task's k loop and its epilogue, which then stores
+  // from registers): fresh barriers and the first STAGES − 1 stages' TMA boxes of the next task,
+  // whose run() is then called with prefetched = true. The stages were drained and fenced (run).
+  template <int K>
+  static __device__ void prefetch(Smem& sm, const OperandMaps<NB>& maps, bool tmaA) {
+    if constexpr (kTMA) {
+#pragma unroll
+      for (int s = 0; s < STAGES; ++s) ptx::mbarrier_init(&sm.full[s], 1);
+      ptx::fence_mbarrier_init();
+      if (tmaA) ptx::fence_proxy_async_global();
+#pragma unroll
+      for (int s = 0; s < STAGES - 1; ++s)
+        if (s < K / TK) request(sm, maps, tmaA, s, s);
     }
   }
 
@@ -392,6 +423,37 @@ struct TileGemm {
     for (int i = threadIdx.x; i < rows * kPerRow; i += S::kThreads) {
       const int r = i / kPerRow, c = (i % kPerRow) * kVec;
       *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
+    }
+  }
+
+  // The epilogue without shared memory (wgmma layout): each thread stores its two adjacent columns
+  // per row as one 4- or 8-byte vector. A warp's store covers 8 rows × 16 bytes (bf16), half of
+  // each 32-byte sector; the next column step fills the other half. Leaves the stages to prefetch.
+  template <class Value>
+  __device__ void store_direct(Value value, T* out, size_t ld, int rows) const {
+    static_assert(kWG, "the direct epilogue follows the wgmma accumulator layout");
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
+#pragma unroll
+    for (int mh = 0; mh < 2; ++mh)
+#pragma unroll
+      for (int j = 0; j < kBNw / 8; ++j) {
+        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          if (r + 8 * h >= rows) continue;
+          T pair[2] = {St::store(value(c, i + 2 * h)), St::store(value(c + 1, i + 2 * h + 1))};
+          storePair(out + (size_t)(r + 8 * h) * ld + c, pair);
+        }
+      }
+  }
+  static __device__ __forceinline__ void storePair(T* dst, const T (&pair)[2]) {
+    if constexpr (sizeof(T) == 2) {
+      unsigned bits;
+      memcpy(&bits, pair, 4);
+      *reinterpret_cast<unsigned*>(dst) = bits;
+    } else {
+      *reinterpret_cast<float2*>(dst) = make_float2(pair[0], pair[1]);
     }
   }
 };
