@@ -337,7 +337,11 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     __syncthreads();
     const Task task = *current;
     // Read before the task's run(), whose barriers order it before thread 0 writes the next.
+#if defined(FLASHMOE_PREFETCH_NEXT)
     const bool prefetched = prefetchedSeq == seq;
+#else
+    constexpr bool prefetched = false;
+#endif
     if (task.type == kTaskStop) {
       if (threadIdx.x == 0) tally.write(p, me);
       return;
