@@ -35,6 +35,21 @@ defaults_vs_torch() {
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
 }
 
+# An opt-in kernel define against the default: the single-GPU and 2-GPU batteries with
+# FLASHMOE_NVRTC_DEFINES=$1 (seeds $3, $3 + 1), then two alternating rounds of $2 "ENV" ROUND, each
+# round without the define and with it.
+ab_define() {
+  local F="FLASHMOE_NVRTC_DEFINES=$1"
+  step 200 env $F $B verify --backend cuda --seed $3 --repeats ${REPEATS:-10}
+  step 90 env $F $B verify --backend cuda --gpus 2 --seed $(($3 + 1)) --repeats 30
+  for i in 1 2; do
+    for E in "" "$F"; do
+      echo "## defines '$E'"
+      $2 "$E" $i
+    done
+  done
+}
+
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
 if [ "$MODE" = gate ]; then
@@ -275,41 +290,30 @@ if [ "$MODE" = tmarows ]; then
 fi
 if [ "$MODE" = fasterf ]; then
   # Prepared in the seventh session, not yet run: GELU's erf as 1 − 2^q(|x|) with a fitted
-  # polynomial q (FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF, storage.cuh, scripts/fit_erf.py). The
-  # single-GPU battery with it (its GELU cases, the bad-numbers case), the 2-GPU battery; then 8K
-  # on one GPU in bf16 and tf32 each way, alternating, traced (GEMM0's task time is the measure),
-  # and 2 GPUs at 8K in tf32 each way.
-  F="FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF"
-  step 200 env $F $B verify --backend cuda --seed ${SEED:-20261511} --repeats ${REPEATS:-10}
-  step 90 env $F $B verify --backend cuda --gpus 2 --seed ${SEED:-20261512} --repeats 30
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
-  for i in 1 2; do
-    for E in "" "$F"; do
-      echo "## defines '$E'"
-      step 40 env $E $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $i = 1 ] && echo --trace)
-      step 40 env $E $B bench --backend cuda --dtype fp32 --math tf32 $A $([ $i = 1 ] && echo --trace)
-      step 40 env $E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
-    done
-  done
+  # polynomial q (FLASHMOE_FAST_ERF, storage.cuh, scripts/fit_erf.py). The batteries with it (the
+  # single-GPU one has the GELU and bad-numbers cases), then 8K on one GPU in bf16 and tf32,
+  # traced once (GEMM0's task time is the measure), and 2 GPUs in tf32, each way.
+  fasterf_round() {
+    local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192" T=$([ $2 = 1 ] && echo --trace)
+    step 40 env $1 $B bench --backend cuda --dtype bf16 $A --runs 100 $T
+    step 40 env $1 $B bench --backend cuda --dtype fp32 --math tf32 $A $T
+    step 40 env $1 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
+  }
+  ab_define FLASHMOE_FAST_ERF fasterf_round ${SEED:-20261511}
   exit 0
 fi
 if [ "$MODE" = prefetch ]; then
   # Prepared in the seventh session, not yet run: a GEMM task asks for the next task's first
-  # stages before its epilogue, which then stores from registers
-  # (FLASHMOE_NVRTC_DEFINES=FLASHMOE_PREFETCH_NEXT, processor.cuh prefetch_next). Both batteries
-  # with it, then 8K on 1 and 2 GPUs each way, alternating, traced once (task times).
-  F="FLASHMOE_NVRTC_DEFINES=FLASHMOE_PREFETCH_NEXT"
-  step 200 env $F $B verify --backend cuda --seed ${SEED:-20261521} --repeats ${REPEATS:-10}
-  step 90 env $F $B verify --backend cuda --gpus 2 --seed ${SEED:-20261522} --repeats 30
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
-  for i in 1 2; do
-    for E in "" "$F"; do
-      echo "## defines '$E'"
-      step 40 env $E $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $i = 1 ] && echo --trace)
-      step 40 env $E $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
-      step 40 env $E $B bench --backend cuda --dtype fp32 --math tf32 $A
-    done
-  done
+  # stages before its epilogue, which then stores from registers (FLASHMOE_PREFETCH_NEXT,
+  # processor.cuh prefetch_next). The batteries with it, then 8K on 1 and 2 GPUs, traced once
+  # (task times), and tf32, each way.
+  prefetch_round() {
+    local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
+    step 40 env $1 $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $2 = 1 ] && echo --trace)
+    step 40 env $1 $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
+    step 40 env $1 $B bench --backend cuda --dtype fp32 --math tf32 $A
+  }
+  ab_define FLASHMOE_PREFETCH_NEXT prefetch_round ${SEED:-20261521}
   exit 0
 fi
 if [ "$MODE" = peerrows ]; then

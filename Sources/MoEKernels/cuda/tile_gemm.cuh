@@ -374,6 +374,23 @@ struct TileGemm {
     }
   }
 
+  // The wgmma accumulator layout by pairs: f(row, col, i) for columns col and col + 1 of the row,
+  // which this thread holds in acc[b][i] and acc[b][i + 1].
+  template <class F>
+  __device__ __forceinline__ void for_each_pair(F f) const {
+    static_assert(kWG, "the wgmma accumulator layout");
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
+#pragma unroll
+    for (int mh = 0; mh < 2; ++mh)
+#pragma unroll
+      for (int j = 0; j < kBNw / 8; ++j) {
+        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
+        f(r, c, i);
+        f(r + 8, c, i + 2);
+      }
+  }
+
   // Calls f(row, col, i) for every accumulator element i this thread holds; acc[b][i] is its value.
   template <class F>
   __device__ void for_each(F f) const {
@@ -385,17 +402,10 @@ struct TileGemm {
 #pragma unroll
         for (int j = 0; j < kFJ; ++j) f(ty + 16 * i, tx + 8 * j, i * kFJ + j);
     } else if constexpr (kWG) {
-      const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
-#pragma unroll
-      for (int mh = 0; mh < 2; ++mh)
-#pragma unroll
-        for (int j = 0; j < kBNw / 8; ++j) {
-          const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
-          f(r, c, i);
-          f(r, c + 1, i + 1);
-          f(r + 8, c, i + 2);
-          f(r + 8, c + 1, i + 3);
-        }
+      for_each_pair([&](int r, int c, int i) {
+        f(r, c, i);
+        f(r, c + 1, i + 1);
+      });
     } else {
       const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -431,21 +441,11 @@ struct TileGemm {
   // each 32-byte sector; the next column step fills the other half. Leaves the stages to prefetch.
   template <class Value>
   __device__ void store_direct(Value value, T* out, size_t ld, int rows) const {
-    static_assert(kWG, "the direct epilogue follows the wgmma accumulator layout");
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
-#pragma unroll
-    for (int mh = 0; mh < 2; ++mh)
-#pragma unroll
-      for (int j = 0; j < kBNw / 8; ++j) {
-        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          if (r + 8 * h >= rows) continue;
-          T pair[2] = {St::store(value(c, i + 2 * h)), St::store(value(c + 1, i + 2 * h + 1))};
-          storePair(out + (size_t)(r + 8 * h) * ld + c, pair);
-        }
-      }
+    for_each_pair([&](int r, int c, int i) {
+      if (r >= rows) return;
+      const T pair[2] = {St::store(value(c, i)), St::store(value(c + 1, i + 1))};
+      storePair(out + (size_t)r * ld + c, pair);
+    });
   }
   static __device__ __forceinline__ void storePair(T* dst, const T (&pair)[2]) {
     if constexpr (sizeof(T) == 2) {
