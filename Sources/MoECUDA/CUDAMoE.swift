@@ -261,9 +261,7 @@ public final class CUDAMoE: @unchecked Sendable {
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
       symmetric: symmetric)
     // The cells' map is read only by the opt-in build that loads a peer's rows by TMA.
-    let peerRowsByTMA = (CUDAEnvironment.value(KernelCompiler.definesVariable) ?? "").split(separator: " ")
-      .contains("FLASHMOE_PEER_ROWS_TMA")
-    let cells = peerRowsByTMA ? work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) } : nil
+    let cells = KernelCompiler.defines("FLASHMOE_PEER_ROWS_TMA") ? work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) } : nil
     self.tensorMaps = spec.tmaOperands == true
       ? try Self.encodeTensorMaps(
         spec: spec, config: config, ranks: ranks, weights: self.weights, hidden: (work.hidden.address, work.maxRows),

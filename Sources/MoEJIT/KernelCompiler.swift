@@ -105,6 +105,12 @@ public final class KernelCompiler: Sendable {
     (text ?? "").split(separator: " ").map(String.init)
   }
 
+  /// Whether FLASHMOE_NVRTC_DEFINES (or `text`) defines `name`: the host side of an opt-in build
+  /// (CUDAMoE encodes the dispatch cells' tensor map only for FLASHMOE_PEER_ROWS_TMA).
+  public static func defines(_ name: String, in text: String? = CUDAEnvironment.value(definesVariable)) -> Bool {
+    experimentDefines(text).contains { $0 == name || $0.hasPrefix(name + "=") }
+  }
+
   /// Rejects a FLASHMOE_NVRTC_DEFINES word that is not NAME or NAME=INTEGER, naming it.
   static func checkExperimentDefines(_ text: String? = CUDAEnvironment.value(definesVariable)) throws(JITError) {
     for word in experimentDefines(text) {

@@ -25,9 +25,9 @@ template <> struct Storage<DType::fp16> {
 };
 
 #if defined(FLASHMOE_FAST_ERF)
-// Opt-in (FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF; not yet run on a GPU): GELU's erf in about 30 %
-// fewer instructions than erff, because GEMM0's epilogue spends about 5.5 µs of a 35 µs task on
-// GELU while the tensor cores wait (seventh session). erf(x) = sign(x) · (1 − 2^q(|x|)), where
+// Opt-in (FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF; not yet run on a GPU): GELU's erf in about 11
+// fewer instructions per element than erff (offline SASS), because GEMM0's epilogue spends about
+// 5.5 µs of a 35 µs task on GELU while the tensor cores wait (seventh session). erf(x) = sign(x) · (1 − 2^q(|x|)), where
 // q(t) = t · (c0 + c1 t + … + c7 t⁷) ≈ log2 erfc(t), fitted on [0, 3.92] (erfc ≈ 2⁻²⁵ there) by
 // scripts/fit_erf.py to minimise erf's own error: at most 0.83 ulp of 1.0 in float arithmetic, plus
 // ex2.approx's 2 ulp. GELU adds erf to 1, where erff's error is of that size too. Beyond 3.92 the
