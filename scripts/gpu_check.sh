@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|fasterf|prefetch|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|fasterf|prefetch|optins|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -314,6 +314,28 @@ if [ "$MODE" = prefetch ]; then
     step 40 env $1 $B bench --backend cuda --dtype fp32 --math tf32 $A
   }
   ab_define FLASHMOE_PREFETCH_NEXT prefetch_round ${SEED:-20261521}
+  exit 0
+fi
+if [ "$MODE" = optins ]; then
+  # Eighth session, call 1: the seventh session's three opt-ins in one call. Each one's correctness
+  # first (1 GPU: the battery's real-size and GELU cases; peer rows: the 2-GPU battery), then two
+  # rounds alternating the default with each opt-in (and fast erf with each of the others), 8K.
+  with() { local d=$1 lim=$2; shift 2; echo "## defines '$d'"; step $lim env "FLASHMOE_NVRTC_DEFINES=$d" "$@"; }
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
+  with "FLASHMOE_FAST_ERF FLASHMOE_PREFETCH_NEXT" 150 $B verify --backend cuda --only "real size" --seed ${SEED:-20261601} --repeats 5
+  with FLASHMOE_FAST_ERF 90 $B verify --backend cuda --only "gelu" --seed ${SEED:-20261602} --repeats 5
+  with FLASHMOE_FAST_ERF 60 $B verify --backend cuda --only "NaN" --seed ${SEED:-20261603}
+  with "FLASHMOE_PEER_ROWS_TMA FLASHMOE_FAST_ERF" 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261604} --repeats 10
+  for i in 1 2; do
+    T=$([ $i = 1 ] && echo --trace)
+    for d in "" FLASHMOE_FAST_ERF FLASHMOE_PREFETCH_NEXT "FLASHMOE_FAST_ERF FLASHMOE_PREFETCH_NEXT"; do
+      with "$d" 40 $B bench --backend cuda --dtype bf16 $A --runs 100 $T
+    done
+    for d in "" FLASHMOE_PEER_ROWS_TMA "FLASHMOE_PEER_ROWS_TMA FLASHMOE_FAST_ERF" "FLASHMOE_PREFETCH_NEXT FLASHMOE_FAST_ERF"; do
+      with "$d" 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
+      with "$d" 40 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
+    done
+  done
   exit 0
 fi
 if [ "$MODE" = peerrows ]; then
