@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|peerrows|fasterf|prefetch|optins|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -251,13 +251,15 @@ if [ "$MODE" = gemm0 ]; then
   exit 0
 fi
 if [ "$MODE" = four ]; then
-  # Issue #8 on 4 GPUs with the seventh session's kernels: the expert-parallel battery and faults
+  # Issue #8 on 4 GPUs (run in the seventh and eighth sessions): the expert-parallel battery and faults
   # on 4, weak scaling T(2)/T(4) at 8K bf16 (alternating pairs), tokens 4K/8K/16K in bf16 and
   # fp32 (tf32 math, and fp32 FMA at 8K), experts 8 to 128 at 16K tokens, each next to
-  # torch_moe.py --gpus 4 in the same call.
+  # torch_moe.py --gpus 4 in the same call. FOUR_NVSHMEM=1: also one process per GPU over NVSHMEM.
   A="--hidden 2048 --ffn 2048 --topk 2 --quiet"
   step 150 $B verify --backend cuda --gpus 4 --seed ${SEED:-20261404} --repeats ${REPEATS:-100}
   step 60 $B verify --backend cuda --gpus 4 --faults
+  [ -n "${FOUR_NVSHMEM:-}" ] && step 110 env NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
+    $B launch -n 4 --timeout 105 -- verify --launcher env --seed ${SEED:-20261405} --repeats 5
   for i in 1 2; do
     for P in 2 4; do step 60 $B bench --backend cuda --gpus $P --dtype bf16 $A --experts 32 --sweep-tokens 8192 --runs 100; done
   done
@@ -288,76 +290,17 @@ if [ "$MODE" = tmarows ]; then
   defaults_vs_torch 2
   exit 0
 fi
-if [ "$MODE" = fasterf ]; then
-  # Prepared in the seventh session, not yet run: GELU's erf as 1 − 2^q(|x|) with a fitted
-  # polynomial q (FLASHMOE_FAST_ERF, storage.cuh, scripts/fit_erf.py). The batteries with it (the
-  # single-GPU one has the GELU and bad-numbers cases), then 8K on one GPU in bf16 and tf32,
-  # traced once (GEMM0's task time is the measure), and 2 GPUs in tf32, each way.
-  fasterf_round() {
-    local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192" T=$([ $2 = 1 ] && echo --trace)
-    step 40 env $1 $B bench --backend cuda --dtype bf16 $A --runs 100 $T
-    step 40 env $1 $B bench --backend cuda --dtype fp32 --math tf32 $A $T
-    step 40 env $1 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
-  }
-  ab_define FLASHMOE_FAST_ERF fasterf_round ${SEED:-20261511}
-  exit 0
-fi
-if [ "$MODE" = prefetch ]; then
-  # Prepared in the seventh session, not yet run: a GEMM task asks for the next task's first
-  # stages before its epilogue, which then stores from registers (FLASHMOE_PREFETCH_NEXT,
-  # processor.cuh prefetch_next). The batteries with it, then 8K on 1 and 2 GPUs, traced once
-  # (task times), and tf32, each way.
-  prefetch_round() {
-    local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
-    step 40 env $1 $B bench --backend cuda --dtype bf16 $A --runs 100 $([ $2 = 1 ] && echo --trace)
-    step 40 env $1 $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
-    step 40 env $1 $B bench --backend cuda --dtype fp32 --math tf32 $A
-  }
-  ab_define FLASHMOE_PREFETCH_NEXT prefetch_round ${SEED:-20261521}
-  exit 0
-fi
-if [ "$MODE" = optins ]; then
-  # Eighth session, call 1: the seventh session's three opt-ins in one call. Each one's correctness
-  # first (1 GPU: the battery's real-size and GELU cases; peer rows: the 2-GPU battery), then two
-  # rounds alternating the default with each opt-in (and fast erf with each of the others), 8K.
-  with() { local d=$1 lim=$2; shift 2; echo "## defines '$d'"; step $lim env "FLASHMOE_NVRTC_DEFINES=$d" "$@"; }
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
-  with "FLASHMOE_FAST_ERF FLASHMOE_PREFETCH_NEXT" 150 $B verify --backend cuda --only "real size" --seed ${SEED:-20261601} --repeats 5
-  with FLASHMOE_FAST_ERF 90 $B verify --backend cuda --only "gelu" --seed ${SEED:-20261602} --repeats 5
-  with FLASHMOE_FAST_ERF 60 $B verify --backend cuda --only "NaN" --seed ${SEED:-20261603}
-  with "FLASHMOE_PEER_ROWS_TMA FLASHMOE_FAST_ERF" 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261604} --repeats 10
-  for i in 1 2; do
-    T=$([ $i = 1 ] && echo --trace)
-    for d in "" FLASHMOE_FAST_ERF FLASHMOE_PREFETCH_NEXT "FLASHMOE_FAST_ERF FLASHMOE_PREFETCH_NEXT"; do
-      with "$d" 40 $B bench --backend cuda --dtype bf16 $A --runs 100 $T
-    done
-    for d in "" FLASHMOE_PEER_ROWS_TMA "FLASHMOE_PEER_ROWS_TMA FLASHMOE_FAST_ERF" "FLASHMOE_PREFETCH_NEXT FLASHMOE_FAST_ERF"; do
-      with "$d" 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --runs 100
-      with "$d" 40 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
-    done
-  done
-  exit 0
-fi
-if [ "$MODE" = peerrows ]; then
-  # Prepared in the seventh session, not yet run: a peer's rows by TMA in GEMM0 (one 128-row box
-  # of the dispatch cell per stage, FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_TMA). The 2-GPU
-  # battery and one process per GPU over NVSHMEM with it, then 2 GPUs at 8K in bf16 and tf32 each
-  # way, alternating (tf32 is the 1.2 ms target), and on every GPU count the machine has.
-  P="FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_TMA"
-  N=$(nvidia-smi -L | wc -l)
-  step 120 env $P $B verify --backend cuda --gpus 2 --seed ${SEED:-20261501} --repeats ${REPEATS:-100}
-  step 100 env $P NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
-    $B launch -n 2 --timeout 95 -- verify --launcher env --only tf32 --seed ${SEED:-20261502}
-  [ "$N" -ge 4 ] && step 120 env $P $B verify --backend cuda --gpus 4 --seed ${SEED:-20261503} --repeats 50
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192 --runs 100"
-  for i in 1 2; do
-    for E in "" "$P"; do
-      echo "## defines '$E'"
-      step 40 env $E $B bench --backend cuda --gpus 2 --dtype bf16 $A
-      step 40 env $E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
-      [ "$N" -ge 4 ] && step 40 env $E $B bench --backend cuda --gpus 4 --dtype bf16 $A
-    done
-  done
+if [ "$MODE" = final ]; then
+  # Eighth session: the defaults after call 1 (GELU's fast erf; a peer's rows by TMA in GEMM0) through
+  # every battery: 1 GPU, 2 GPUs, faults on 1 and 2, one process per GPU over NVSHMEM puts; then
+  # two rounds of 1- and 2-GPU runs at 8K (weak scaling), 4K/16K, tf32, and torch_moe.py.
+  step 200 $B verify --backend cuda --seed ${SEED:-20261701} --repeats ${REPEATS:-10}
+  step 90 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261702} --repeats 30
+  step 60 $B verify --backend cuda --faults
+  step 60 $B verify --backend cuda --gpus 2 --faults
+  step 110 env NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
+    $B launch -n 2 --timeout 105 -- verify --launcher env --seed ${SEED:-20261703} --repeats 5
+  defaults_vs_torch 2
   exit 0
 fi
 if [ "$MODE" = gated ]; then

@@ -260,8 +260,9 @@ public final class CUDAMoE: @unchecked Sendable {
     self.work = try Workspace(
       config: config, maxTokens: maxTokens, processors: grid - 1, context: context, ranks: ranks, transport: transport,
       symmetric: symmetric)
-    // The cells' map is read only by the opt-in build that loads a peer's rows by TMA.
-    let cells = KernelCompiler.defines("FLASHMOE_PEER_ROWS_TMA") ? work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) } : nil
+    // GEMM0 loads a peer's rows from the dispatch cells by TMA (unless the build gathers them by
+    // cp.async, FLASHMOE_PEER_ROWS_CPASYNC).
+    let cells = KernelCompiler.defines("FLASHMOE_PEER_ROWS_CPASYNC") ? nil : work.dispatchIn.map { [rows = work.maxRows] in ($0.address, rows) }
     self.tensorMaps = spec.tmaOperands == true
       ? try Self.encodeTensorMaps(
         spec: spec, config: config, ranks: ranks, weights: self.weights, hidden: (work.hidden.address, work.maxRows),

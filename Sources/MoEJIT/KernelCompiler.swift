@@ -106,7 +106,7 @@ public final class KernelCompiler: Sendable {
   }
 
   /// Whether FLASHMOE_NVRTC_DEFINES (or `text`) defines `name`: the host side of an opt-in build
-  /// (CUDAMoE encodes the dispatch cells' tensor map only for FLASHMOE_PEER_ROWS_TMA).
+  /// (CUDAMoE leaves out the dispatch cells' tensor map for FLASHMOE_PEER_ROWS_CPASYNC).
   public static func defines(_ name: String, in text: String? = CUDAEnvironment.value(definesVariable)) -> Bool {
     experimentDefines(text).contains { $0 == name || $0.hasPrefix(name + "=") }
   }

@@ -2,7 +2,7 @@ import Foundation
 import MoEKernels
 import Testing
 
-/// FLASHMOE_FAST_ERF (storage.cuh): the coefficients the kernel ships, read from the embedded
+/// GELU's fast erf (storage.cuh, erf_fast): the coefficients the kernel ships, read from the embedded
 /// source, evaluated as the GPU evaluates them (float fused multiply-adds; 2^q in double, where the
 /// GPU's ex2.approx adds up to 2 ulp), against erf in double.
 @Suite("fast erf coefficients")

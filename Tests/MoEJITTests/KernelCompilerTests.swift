@@ -28,8 +28,8 @@ struct KernelCompilerTests {
     #expect(KernelCompiler.experimentDefines(nil).isEmpty)
     #expect(KernelCompiler.experimentDefines("FLASHMOE_EXP_SKIP_MMA  FLASHMOE_STAGES=3") == ["FLASHMOE_EXP_SKIP_MMA", "FLASHMOE_STAGES=3"])
     #expect(KernelCompiler.defines("FLASHMOE_STAGES", in: "FLASHMOE_EXP_SKIP_MMA FLASHMOE_STAGES=3"))
-    #expect(KernelCompiler.defines("FLASHMOE_PEER_ROWS_TMA", in: "A FLASHMOE_PEER_ROWS_TMA"))
-    #expect(!KernelCompiler.defines("FLASHMOE_PEER_ROWS", in: "FLASHMOE_PEER_ROWS_TMA") && !KernelCompiler.defines("A", in: nil))
+    #expect(KernelCompiler.defines("FLASHMOE_PEER_ROWS_CPASYNC", in: "A FLASHMOE_PEER_ROWS_CPASYNC"))
+    #expect(!KernelCompiler.defines("FLASHMOE_PEER_ROWS", in: "FLASHMOE_PEER_ROWS_CPASYNC") && !KernelCompiler.defines("A", in: nil))
     try KernelCompiler.checkExperimentDefines("FLASHMOE_EXP_SKIP_LOADS FLASHMOE_STAGES=-2 _X")
     for bad in ["3X", "A=", "A=b", "A-B", "A=1;", "É"] {
       do {

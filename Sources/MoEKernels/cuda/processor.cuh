@@ -45,46 +45,10 @@ __device__ OperandMaps<1> gemm1_maps(const Params& p, const Task& task, const Wa
   return maps;
 }
 
-// Whether a tile GEMM of this layer prefetches (only on the TMA pipeline).
-template <class G>
-#if defined(FLASHMOE_PREFETCH_NEXT)
-constexpr bool kPrefetchNext = G::kTMA;
-#else
-constexpr bool kPrefetchNext = false;
-#endif
-
-#if defined(FLASHMOE_PREFETCH_NEXT) && (defined(FLASHMOE_PEER_ROWS_TMA) || defined(FLASHMOE_EXP_GEMM0_DENSE_TMA))
-#error "FLASHMOE_PREFETCH_NEXT asks for GEMM0's B only; it is not combined with GEMM0's A by TMA yet"
-#endif
-
-// FLASHMOE_PREFETCH_NEXT (opt-in, not yet run on a GPU), thread 0 between a GEMM task's k loop and
-// its epilogue: if the Scheduler has already put the next task in the mailbox (depth 2) and it is
-// a GEMM, ask for its first stages' TMA boxes now, so that they land while this task's epilogue
-// runs (from registers, leaving the stages free) and the next k loop starts on a full pipeline.
-// Records the next sequence number in *prefetchedSeq; processor() passes run() the fact.
-template <class S>
-__device__ void prefetch_next(const Params& p, ProcessorShared<S>& sh, unsigned seq, unsigned* prefetchedSeq) {
-  const unsigned next = seq + 1;
-  MailboxSlot* slot = &p.mailbox[blockIdx.x * kMailboxDepth + (next - 1) % kMailboxDepth];
-  if (ptx::ld_acquire(&slot->tag) != (((unsigned long long)p.epoch << 32) | next)) return;
-  const volatile Task* t = &slot->task;
-  const Task task{t->type, t->rowTile, t->colTile, t->expert, t->rows};
-  if (task.type == kTaskGEMM0) {
-    TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::template prefetch<S::kHidden>(sh.gemm0, gemm0_maps<S>(p, task, nullptr), false);
-  } else if (task.type == kTaskGEMM1) {
-    TileGemm<S, 1, S::kTileN>::template prefetch<S::kFFN>(sh.gemm1, gemm1_maps<S>(p, task, nullptr), true);
-  } else {
-    return;
-  }
-  *prefetchedSeq = next;
-}
-
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
-// the storage dtype. Rows are gathered from x through the routing table. seq, prefetched,
-// prefetchedSeq: FLASHMOE_PREFETCH_NEXT (prefetch_next).
+// the storage dtype. Rows are gathered from x through the routing table.
 template <class S>
-__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task, unsigned seq = 0,
-                           bool prefetched = false, unsigned* prefetchedSeq = nullptr) {
+__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using St = typename G::St;
   using T = typename G::T;
@@ -125,26 +89,26 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 #elif defined(FLASHMOE_EXP_GEMM0_DENSE_CPASYNC)
   // Experiment (wrong results): A's rows are consecutive rows of x, by cp.async.
   g.template run<H>(sh.gemm0, [&](int r) -> const T* { return x + (size_t)((row0 + r) % p.tokens) * H; }, bRows, maps);
-#elif defined(FLASHMOE_PEER_ROWS_TMA)
-  // Opt-in (FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_TMA; not yet run on a GPU): a peer's rows lie
-  // dense in this GPU's dispatch cell, so they come by TMA in one 128-row box per stage (map 4)
-  // like GEMM1's A. Rows past the cell's count are whatever the cell last held: they feed only
-  // their own rows of the intermediate, which GEMM1 computes and never sends home. The dense
-  // stand-in (FLASHMOE_EXP_GEMM0_DENSE_TMA) took GEMM0's tasks from 35.2 to 31.6 µs in bf16 and
-  // from 60.2 to 53.7 µs in tf32 (8K tokens, one H200, seventh session).
-  if constexpr (S::kRanks > 1 && G::kTMA) {
-    if (!own) {
-      maps.aMap = static_cast<const char*>(p.tensorMaps) + 4 * 128;
-      maps.aRow0 = row0;
-      g.template run<H, true>(sh.gemm0, aRow, bRows, maps);
-    } else {
-      g.template run<H>(sh.gemm0, aRow, bRows, maps);
-    }
+#else
+  // A peer's rows lie dense in this GPU's dispatch cell, so they come by TMA in one 128-row box per
+  // stage (map 4) like GEMM1's A; this GPU's own rows are gathered from x by cp.async. Rows past
+  // the cell's count are whatever the cell last held: they feed only their own rows of the
+  // intermediate, which GEMM1 computes and never sends home. On 2 H200s at 8K tokens per GPU this
+  // took the forward from 0.727–0.791 to 0.715–0.718 ms in bf16 and from 1.210–1.219 to
+  // 1.183–1.198 ms in tf32 (eighth session); FLASHMOE_NVRTC_DEFINES=FLASHMOE_PEER_ROWS_CPASYNC
+  // gathers them by cp.async again.
+#if defined(FLASHMOE_PEER_ROWS_CPASYNC)
+  constexpr bool kPeerRowsTMA = false;
+#else
+  constexpr bool kPeerRowsTMA = S::kRanks > 1 && G::kTMA;
+#endif
+  if (kPeerRowsTMA && !own) {
+    maps.aMap = static_cast<const char*>(p.tensorMaps) + 4 * 128;
+    maps.aRow0 = row0;
+    g.template run<H, kPeerRowsTMA>(sh.gemm0, aRow, bRows, maps);
   } else {
     g.template run<H>(sh.gemm0, aRow, bRows, maps);
   }
-#else
-  g.template run<H>(sh.gemm0, aRow, bRows, maps, prefetched);
 #endif
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
@@ -164,22 +128,15 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     if constexpr (S::kDType == DType::fp32 && S::kMath == MathMode::tf32) v = __uint_as_float(ptx::to_tf32(v));
     return v;
   };
-  if constexpr (kPrefetchNext<G>) {
-    if (threadIdx.x == 0) prefetch_next<S>(p, sh, seq, prefetchedSeq);
-    g.store_direct(value, out + (size_t)row0 * D + n0, D, TM);
-  } else {
-    g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
-  }
+  g.store(sh.gemm0, value, out + (size_t)row0 * D + n0, D, TM);
   // TMA operands: GEMM1 reads these rows by TMA (the async proxy), so each thread orders its own
   // stores before the row tile's release (processor(): fence, then rowDone).
   if constexpr (TileGemm<S, 1, S::kTileN>::kTMA) ptx::fence_proxy_async_global();
 }
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
-// (With peers the results leave through the staged epilogue, so nothing is prefetched there.)
 template <class S>
-__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task, unsigned seq = 0,
-                           bool prefetched = false, unsigned* prefetchedSeq = nullptr) {
+__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
@@ -193,7 +150,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   OperandMaps<1> maps{};
   // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
   if constexpr (G::kTMA) maps = gemm1_maps<S>(p, task, &dog);
-  g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps, prefetched);
+  g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];
@@ -228,12 +185,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     }
     return;
   }
-  if constexpr (kPrefetchNext<G>) {
-    if (threadIdx.x == 0) prefetch_next<S>(p, sh, seq, prefetchedSeq);
-    g.store_direct(value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
-  } else {
-    g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
-  }
+  g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
 }
 
 // Combine (Eq. 2–4): out_i = Σ_j w_j · y_j over the token's kept picks in pick order, each product
@@ -311,11 +263,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
   const int me = blockIdx.x;
   const Watchdog dog{p};
   __shared__ ProcessorTrace tally;
-  __shared__ unsigned prefetchedSeq;  // FLASHMOE_PREFETCH_NEXT: the task whose first stages are asked for
-  if (threadIdx.x == 0) {
-    tally.reset();
-    prefetchedSeq = 0;
-  }
+  if (threadIdx.x == 0) tally.reset();
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
@@ -336,20 +284,14 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     }
     __syncthreads();
     const Task task = *current;
-    // Read before the task's run(), whose barriers order it before thread 0 writes the next.
-#if defined(FLASHMOE_PREFETCH_NEXT)
-    const bool prefetched = prefetchedSeq == seq;
-#else
-    constexpr bool prefetched = false;
-#endif
     if (task.type == kTaskStop) {
       if (threadIdx.x == 0) tally.write(p, me);
       return;
     }
     const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
     if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
-    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task, seq, prefetched, &prefetchedSeq);
-    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task, seq, prefetched, &prefetchedSeq);
+    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
+    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -24,11 +24,12 @@ template <> struct Storage<DType::fp16> {
   static __device__ __forceinline__ T store(float v) { return __float2half_rn(v); }
 };
 
-#if defined(FLASHMOE_FAST_ERF)
-// Opt-in (FLASHMOE_NVRTC_DEFINES=FLASHMOE_FAST_ERF; not yet run on a GPU): GELU's erf in about 11
-// fewer instructions per element than erff (offline SASS), because GEMM0's epilogue spends about
-// 5.5 µs of a 35 µs task on GELU while the tensor cores wait (seventh session). erf(x) = sign(x) · (1 − 2^q(|x|)), where
-// q(t) = t · (c0 + c1 t + … + c7 t⁷) ≈ log2 erfc(t), fitted on [0, 3.92] (erfc ≈ 2⁻²⁵ there) by
+#if !defined(FLASHMOE_EXACT_ERF)
+// GELU's erf in about 11 fewer instructions per element than erff (offline SASS), because GEMM0's
+// epilogue spent about 5.5 µs of a 35 µs task on GELU while the tensor cores waited: with it a
+// GEMM0 task takes 32.4 µs instead of 35.2 and the forward 0.636 ms instead of 0.658 (8K, bf16, one
+// H200, eighth session; FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXACT_ERF gives erff back).
+// erf(x) = sign(x) · (1 − 2^q(|x|)), where q(t) = t · (c0 + c1 t + … + c7 t⁷) ≈ log2 erfc(t), fitted on [0, 3.92] (erfc ≈ 2⁻²⁵ there) by
 // scripts/fit_erf.py to minimise erf's own error: at most 0.83 ulp of 1.0 in float arithmetic, plus
 // ex2.approx's 2 ulp. GELU adds erf to 1, where erff's error is of that size too. Beyond 3.92 the
 // polynomial falls monotonically to −∞ (checked by the script), so erf is ±1 exactly there and for
@@ -52,7 +53,7 @@ __device__ __forceinline__ float activate(float v) {
   if constexpr (A == Act::relu) {
     return v > 0.f ? v : (v != v ? v : 0.f);
   } else if constexpr (A == Act::gelu) {
-#if defined(FLASHMOE_FAST_ERF)
+#if !defined(FLASHMOE_EXACT_ERF)
     return 0.5f * v * (1.f + erf_fast(v * 0.70710678118654752f));
 #else
     return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));

@@ -128,12 +128,8 @@ struct TileGemm {
   // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
   // rounds them); the tensor cores would truncate them.
   // kTmaA: A is a dense matrix with a tensor map (maps.aMap), copied by TMA like B; aRow is unused.
-  // prefetched: the previous task's thread 0 already initialised the barriers and asked for the
-  // TMA boxes of the first STAGES − 1 stages (prefetch, FLASHMOE_PREFETCH_NEXT); cp.async rows of
-  // A are still this call's to load.
   template <int K, bool kTmaA = false, class ARow>
-  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {},
-                      bool prefetched = false) {
+  __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {}) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
     static_assert(!kTmaA || kTMA, "A by TMA only with the TMA pipeline");
     constexpr int kTiles = K / TK;
@@ -141,7 +137,7 @@ struct TileGemm {
       // Fresh barriers for this task (phase k of stage s is tile s + k · STAGES). The stages were
       // last written through the generic proxy (an epilogue, Combine, the gate): the proxy fence
       // and the barrier order those writes before the TMA's.
-      if (threadIdx.x == 0 && !prefetched) {
+      if (threadIdx.x == 0) {
 #pragma unroll
         for (int s = 0; s < STAGES; ++s) ptx::mbarrier_init(&sm.full[s], 1);
         ptx::fence_mbarrier_init();
@@ -161,7 +157,7 @@ struct TileGemm {
 #pragma unroll
     for (int j = 0; j < kARowsPerThread; ++j) rows[j] = kTmaA ? nullptr : aRow((threadIdx.x + j * S::kThreads) / kChunks);
     const int chunk = threadIdx.x % kChunks;
-    auto load = [&](int stage, int kt, bool tma = true) {
+    auto load = [&](int stage, int kt) {
       const int k0 = kt * TK + chunk * kVec;
       if constexpr (!kTmaA) {
 #pragma unroll
@@ -171,7 +167,7 @@ struct TileGemm {
         }
       }
       if constexpr (kTMA) {
-        if (threadIdx.x == 0 && tma) request(sm, maps, kTmaA, stage, kt);
+        if (threadIdx.x == 0) request(sm, maps, kTmaA, stage, kt);
       } else {
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
@@ -185,7 +181,7 @@ struct TileGemm {
     };
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < kTiles) load(s, s, !prefetched);
+      if (s < kTiles) load(s, s);
       ptx::cp_async_commit();
     }
     for (int kt = 0; kt < kTiles; ++kt) {
@@ -226,11 +222,6 @@ struct TileGemm {
       fence_accumulators();
     }
     ptx::cp_async_wait<0>();
-#if defined(FLASHMOE_PREFETCH_NEXT)
-    // The next task's boxes may be asked for right after this (prefetch): every thread's generic
-    // writes to the stages (cp.async rows) are ordered before them by this fence and the barrier.
-    if constexpr (kTMA) ptx::fence_proxy_async();
-#endif
     __syncthreads();
     if constexpr (kTMA) {
       // Every phase issued has been waited for: the barriers can give their memory back.
@@ -249,22 +240,6 @@ struct TileGemm {
       if (tmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
 #pragma unroll
       for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
-    }
-  }
-
-  // FLASHMOE_PREFETCH_NEXT (thread 0, between a task's k loop and its epilogue, which then stores
-  // from registers): fresh barriers and the first STAGES − 1 stages' TMA boxes of the next task,
-  // whose run() is then called with prefetched = true. The stages were drained and fenced (run).
-  template <int K>
-  static __device__ void prefetch(Smem& sm, const OperandMaps<NB>& maps, bool tmaA) {
-    if constexpr (kTMA) {
-#pragma unroll
-      for (int s = 0; s < STAGES; ++s) ptx::mbarrier_init(&sm.full[s], 1);
-      ptx::fence_mbarrier_init();
-      if (tmaA) ptx::fence_proxy_async_global();
-#pragma unroll
-      for (int s = 0; s < STAGES - 1; ++s)
-        if (s < K / TK) request(sm, maps, tmaA, s, s);
     }
   }
 
@@ -436,26 +411,6 @@ struct TileGemm {
     }
   }
 
-  // The epilogue without shared memory (wgmma layout): each thread stores its two adjacent columns
-  // per row as one 4- or 8-byte vector. A warp's store covers 8 rows × 16 bytes (bf16), half of
-  // each 32-byte sector; the next column step fills the other half. Leaves the stages to prefetch.
-  template <class Value>
-  __device__ void store_direct(Value value, T* out, size_t ld, int rows) const {
-    for_each_pair([&](int r, int c, int i) {
-      if (r >= rows) return;
-      const T pair[2] = {St::store(value(c, i)), St::store(value(c + 1, i + 1))};
-      storePair(out + (size_t)r * ld + c, pair);
-    });
-  }
-  static __device__ __forceinline__ void storePair(T* dst, const T (&pair)[2]) {
-    if constexpr (sizeof(T) == 2) {
-      unsigned bits;
-      memcpy(&bits, pair, 4);
-      *reinterpret_cast<unsigned*>(dst) = bits;
-    } else {
-      *reinterpret_cast<float2*>(dst) = make_float2(pair[0], pair[1]);
-    }
-  }
 };
 
 // tf32 on wgmma: the tensor cores read fp32 bits and drop the low mantissa bits, so operands are
