@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|bulkstore|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -288,25 +288,6 @@ if [ "$MODE" = tmarows ]; then
   step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
   step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
   defaults_vs_torch 2
-  exit 0
-fi
-if [ "$MODE" = bulkstore ]; then
-  # Eighth session, last call: GEMM1's results to peers by bulk copies with deferred counters
-  # (FLASHMOE_NVRTC_DEFINES=FLASHMOE_RESULTS_BULK_STORE): the 4- and 2-GPU batteries and one process
-  # per GPU over NVSHMEM with it, then T(2) and T(4) at 8K bf16 each way, alternating, and a trace.
-  F="FLASHMOE_NVRTC_DEFINES=FLASHMOE_RESULTS_BULK_STORE"
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192"
-  step 90 env $F $B verify --backend cuda --gpus 4 --seed ${SEED:-20261801} --repeats 30
-  step 70 env $F $B verify --backend cuda --gpus 2 --seed ${SEED:-20261802} --repeats 30
-  step 50 env $F NVSHMEM_REMOTE_TRANSPORT=none NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME=lo FLASHMOE_NVSHMEM_TRANSPORT=put \
-    $B launch -n 2 --timeout 45 -- verify --launcher env --only "bf16" --seed ${SEED:-20261803}
-  for i in 1 2; do
-    for E in "" "$F"; do
-      echo "## defines '$E'"
-      for P in 2 4; do step 30 env $E $B bench --backend cuda --gpus $P --dtype bf16 $A --runs 100; done
-    done
-  done
-  step 30 env $F $B bench --backend cuda --gpus 4 --dtype bf16 $A --trace
   exit 0
 fi
 if [ "$MODE" = final ]; then

@@ -22,43 +22,6 @@ union ProcessorShared {
   CombineShared<S> combine;
 };
 
-// FLASHMOE_RESULTS_BULK_STORE (opt-in experiment, eighth session): with peers, GEMM1's results
-// leave by bulk copies from the staged tile instead of every thread's stores, and the source's
-// column-tile counter is raised later, once the copies are complete (thread 0): after the next
-// task, or before waiting on an empty mailbox, or at Stop. On 4 H200s a GEMM1 task took 33–40 µs
-// against 25 on one GPU; the idea was that its stores over NVLink and the system fence that waits
-// for them were the difference.
-#if defined(FLASHMOE_RESULTS_BULK_STORE)
-constexpr bool kResultsBulkStore = true;
-#else
-constexpr bool kResultsBulkStore = false;
-#endif
-
-// Thread 0's counters still to raise for results sent by bulk copies: at most one from an earlier
-// task and one from the current one.
-struct ResultSignals {
-  unsigned *older = nullptr, *newest = nullptr;  // named, not an array: no local memory
-  int count = 0;
-  __device__ void add(unsigned* c) {
-    if (count == 1) older = newest;
-    newest = c;
-    ++count;
-  }
-  // Raises every counter whose copies are complete, waiting for all but the newest `kKeep` groups.
-  template <int kKeep>
-  __device__ void raise() {
-    if (count <= kKeep) return;
-    ptx::bulk_wait<kKeep>();
-    // The copies' writes (async proxy) are performed and visible to this thread; the system fence
-    // then orders them before the counter, as the stores of the default path are.
-    ptx::fence_proxy_async_global();
-    __threadfence_system();
-    if (count == 2) atomicAdd_system(older, 1u);
-    if (kKeep == 0) atomicAdd_system(newest, 1u);
-    count = kKeep;
-  }
-};
-
 // Where a task's TMA operands are (tensor maps, layout.cuh): GEMM0's W1 and W3, rows (local expert,
 // D) pairs and columns H; GEMM1's W2, rows (local expert, H) pairs and columns D, and its A, the
 // intermediate a, in 128-row boxes.
@@ -173,7 +136,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
 template <class S>
-__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task, ResultSignals& signals) {
+__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
@@ -214,24 +177,11 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
       return;
     }
 #endif
-    unsigned* count = &p.peers[source].combineCount[expert * tiles + t];
-    if constexpr (kResultsBulkStore && G::kTMA) {
-      const T (*tile)[G::kCRow] = g.stage(sh.gemm1, value);
-      // Each thread's writes to the tile before the bulk copies (async proxy) read it.
-      ptx::fence_proxy_async();
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        for (int r = 0; r < (int)task.rows; ++r) ptx::bulk_store(home + (size_t)r * H, tile[r], TN * sizeof(T));
-        ptx::bulk_commit();
-        signals.add(count);
-      }
-      return;
-    }
     g.store(sh.gemm1, value, home, H, (int)task.rows);
     __syncthreads();
     if (threadIdx.x == 0) {
       __threadfence_system();
-      atomicAdd_system(count, 1u);
+      atomicAdd_system(&p.peers[source].combineCount[expert * tiles + t], 1u);
     }
     return;
   }
@@ -313,16 +263,12 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
   const int me = blockIdx.x;
   const Watchdog dog{p};
   __shared__ ProcessorTrace tally;
-  ResultSignals signals;  // thread 0's (FLASHMOE_RESULTS_BULK_STORE)
   if (threadIdx.x == 0) tally.reset();
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
       MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
       const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
-      // A counter held back may be what the next task waits for (a Combine the source can only
-      // hand out once it is raised): nothing is held while waiting.
-      if (kResultsBulkStore && signals.count > 0 && ptx::ld_acquire(&slot->tag) != want) signals.raise<0>();
       bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
                          [&](unsigned long long v) { return v == want; });
       if (ok) {
@@ -335,22 +281,17 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
       } else {
         current->type = kTaskStop;
       }
-      // The staged tile of the last bulk copies is read out before the next task writes there.
-      if (kResultsBulkStore && signals.count > 0) ptx::bulk_wait_read<0>();
     }
     __syncthreads();
     const Task task = *current;
     if (task.type == kTaskStop) {
-      if (threadIdx.x == 0) {
-        if (kResultsBulkStore) signals.raise<0>();
-        tally.write(p, me);
-      }
+      if (threadIdx.x == 0) tally.write(p, me);
       return;
     }
     const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
     if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
     if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
-    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task, signals);
+    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -359,8 +300,6 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
       else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
       ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer());
-      // A GEMM1 task's own copies get the next task to complete in; older ones have had theirs.
-      if (kResultsBulkStore) task.type == kTaskGEMM1 ? signals.raise<1>() : signals.raise<0>();
     }
   }
 }

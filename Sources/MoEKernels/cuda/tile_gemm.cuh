@@ -401,22 +401,14 @@ struct TileGemm {
   // Call after run(): the pipeline is drained, so its shared memory holds the tile.
   template <class Value>
   __device__ void store(Smem& sm, Value value, T* out, size_t ld, int rows) const {
-    T (*tile)[kCRow] = stage(sm, value);
+    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(&sm);
+    for_each([&](int r, int c, int i) { tile[r][c] = St::store(value(c, i)); });
     __syncthreads();
     constexpr int kPerRow = BN / kVec;
     for (int i = threadIdx.x; i < rows * kPerRow; i += S::kThreads) {
       const int r = i / kPerRow, c = (i % kPerRow) * kVec;
       *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
     }
-  }
-
-  // The epilogue's first half: the tile, rounded to T, in the drained pipeline's shared memory,
-  // rows kCRow elements apart (a multiple of 16 bytes). The caller synchronises before reading it.
-  template <class Value>
-  __device__ T (*stage(Smem& sm, Value value) const)[kCRow] {
-    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(&sm);
-    for_each([&](int r, int c, int i) { tile[r][c] = St::store(value(c, i)); });
-    return tile;
   }
 
 };
