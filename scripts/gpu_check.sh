@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -288,6 +288,21 @@ if [ "$MODE" = tmarows ]; then
   step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
   step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
   defaults_vs_torch 2
+  exit 0
+fi
+if [ "$MODE" = gemm1peers ]; then
+  # Prepared in the eighth session, not yet run: why GEMM1 tasks take 35–40 µs with peers against
+  # 25 on one GPU. One traced forward at 8K bf16 on 1, 2 and every GPU count the machine has, with
+  # and without FLASHMOE_EXP_GEMM1_RESULTS_LOCAL (results kept local, wrong on purpose), alternating.
+  N=$(nvidia-smi -L | wc -l)
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192 --runs 100"
+  step 30 $B bench --backend cuda --dtype bf16 $A --trace
+  for i in 1 2; do
+    for E in "" FLASHMOE_EXP_GEMM1_RESULTS_LOCAL; do
+      echo "## defines '$E'"
+      for P in 2 $N; do step 40 env FLASHMOE_NVRTC_DEFINES="$E" $B bench --backend cuda --gpus $P --dtype bf16 $A $([ $i = 1 ] && echo --trace); done
+    done
+  done
   exit 0
 fi
 if [ "$MODE" = final ]; then

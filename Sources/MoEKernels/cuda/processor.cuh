@@ -163,7 +163,14 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     constexpr int EL = S::kExperts / S::kRanks;
     const int tiles = p.cellRows / TM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
+#if defined(FLASHMOE_EXP_GEMM1_RESULTS_LOCAL)
+    // Experiment (wrong results): every result stays in this GPU's own combine cells, only the
+    // counter crosses, to time GEMM1 with peers but without result traffic over NVLink (its tasks
+    // take 35–40 µs on 4 GPUs against 25 on one; eighth session).
+    T* home = static_cast<T*>(p.peers[p.rank].combineIn) + ((size_t)expert * p.cellRows + t * TM) * H + n0;
+#else
     T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * TM) * H + n0;
+#endif
 #if defined(FLASHMOE_TRANSPORT_NVSHMEM)
     if (source != p.rank) {
       // Staged in this GPU's symmetric memory (a remote put cannot read shared memory), then one
