@@ -29,11 +29,12 @@ template <> struct Storage<DType::fp16> {
 // epilogue spent about 5.5 µs of a 35 µs task on GELU while the tensor cores waited: with it a
 // GEMM0 task takes 32.4 µs instead of 35.2 and the forward 0.636 ms instead of 0.658 (8K, bf16, one
 // H200, eighth session; FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXACT_ERF gives erff back).
-// erf(x) = sign(x) · (1 − 2^q(|x|)), where q(t) = t · (c0 + c1 t + … + c7 t⁷) ≈ log2 erfc(t), fitted on [0, 3.92] (erfc ≈ 2⁻²⁵ there) by
-// scripts/fit_erf.py to minimise erf's own error: at most 0.83 ulp of 1.0 in float arithmetic, plus
-// ex2.approx's 2 ulp. GELU adds erf to 1, where erff's error is of that size too. Beyond 3.92 the
-// polynomial falls monotonically to −∞ (checked by the script), so erf is ±1 exactly there and for
-// ±∞, as erff's: GELU of a large negative value is −0 and of −∞ NaN, as on the CPU.
+// erf(x) = sign(x) · (1 − 2^q(|x|)), where q(t) = t · (c0 + c1 t + … + c7 t⁷) ≈ log2 erfc(t),
+// fitted on [0, 3.92] (erfc ≈ 2⁻²⁵ there) by scripts/fit_erf.py to minimise erf's own error: at
+// most 0.83 ulp of 1.0 in float arithmetic, plus ex2.approx's 2 ulp. GELU adds erf to 1, where
+// erff's error is of that size too. Beyond 3.92 the polynomial falls monotonically to −∞ (checked
+// by the script), so erf is ±1 exactly there and for ±∞, as erff's: GELU of a large negative value
+// is −0 and of −∞ NaN, as on the CPU.
 // MoEJITTests reads these coefficients from this file and checks the bound on the CPU.
 constexpr float kErfQ[8] = {-1.627908587e+00f, -9.184163809e-01f, -1.484816372e-01f, 2.825371362e-02f,
                             -7.746674819e-04f, -1.489418559e-03f, 4.455005983e-04f, -4.535775952e-05f};
