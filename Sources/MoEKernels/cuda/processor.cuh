@@ -22,29 +22,6 @@ union ProcessorShared {
   CombineShared<S> combine;
 };
 
-// Where a task's TMA operands are (tensor maps, layout.cuh): GEMM0's W1 and W3, rows (local expert,
-// D) pairs and columns H; GEMM1's W2, rows (local expert, H) pairs and columns D, and its A, the
-// intermediate a, in 128-row boxes.
-template <class S>
-__device__ OperandMaps<S::kGated ? 2 : 1> gemm0_maps(const Params& p, const Task& task, const Watchdog* dog) {
-  OperandMaps<S::kGated ? 2 : 1> maps{};
-  maps.map[0] = p.tensorMaps;
-  if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
-  maps.row0 = task.expert * S::kFFN + task.colTile * S::kGemm0N;
-  maps.dog = dog;
-  return maps;
-}
-template <class S>
-__device__ OperandMaps<1> gemm1_maps(const Params& p, const Task& task, const Watchdog* dog) {
-  OperandMaps<1> maps{};
-  maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
-  maps.row0 = task.expert * S::kHidden + task.colTile * S::kTileN;
-  maps.dog = dog;
-  maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
-  maps.aRow0 = task.rowTile * S::kTileM;
-  return maps;
-}
-
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 template <class S>
@@ -76,7 +53,13 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   G g;
   const Watchdog dog{p};
   OperandMaps<S::kGated ? 2 : 1> maps{};
-  if constexpr (G::kTMA) maps = gemm0_maps<S>(p, task, &dog);
+  if constexpr (G::kTMA) {
+    // Tensor maps W1, W3 (layout.cuh): rows are (local expert, D) pairs, columns H.
+    maps.map[0] = p.tensorMaps;
+    if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
+    maps.row0 = e * D + n0;
+    maps.dog = &dog;
+  }
 #if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
   // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
   // GEMM0 as GEMM1 loads its operands, to time the gather against a dense A.
@@ -103,7 +86,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   constexpr bool kPeerRowsTMA = S::kRanks > 1 && G::kTMA;
 #endif
   if (kPeerRowsTMA && !own) {
-    maps.aMap = static_cast<const char*>(p.tensorMaps) + 4 * 128;
+    maps.aMap = static_cast<const char*>(p.tensorMaps) + 512;
     maps.aRow0 = row0;
     g.template run<H, kPeerRowsTMA>(sh.gemm0, aRow, bRows, maps);
   } else {
@@ -148,8 +131,15 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   G g;
   const Watchdog dog{p};
   OperandMaps<1> maps{};
-  // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
-  if constexpr (G::kTMA) maps = gemm1_maps<S>(p, task, &dog);
+  if constexpr (G::kTMA) {
+    // Tensor map W2: rows are (local expert, H) pairs, columns D.
+    maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
+    maps.row0 = e * H + n0;
+    maps.dog = &dog;
+    // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
+    maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
+    maps.aRow0 = row0;
+  }
   g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {

@@ -167,7 +167,12 @@ struct TileGemm {
         }
       }
       if constexpr (kTMA) {
-        if (threadIdx.x == 0) request(sm, maps, kTmaA, stage, kt);
+        if (threadIdx.x == 0) {
+          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
+          if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
+#pragma unroll
+          for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
+        }
       } else {
 #pragma unroll
         for (int b = 0; b < NB; ++b) {
@@ -192,8 +197,8 @@ struct TileGemm {
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
         // Where a stage has cp.async rows, every thread's copies must be visible to the async proxy
         // (each thread's fence, then the block barrier) before wgmma reads them. Where every operand
-        // came by TMA (GEMM1), each thread's own wait on the stage's mbarrier is enough: one block
-        // barrier per k tile instead of two.
+        // came by TMA (GEMM1; GEMM0 for a peer's rows), each thread's own wait on the stage's
+        // mbarrier is enough: one block barrier per k tile instead of two.
         if (!kTmaA || kKLoopSync) {
           ptx::fence_proxy_async();
           __syncthreads();
@@ -229,17 +234,6 @@ struct TileGemm {
 #pragma unroll
         for (int s = 0; s < STAGES; ++s) ptx::mbarrier_inval(&sm.full[s]);
       }
-    }
-  }
-
-  // One stage's TMA boxes (thread 0): the bytes announced on the stage's barrier, then B's boxes
-  // and, with tmaA, A's.
-  static __device__ __forceinline__ void request(Smem& sm, const OperandMaps<NB>& maps, bool tmaA, int stage, int kt) {
-    if constexpr (kTMA) {
-      ptx::mbarrier_arrive_expect_tx(&sm.full[stage], (NB * BN + (tmaA ? TM : 0)) * 128);
-      if (tmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
-#pragma unroll
-      for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
     }
   }
 
@@ -349,23 +343,6 @@ struct TileGemm {
     }
   }
 
-  // The wgmma accumulator layout by pairs: f(row, col, i) for columns col and col + 1 of the row,
-  // which this thread holds in acc[b][i] and acc[b][i + 1].
-  template <class F>
-  __device__ __forceinline__ void for_each_pair(F f) const {
-    static_assert(kWG, "the wgmma accumulator layout");
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
-#pragma unroll
-    for (int mh = 0; mh < 2; ++mh)
-#pragma unroll
-      for (int j = 0; j < kBNw / 8; ++j) {
-        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
-        f(r, c, i);
-        f(r + 8, c, i + 2);
-      }
-  }
-
   // Calls f(row, col, i) for every accumulator element i this thread holds; acc[b][i] is its value.
   template <class F>
   __device__ void for_each(F f) const {
@@ -377,10 +354,17 @@ struct TileGemm {
 #pragma unroll
         for (int j = 0; j < kFJ; ++j) f(ty + 16 * i, tx + 8 * j, i * kFJ + j);
     } else if constexpr (kWG) {
-      for_each_pair([&](int r, int c, int i) {
-        f(r, c, i);
-        f(r, c + 1, i + 1);
-      });
+      const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
+#pragma unroll
+      for (int mh = 0; mh < 2; ++mh)
+#pragma unroll
+        for (int j = 0; j < kBNw / 8; ++j) {
+          const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
+          f(r, c, i);
+          f(r, c + 1, i + 1);
+          f(r + 8, c, i + 2);
+          f(r + 8, c + 1, i + 3);
+        }
     } else {
       const int wm = warp >> 1, wn = warp & 1, g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -410,7 +394,6 @@ struct TileGemm {
       *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
     }
   }
-
 };
 
 // tf32 on wgmma: the tensor cores read fp32 bits and drop the low mantissa bits, so operands are
