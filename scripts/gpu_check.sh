@@ -290,6 +290,39 @@ if [ "$MODE" = tmarows ]; then
   defaults_vs_torch 2
   exit 0
 fi
+if [ "$MODE" = session9 ]; then
+  # Ninth session, one call on 2 GPUs. (1) How much of the forward is operand traffic: B or A loaded
+  # for even k tiles only (wrong results on purpose), alternating with the default, one GPU.
+  # (2) Issue #4 again with the current kernel: the 2-GPU battery with 1,000 repeats, 4K/8K/16K on 2
+  # GPUs in bf16, fp32 and fp32/tf32, T(1)/T(2), torch_moe.py --gpus 2 at every size. (3) GEMM1 with
+  # peers without its result traffic (FLASHMOE_EXP_GEMM1_RESULTS_LOCAL), traced.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  for i in 1 2; do
+    for E in "" FLASHMOE_EXP_HALF_B FLASHMOE_EXP_HALF_A "FLASHMOE_EXP_HALF_A FLASHMOE_EXP_HALF_B"; do
+      echo "## defines '$E'"
+      step 40 env "FLASHMOE_NVRTC_DEFINES=$E" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  step 150 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261130} --repeats 1000
+  for i in 1 2; do
+    step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100
+    step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100
+  done
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
+  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 4096 8192 16384
+  step 90 $B bench --backend cuda --gpus 2 --dtype fp32 $A --sweep-tokens 4096 8192 16384 --runs 16
+  for S in 4096 8192 16384; do step 60 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype bf16 --warmup 16 --iters 32; done
+  for S in 4096 8192 16384; do step 60 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype fp32 --impl loop --warmup 8 --iters 16; done
+  for S in 4096 8192 16384; do step 60 python3 .device/torch_moe.py --gpus 2 --tokens $S --dtype fp32 --tf32 --impl loop --warmup 8 --iters 16; done
+  A="$A --sweep-tokens 8192 --runs 100"
+  for i in 1 2; do
+    for E in "" FLASHMOE_EXP_GEMM1_RESULTS_LOCAL; do
+      echo "## defines '$E'"
+      step 40 env "FLASHMOE_NVRTC_DEFINES=$E" $B bench --backend cuda --gpus 2 --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
+  exit 0
+fi
 if [ "$MODE" = gemm1peers ]; then
   # Prepared in the eighth session, not yet run: why GEMM1 tasks take 35–40 µs with peers against
   # 25 on one GPU. One traced forward at 8K bf16 on 1, 2 and every GPU count the machine has, with

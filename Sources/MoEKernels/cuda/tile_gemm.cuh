@@ -159,7 +159,20 @@ struct TileGemm {
     const int chunk = threadIdx.x % kChunks;
     auto load = [&](int stage, int kt) {
       const int k0 = kt * TK + chunk * kVec;
-      if constexpr (!kTmaA) {
+      // Timing experiments (wrong results on purpose): B (FLASHMOE_EXP_HALF_B) or A
+      // (FLASHMOE_EXP_HALF_A) is loaded for even k tiles only, odd ones compute on what the stage
+      // last held: the operand traffic a cluster's multicast would save.
+#if defined(FLASHMOE_EXP_HALF_B)
+      const bool withB = (kt & 1) == 0;
+#else
+      constexpr bool withB = true;
+#endif
+#if defined(FLASHMOE_EXP_HALF_A)
+      const bool withA = (kt & 1) == 0;
+#else
+      constexpr bool withA = true;
+#endif
+      if (!kTmaA && withA) {
 #pragma unroll
         for (int j = 0; j < kARowsPerThread; ++j) {
           const int r = (threadIdx.x + j * S::kThreads) / kChunks;
@@ -168,10 +181,11 @@ struct TileGemm {
       }
       if constexpr (kTMA) {
         if (threadIdx.x == 0) {
-          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
-          if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
+          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], ((withB ? NB * BN : 0) + (kTmaA && withA ? TM : 0)) * 128);
+          if (kTmaA && withA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
 #pragma unroll
-          for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
+          for (int b = 0; b < NB; ++b)
+            if (withB) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
         }
       } else {
 #pragma unroll
