@@ -290,28 +290,6 @@ if [ "$MODE" = tmarows ]; then
   defaults_vs_torch 2
   exit 0
 fi
-if [ "$MODE" = pairs ]; then
-  # Ninth session: paired Processors (FLASHMOE_CLUSTER_PAIRS=1, clusters of two sharing an operand
-  # by TMA multicast). A smoke test on the benchmark's layer, then alternating A/B against the
-  # default (1 and 2 GPUs, bf16 and tf32, 8K per GPU; the first round traced), then the 1- and
-  # 2-GPU batteries with pairs on.
-  P=FLASHMOE_CLUSTER_PAIRS
-  step 90 env $P=1 $B verify --backend cuda --only "benchmark's layer" --seed 20261901 --repeats 3
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192 --runs 100"
-  for i in 1 2; do
-    for E in 0 1; do
-      step 40 env $P=$E $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
-      step 40 env $P=$E $B bench --backend cuda --gpus 2 --dtype bf16 $A $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for E in 0 1; do
-    step 40 env $P=$E $B bench --backend cuda --dtype fp32 --math tf32 $A
-    step 40 env $P=$E $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
-  done
-  step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20261902} --repeats ${REPEATS:-10}
-  step 120 env $P=1 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261903} --repeats 30
-  exit 0
-fi
 if [ "$MODE" = session9 ]; then
   # Ninth session, one call on 2 GPUs. (1) How much of the forward is operand traffic: B or A loaded
   # for even k tiles only (wrong results on purpose), alternating with the default, one GPU.

@@ -58,8 +58,6 @@ public final class Driver: @unchecked Sendable {
   let cuLaunchCooperativeKernel: PFN_cuLaunchCooperativeKernel
   let cuOccupancyMaxActiveBlocksPerMultiprocessor: PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor
   let cuTensorMapEncodeTiled: PFN_cuTensorMapEncodeTiled?
-  let cuLaunchKernelEx: PFN_cuLaunchKernelEx?
-  let cuOccupancyMaxActiveClusters: PFN_cuOccupancyMaxActiveClusters?
 
   private static let sharedResult = loadOnce("CUDA driver") { try Driver.load(environment: CUDAEnvironment.current()) }
 
@@ -148,8 +146,6 @@ public final class Driver: @unchecked Sendable {
     cuOccupancyMaxActiveBlocksPerMultiprocessor = try lib.function(
       "cuOccupancyMaxActiveBlocksPerMultiprocessor", as: PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor.self)
     cuTensorMapEncodeTiled = lib.optionalFunction("cuTensorMapEncodeTiled", as: PFN_cuTensorMapEncodeTiled.self)
-    cuLaunchKernelEx = lib.optionalFunction("cuLaunchKernelEx", as: PFN_cuLaunchKernelEx.self)
-    cuOccupancyMaxActiveClusters = lib.optionalFunction("cuOccupancyMaxActiveClusters", as: PFN_cuOccupancyMaxActiveClusters.self)
     var v: Int32 = 0
     version = cuDriverGetVersion(&v) == CUDA_SUCCESS ? Int(v) : 0
   }

@@ -59,7 +59,6 @@ extension CUDABackendError {
     case 7: return "combine"
     case 8: return "stall (FLASHMOE_DEBUG_STALL)"
     case 9: return "operand arrival (TMA)"
-    case 10: return "cluster partner (paired Processors)"
     default: return "phase \(code)"
     }
   }

@@ -60,13 +60,6 @@ public final class CUDAMoE: @unchecked Sendable {
   /// "0" keeps cp.async. Measured on an H200 (sixth session): 8K tokens bf16 0.754 → 0.675 ms with
   /// two warpgroups, tf32 1.245 → 1.115 ms.
   public static let tmaVariable = "FLASHMOE_TMA"
-  /// Environment variable: "1" runs the Processors in clusters of two that fetch each pair task's
-  /// shared operand once, by TMA multicast (KernelSpec.clusterPairs, cluster.cuh), where the layer
-  /// allows it and all clusters fit on the GPU at once; "0" (the default while it is measured)
-  /// keeps one Processor per block.
-  public static let clusterPairsVariable = "FLASHMOE_CLUSTER_PAIRS"
-  /// 2 when the kernel runs in clusters of two (paired Processors), else 1.
-  public let clusterSize: Int
   /// The TMA operands' tensor maps (W1, W3, W2, the intermediate; layout.cuh) when the kernel uses TMA.
   let tensorMaps: DeviceBuffer?
   let dispatchers: Int
@@ -157,11 +150,7 @@ public final class CUDAMoE: @unchecked Sendable {
     /// The kernel with `warpgroups` per Processor block, loaded, and its grid; nil when the OS
     /// block's share of shared memory (which grows with maxTokens) does not fit next to that
     /// kernel's pipeline.
-    let pairsText = CUDAEnvironment.value(Self.clusterPairsVariable) ?? "0"
-    guard pairsText == "0" || pairsText == "1" else {
-      throw ConfigError(field: Self.clusterPairsVariable, value: "'\(pairsText)'", expected: "0 or 1")
-    }
-    func build(warpgroups: Int, pairs: Bool = pairsText == "1") throws -> (
+    func build(warpgroups: Int) throws -> (
       spec: KernelSpec, compile: CompileResult, kernel: Kernel, shared: Int, perSM: Int, grid: Int
     )? {
       let tileN = warpgroups == 2 ? 256 : KernelSpec.preferredTileN(
@@ -173,10 +162,6 @@ public final class CUDAMoE: @unchecked Sendable {
       spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
       spec.tmaOperands = try Self.tmaOperands(
         spec: spec, text: requestedTMA.map { $0 ? "1" : "0" } ?? CUDAEnvironment.value(Self.tmaVariable)) ? true : nil
-      let paired = pairs && KernelSpec.clusterPairsApply(
-        hidden: spec.hidden, ffn: spec.ffn, form: spec.form, tileN: spec.tileN, threads: spec.threads,
-        tmaOperands: spec.tmaOperands == true)
-      spec.clusterPairs = paired ? true : nil
       var compile = try compiler.compile(spec)
       if compile.cacheHit, compile.kernel.resources == nil {
         // A cached entry without ptxas's report cannot be checked: compile again and replace it.
@@ -221,13 +206,6 @@ public final class CUDAMoE: @unchecked Sendable {
         shared = (osNeed + 127) / 128 * 128
       }
       guard shared <= device.maxSharedMemoryPerBlockOptin else { return nil }
-      if paired {
-        // Clusters of two: an even grid of one block per SM, every cluster resident at once (the
-        // grid barrier needs the whole grid); otherwise the unpaired kernel.
-        let clusters = grid % 2 == 0 && perSM == 1
-          ? try kernel.maxActiveClusters(clusterSize: 2, grid: Dim3(grid), block: Dim3(spec.threads), sharedBytes: shared) : 0
-        if clusters < grid / 2 || grid % 2 != 0 { return try build(warpgroups: warpgroups, pairs: false) }
-      }
       return (spec, compile, kernel, shared, perSM, grid)
     }
 
@@ -256,7 +234,6 @@ public final class CUDAMoE: @unchecked Sendable {
     self.device = device
     self.compile = compile
     self.gridBlocks = grid
-    self.clusterSize = spec.clusterPairs == true ? 2 : 1
     self.blocksPerSM = perSM
     self.blockThreads = spec.threads
     self.sharedBytes = shared
@@ -436,15 +413,9 @@ public final class CUDAMoE: @unchecked Sendable {
     work.fill(&p)
     // The trace words must have been reset (`resetTrace`) before: not here, inside a timed span.
     if trace { p.trace = work.trace.address }
-    if clusterSize > 1 {
-      try kernel.launch(
-        grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream,
-        cooperative: true, clusterSize: clusterSize, arguments: [.bytes(p.bytes, alignment: 8)])
-    } else {
-      try kernel.launch(
-        grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
-        arguments: [.bytes(p.bytes, alignment: 8)])
-    }
+    try kernel.launch(
+      grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
+      arguments: [.bytes(p.bytes, alignment: 8)])
   }
 
   /// Turns a watchdog record of the last forward into an error (and resets the grid barrier, which

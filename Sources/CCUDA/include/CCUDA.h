@@ -126,32 +126,6 @@ typedef CUresult (*PFN_cuLaunchCooperativeKernel)(CUfunction f,
                                                   unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
                                                   unsigned int sharedMemBytes, CUstream hStream,
                                                   void **kernelParams);
-// cuLaunchKernelEx (CUDA >= 12.0) with launch attributes: here a cluster shape and the cooperative
-// flag together (paired Processors). CUlaunchAttribute is { id, 4 bytes of padding, a 64-byte
-// value union }; the cluster shape is the union's first three unsigned ints, the cooperative flag
-// its first int.
-static const int CU_LAUNCH_ATTRIBUTE_COOPERATIVE = 2;
-static const int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
-typedef struct CUlaunchAttribute_st {
-  int id;
-  char pad[4];
-  union {
-    char bytes[64];
-    struct { unsigned int x, y, z; } clusterDim;
-    int cooperative;
-  } value;
-} CUlaunchAttribute;
-typedef struct CUlaunchConfig_st {
-  unsigned int gridDimX, gridDimY, gridDimZ;
-  unsigned int blockDimX, blockDimY, blockDimZ;
-  unsigned int sharedMemBytes;
-  CUstream hStream;
-  CUlaunchAttribute *attrs;
-  unsigned int numAttrs;
-} CUlaunchConfig;
-typedef CUresult (*PFN_cuLaunchKernelEx)(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
-// How many clusters of the config's shape can be resident at once (CUDA >= 12.0).
-typedef CUresult (*PFN_cuOccupancyMaxActiveClusters)(int *numClusters, CUfunction func, const CUlaunchConfig *config);
 typedef CUresult (*PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *numBlocks, CUfunction func,
                                                                     int blockSize, size_t dynamicSMemSize);
 // cuTensorMapEncodeTiled (CUDA >= 12.0): fills a 128-byte, 64-byte-aligned CUtensorMap. The

@@ -17,7 +17,6 @@
 #include "scheduler.cuh"
 #include "transport.cuh"
 #include "trace.cuh"
-#include "cluster.cuh"
 
 namespace flashmoe {
 
@@ -36,8 +35,6 @@ __device__ __forceinline__ void forward(const Params& p) {
   static_assert(S::kTopK >= 1 && S::kTopK <= S::kExperts, "1 <= k <= E");
   static_assert(S::kThreads == 128 || S::kThreads == 256, "one or two warpgroups (the OS block uses warps 0–2)");
   static_assert(S::kRanks >= 1 && S::kExperts % S::kRanks == 0, "every GPU holds E / P experts");
-  static_assert(!S::kPairs || ((S::kFFN / S::kGemm0N) % 2 == 0 && (S::kHidden / S::kTileN) % 2 == 0),
-                "paired Processors need an even number of column tiles in GEMM0 and GEMM1");
 
   // 1024-byte alignment: wgmma's swizzled operand tiles (tile_gemm.cuh) start on 1024-byte boundaries.
   extern __shared__ __align__(1024) unsigned char smem[];
@@ -46,26 +43,6 @@ __device__ __forceinline__ void forward(const Params& p) {
   __shared__ bool blockOk;
   __shared__ Task current;
 
-  // Paired Processors (cluster.cuh): each block's stage barriers and handshake counter persist for
-  // the whole forward, outside the shared-storage union. They are ready in both blocks of every
-  // cluster before any block goes on (the OS block passes the cluster barrier too).
-  PairState pair{};
-  if constexpr (S::kPairs) {
-    __shared__ unsigned long long pairFull[S::kStages];
-    __shared__ unsigned pairReleased;
-    pair.full = pairFull;
-    pair.released = &pairReleased;
-    pair.rank = ptx::cluster_ctarank();
-    pair.partner = (blockIdx.x ^ 1u) + 1 < gridDim.x;
-    pair.partnerReleased = ptx::cluster_map(&pairReleased, pair.rank ^ 1u);
-    pair.tiles = 0;
-    if (threadIdx.x == 0) {
-      for (int s = 0; s < S::kStages; ++s) ptx::mbarrier_init(&pairFull[s], 1);
-      pairReleased = 0;
-      ptx::fence_mbarrier_init();
-    }
-    ptx::cluster_sync();
-  }
   if (threadIdx.x == 0) trace_first(p, kTraceStart);
   if (blockIdx.x == 0 && threadIdx.x == 0) Watchdog{p}.stall_if(kRoleGate);
   reset_counters<S>(p);
@@ -79,7 +56,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   if constexpr (S::kRanks > 1) dispatch<S>(p);
 
   if (blockIdx.x + 1 < gridDim.x) {
-    processor<S>(p, shared.processor, &current, pair);
+    processor<S>(p, shared.processor, &current);
   } else {
     // OS block: after OSShared come the Scheduler's per-Processor assignment counts and its
     // per-row-tile release flags (sized by the host: see flashmoe_layout).

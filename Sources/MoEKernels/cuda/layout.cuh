@@ -7,7 +7,7 @@ namespace flashmoe {
 
 // Roles and phases, named in watchdog reports.
 enum Role : unsigned { kRoleGate = 1, kRoleProcessor = 2, kRoleScheduler = 3, kRoleSubscriber = 4, kRoleBarrier = 5 };
-enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7, kPhaseStall = 8, kPhaseOperands = 9, kPhasePartner = 10 };
+enum Phase : unsigned { kPhaseGate = 1, kPhaseScan = 2, kPhaseSlots = 3, kPhaseTasks = 4, kPhaseDrain = 5, kPhaseDispatch = 6, kPhaseCombine = 7, kPhaseStall = 8, kPhaseOperands = 9 };
 
 // Written once by the first actor that gives up waiting; `epoch` says which forward it belongs to,
 // so the record never needs clearing.
@@ -25,15 +25,12 @@ struct ErrorRecord {
 
 // A task for a Processor (Appendix E): type and the tile it covers.
 enum TaskType : unsigned { kTaskStop = 0, kTaskGEMM0 = 1, kTaskGEMM1 = 2, kTaskCombine = 3 };
-// Paired Processors (S::kPairs): how a Task packs its second half (processor.cuh, half_of).
-enum PairKind : unsigned { kPairNone = 0, kPairB = 1, kPairA = 2, kPairNext = 3 };
 struct Task {
   unsigned type;
   unsigned rowTile;  // GEMM0/GEMM1: row tile of the grouped buffers (P > 1: cell · T + tile); Combine: token tile
-  unsigned colTile;  // output column tile (paired Processors: PairKind << 16 | column tile)
+  unsigned colTile;  // output column tile
   unsigned expert;   // local expert (its weights on this GPU)
-  unsigned rows;     // P > 1: valid rows of the row tile (the rest is padding and is never sent);
-                     // paired, a second row tile's in the high 16 bits
+  unsigned rows;     // P > 1: valid rows of the row tile (the rest is padding and is never sent)
 };
 
 // One slot of a Processor's mailbox: the Scheduler writes `task`, then releases `tag`

@@ -25,7 +25,7 @@ union ProcessorShared {
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 template <class S>
-__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task, const PairState& pair, Share share) {
+__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using St = typename G::St;
   using T = typename G::T;
@@ -59,8 +59,6 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
     maps.row0 = e * D + n0;
     maps.dog = &dog;
-    maps.pair = pair;
-    maps.share = share;
   }
 #if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
   // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
@@ -87,9 +85,6 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 #else
   constexpr bool kPeerRowsTMA = S::kRanks > 1 && G::kTMA;
 #endif
-  // Paired halves share A only where it comes by TMA (a peer's rows); gathered rows are each
-  // block's own, and the pair then shares nothing.
-  if (maps.share == kShareA && !(kPeerRowsTMA && !own)) maps.share = kShareNone;
   if (kPeerRowsTMA && !own) {
     maps.aMap = static_cast<const char*>(p.tensorMaps) + 512;
     maps.aRow0 = row0;
@@ -124,7 +119,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
 template <class S>
-__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task, const PairState& pair, Share share) {
+__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
@@ -144,8 +139,6 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
     maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
     maps.aRow0 = row0;
-    maps.pair = pair;
-    maps.share = share;
   }
   g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
@@ -262,48 +255,16 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
   }
 }
 
-// A pair task's half `h` (0 or 1; without pairs the task is half 0). The Scheduler packs the pair
-// into one Task: the kind in colTile's high half (kPairB: half 1 is the next row tile, same column
-// tile; kPairA: the same row tile, next column tile; Combine kPairNext: the next Combine task), the
-// second row tile's valid rows in rows' high half. False when the half does not exist.
 template <class S>
-__device__ bool half_of(const Params& p, const Task& t, int h, Task& half, Share& share) {
-  const unsigned kind = t.colTile >> 16;
-  half = Task{t.type, t.rowTile, t.colTile & 0xffffu, t.expert, t.rows & 0xffffu};
-  share = kind == kPairB ? kShareB : kind == kPairA ? kShareA : kShareNone;
-  if (h == 0) return true;
-  if (kind == kPairB) {
-    half.rowTile += 1;
-    half.rows = t.rows >> 16;
-  } else if (kind == kPairA) {
-    half.colTile += 1;
-  } else if (kind == kPairNext) {
-    constexpr int cPerRow = (S::kHidden + S::kCombineN - 1) / S::kCombineN;
-    const unsigned j = half.rowTile * cPerRow + half.colTile + 1;
-    half.rowTile = j / cPerRow;
-    half.colTile = j % cPerRow;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-// Runs one Processor (without pairs), or one block's side of a pair of Processors (S::kPairs):
-// both blocks of a cluster read the unit's mailbox and each runs its half of the pair task; the
-// block whose cluster partner is the OS block runs both halves itself, one after the other.
-template <class S>
-__device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current, PairState pair) {
+__device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current) {
   const int me = blockIdx.x;
-  const int unit = S::kPairs ? me >> 1 : me;
   const Watchdog dog{p};
   __shared__ ProcessorTrace tally;
   if (threadIdx.x == 0) tally.reset();
-  using G0 = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
-  using G1 = TileGemm<S, 1, S::kTileN>;
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
-      MailboxSlot* slot = &p.mailbox[unit * kMailboxDepth + (seq - 1) % kMailboxDepth];
+      MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
       const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
       bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
                          [&](unsigned long long v) { return v == want; });
@@ -321,42 +282,22 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     __syncthreads();
     const Task task = *current;
     if (task.type == kTaskStop) {
-      if (threadIdx.x == 0) {
-        tally.write(p, me);
-        // Neither block of a pair leaves while its partner may still write to its shared memory.
-        if (S::kPairs && pair.partner) {
-          pair.release(pair.tiles);
-          pair.wait_released(pair.tiles, dog);
-        }
-      }
+      if (threadIdx.x == 0) tally.write(p, me);
       return;
     }
-    const int halves = S::kPairs && !pair.partner ? 2 : 1;
-    for (int h = 0; h < halves; ++h) {
-      Task half;
-      Share share;
-      if (!half_of<S>(p, task, S::kPairs && pair.partner ? (int)pair.rank : h, half, share)) continue;
-      if (!(S::kPairs && pair.partner)) share = kShareNone;
-      const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
-      if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
-      if (half.type == kTaskGEMM0) {
-        gemm0_task<S>(p, sh, half, pair, share);
-        if constexpr (G0::kPaired) pair.tiles += S::kHidden / G0::TK;
-      } else if (half.type == kTaskGEMM1) {
-        gemm1_task<S>(p, sh, half, pair, share);
-        if constexpr (G1::kPaired) pair.tiles += S::kFFN / G1::TK;
-      } else {
-        combine_task<S>(p, sh.combine, half);
-      }
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        __threadfence();
-        if (half.type == kTaskGEMM0) atomicAdd(&p.rowDone[half.rowTile], 1u);
-        else if (half.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-        if (p.trace) tally.add(half.type, t0, ptx::globaltimer());
-      }
+    const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
+    if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
+    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
+    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
+    else combine_task<S>(p, sh.combine, task);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      __threadfence();
+      if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
+      else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+      if (p.trace) tally.add(task.type, t0, ptx::globaltimer());
     }
-    if (threadIdx.x == 0) ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
   }
 }
 

@@ -42,40 +42,6 @@ __device__ bool release_rows(const Params& p, unsigned char* released, int& scan
   return progress;
 }
 
-// Paired Processors (S::kPairs): tasks are handed out in pairs, one half per block of a cluster,
-// sharing an operand. GEMM0's pair q of a group of R row tiles from `first` (an expert's, or a
-// cell's) and C column tiles (C even): per pair of column tiles, the row tiles two by two in the
-// first column tile, then in the second (B shared: the weights' slice is fetched once for two row
-// tiles), and when R is odd its last row tile in both column tiles (A shared). R · C / 2 pairs.
-template <class Rows>
-__device__ Task gemm0_pair(int first, int R, int q, unsigned expert, Rows rowsOf) {
-  const int h = R / 2, cp = q / R, i = q % R;
-  if (i < 2 * h) {
-    const int rt = first + 2 * (i % h), col = 2 * cp + i / h;
-    return Task{kTaskGEMM0, (unsigned)rt, (kPairB << 16) | (unsigned)col, expert, rowsOf(rt) | rowsOf(rt + 1) << 16};
-  }
-  const int rt = first + R - 1;
-  return Task{kTaskGEMM0, (unsigned)rt, (kPairA << 16) | (unsigned)(2 * cp), expert, rowsOf(rt)};
-}
-// GEMM1's pairs: one released row tile and two neighbouring column tiles (A shared).
-__device__ __forceinline__ Task gemm1_pair(int rt, int pairInRow, unsigned expert, unsigned rows) {
-  return Task{kTaskGEMM1, (unsigned)rt, (kPairA << 16) | (unsigned)(2 * pairInRow), expert, rows};
-}
-// Combine task j, or with pairs Combine tasks 2j and 2j + 1 (the second when it exists).
-template <class S>
-__device__ Task combine_task_at(int j, int cPerRow, int total) {
-  if constexpr (S::kPairs) {
-    const int first = 2 * j;
-    const unsigned kind = first + 1 < total ? kPairNext : kPairNone;
-    return Task{kTaskCombine, (unsigned)(first / cPerRow), (kind << 16) | (unsigned)(first % cPerRow), 0u, 0u};
-  } else {
-    return Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u, 0u};
-  }
-}
-// Task counts as the Scheduler hands them out: with pairs, pairs (GEMM column tiles per row are even).
-template <class S>
-__device__ __forceinline__ int handed_count(int tasks) { return S::kPairs ? (tasks + 1) / 2 : tasks; }
-
 // One GPU: the row tiles of every expert are known once the gate is done.
 template <class S>
 struct LocalBook {
@@ -89,48 +55,42 @@ struct LocalBook {
     for (int i = threadIdx.x & 31; i < os.rowTiles; i += 32) released[i] = 0;
     __syncwarp();
   }
-  __device__ int g0Total() const { return handed_count<S>(os.gemm0Total); }
-  __device__ int g1Total() const { return handed_count<S>(os.gemm1Total); }
-  __device__ int cTotal() const { return handed_count<S>(os.combineTotal); }
+  __device__ int g0Total() const { return os.gemm0Total; }
+  __device__ int g1Total() const { return os.gemm1Total; }
+  __device__ int cTotal() const { return os.combineTotal; }
   __device__ bool allKnown() const { return true; }
-  __device__ int g1PerRow() const { return S::kPairs ? os.gemm1PerRow / 2 : os.gemm1PerRow; }
 
   __device__ bool refresh() {
     // Row tiles finish roughly in order here (GEMM0 is handed out in row-tile order per expert):
     // a window of 256 keeps each sweep short.
     bool progress = release_rows<256>(p, released, scanFrom, os.rowTiles, rowsReleased, os.gemm0PerRow, [](int i) { return i; });
-    if (!combineOpen && g1Next == g1Total()) {
+    if (!combineOpen && g1Next == os.gemm1Total) {
       const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
       combineOpen = __shfl_sync(kFull, done, 0) == os.gemm1Total;
       if (combineOpen && (threadIdx.x & 31) == 0) trace_last(p, kTraceResultsIn);
     }
     return progress;
   }
-  __device__ int availG1() const { return rowsReleased * g1PerRow() - g1Next; }
-  __device__ int availG0() const { return g0Total() - g0Next; }
-  __device__ int availC() const { return combineOpen ? cTotal() - cNext : 0; }
-  __device__ bool g0Done() const { return g0Next == g0Total(); }
+  __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
+  __device__ int availG0() const { return os.gemm0Total - g0Next; }
+  __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
+  __device__ bool g0Done() const { return g0Next == os.gemm0Total; }
   __device__ void tookG0(int n) { g0Next += n; }
   __device__ int g0Handed() const { return g0Next; }
   __device__ Task gemm0At(int j) const { return gemm0(g0Next + j); }
 
   __device__ Task gemm1(int j) const {
-    const int rt = p.readyRows[j / g1PerRow()];
-    const unsigned expert = (unsigned)__ldcg(&p.rowTileExpert[rt]);
-    if constexpr (S::kPairs) return gemm1_pair(rt, j % g1PerRow(), expert, 0u);
-    return Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % os.gemm1PerRow), expert, 0u};
+    const int rt = p.readyRows[j / os.gemm1PerRow];
+    return Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % os.gemm1PerRow), (unsigned)__ldcg(&p.rowTileExpert[rt]), 0u};
   }
   // Expert-major, then column tile, then row tile: a W1 slice is read once and reused from L2.
-  // (gemm0Base counts tasks, or with pairs pairs: the column tiles per row are even.)
   __device__ Task gemm0(int j) const {
-    const int div = S::kPairs ? 2 : 1;
     int lo = 0, hi = S::kExperts - 1;
     while (lo < hi) {
       const int mid = (lo + hi + 1) >> 1;
-      if (os.gemm0Base[mid] / div <= j) lo = mid; else hi = mid - 1;
+      if (os.gemm0Base[mid] <= j) lo = mid; else hi = mid - 1;
     }
-    const int rows = os.firstRowTile[lo + 1] - os.firstRowTile[lo], local = j - os.gemm0Base[lo] / div;
-    if constexpr (S::kPairs) return gemm0_pair(os.firstRowTile[lo], rows, local, (unsigned)lo, [](int) { return 0u; });
+    const int rows = os.firstRowTile[lo + 1] - os.firstRowTile[lo], local = j - os.gemm0Base[lo];
     return Task{kTaskGEMM0, (unsigned)(os.firstRowTile[lo] + local % rows), (unsigned)(local / rows), (unsigned)lo, 0u};
   }
 };
@@ -160,10 +120,9 @@ struct PeerBook {
     if ((threadIdx.x & 31) == 0) os.gemm0Base[0] = 0;
     __syncwarp();
   }
-  __device__ int g0Total() const { return os.gemm0Base[known]; }  // with pairs, pairs
-  __device__ int g1PerRow() const { return S::kPairs ? os.gemm1PerRow / 2 : os.gemm1PerRow; }
-  __device__ int g1Total() const { return pendingTiles * g1PerRow(); }
-  __device__ int cTotal() const { return handed_count<S>(os.combineTotal); }
+  __device__ int g0Total() const { return os.gemm0Base[known]; }
+  __device__ int g1Total() const { return pendingTiles * os.gemm1PerRow; }
+  __device__ int cTotal() const { return os.combineTotal; }
   __device__ bool allKnown() const { return known == kCells; }
 
   __device__ bool refresh() {
@@ -176,7 +135,7 @@ struct PeerBook {
       if (lane == 0) {
         for (int i = known; i < arrived; ++i) {
           const int cell = os.arrivedCell[i], tiles = (os.cellCount[cell] + S::kTileM - 1) / S::kTileM;
-          os.gemm0Base[i + 1] = os.gemm0Base[i] + tiles * os.gemm0PerRow / (S::kPairs ? 2 : 1);
+          os.gemm0Base[i + 1] = os.gemm0Base[i] + tiles * os.gemm0PerRow;
           for (int t = 0; t < tiles; ++t) p.rowTileExpert[pendingTiles++] = cell * tilesPerCell() + t;
         }
       }
@@ -193,9 +152,9 @@ struct PeerBook {
     if (!combineOpen) combineOpen = os.combineReady != 0;
     return progress;
   }
-  __device__ int availG1() const { return rowsReleased * g1PerRow() - g1Next; }
+  __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
   __device__ int availG0() const { return peerAvail() + ownEnd() - ownNext; }
-  __device__ int availC() const { return combineOpen ? cTotal() - cNext : 0; }
+  __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
   __device__ bool g0Done() const { return availG0() == 0; }
   __device__ void tookG0(int n) {
     const int fromPeers = min(n, peerAvail());
@@ -213,13 +172,10 @@ struct PeerBook {
     return (unsigned)min(S::kTileM, os.cellCount[cell] - t * S::kTileM);
   }
   __device__ Task gemm1(int j) const {
-    const int rt = p.readyRows[j / g1PerRow()];
-    const unsigned expert = (unsigned)((rt / tilesPerCell()) % EL);
-    if constexpr (S::kPairs) return gemm1_pair(rt, j % g1PerRow(), expert, rowsOf(rt));
-    return Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % os.gemm1PerRow), expert, rowsOf(rt)};
+    const int rt = p.readyRows[j / os.gemm1PerRow];
+    return Task{kTaskGEMM1, (unsigned)rt, (unsigned)(j % os.gemm1PerRow), (unsigned)((rt / tilesPerCell()) % EL), rowsOf(rt)};
   }
-  // Arrival by arrival; inside a cell column tile by column tile, row tiles innermost (with
-  // pairs, gemm0_pair's order inside the cell).
+  // Arrival by arrival; inside a cell column tile by column tile, row tiles innermost.
   __device__ Task gemm0(int j) const {
     int lo = 0, hi = known - 1;
     while (lo < hi) {
@@ -228,8 +184,6 @@ struct PeerBook {
     }
     const int cell = os.arrivedCell[lo], local = j - os.gemm0Base[lo];
     const int tiles = (os.cellCount[cell] + S::kTileM - 1) / S::kTileM;
-    if constexpr (S::kPairs)
-      return gemm0_pair(cell * tilesPerCell(), tiles, local, (unsigned)(cell % EL), [&](int rt) { return rowsOf(rt); });
     const int rt = cell * tilesPerCell() + local % tiles;
     return Task{kTaskGEMM0, (unsigned)rt, (unsigned)(local / tiles), (unsigned)(cell % EL), rowsOf(rt)};
   }
@@ -240,9 +194,7 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
   const int lane = threadIdx.x & 31;
   const Watchdog dog{p};
   const unsigned long long epochTag = (unsigned long long)p.epoch << 32;
-  // With pairs the Scheduler serves units: the clusters of two Processors, and last the block next
-  // to the OS block, alone (it runs both halves); unit u's blocks are 2u and 2u + 1.
-  const int processors = S::kPairs ? (int)gridDim.x / 2 : p.processors, cPerRow = book.os.combinePerRow;
+  const int processors = p.processors, cPerRow = book.os.combinePerRow;
   for (int i = lane; i < processors; i += 32) assigned[i] = 0;
   book.start();
 
@@ -266,17 +218,8 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
       const int pid = base + lane;
       int free = 0;
       if (pid < processors && assigned[pid] >= 0) {
-        auto finishedBy = [&](int block) {
-          const unsigned long long f = ptx::ld_acquire(&p.finished[block]);
-          return (f >> 32) == p.epoch ? (int)(unsigned)f : 0;
-        };
-        int fin;
-        if constexpr (S::kPairs) {
-          fin = finishedBy(2 * pid);
-          if (2 * pid + 1 < p.processors) fin = min(fin, finishedBy(2 * pid + 1));
-        } else {
-          fin = finishedBy(pid);
-        }
+        const unsigned long long f = ptx::ld_acquire(&p.finished[pid]);
+        const int fin = (f >> 32) == p.epoch ? (int)(unsigned)f : 0;
         free = kMailboxDepth - (assigned[pid] - fin);
       }
       const int want = draining ? (free > 0 ? 1 : 0) : free;
@@ -296,7 +239,10 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
           const int idx = handed + before + s;
           if (idx < availG1) task = book.gemm1(book.g1Next + idx);
           else if (idx < availG1 + availG0) task = book.gemm0At(idx - availG1);
-          else task = combine_task_at<S>(book.cNext + idx - availG1 - availG0, cPerRow, book.os.combineTotal);
+          else {
+            const int j = book.cNext + idx - availG1 - availG0;
+            task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u, 0u};
+          }
         }
         const int seq = assigned[pid] + 1;
         MailboxSlot* slot = &p.mailbox[pid * kMailboxDepth + (seq - 1) % kMailboxDepth];

@@ -53,13 +53,6 @@ struct Spec {
 #else
   static constexpr int kStages = kWarpgroups == 2 ? 4 : 3;
 #endif
-  // Paired Processors (cluster.cuh): launched in clusters of two, the two Processors of a cluster
-  // run the halves of one pair task and fetch the operand they share once, by multicast.
-#if defined(FLASHMOE_CLUSTER_PAIRS)
-  static constexpr bool kPairs = true;
-#else
-  static constexpr bool kPairs = false;
-#endif
 };
 
 }  // namespace flashmoe

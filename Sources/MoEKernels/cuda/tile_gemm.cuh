@@ -19,7 +19,6 @@
 #include "wgmma.cuh"
 #include "tma.cuh"
 #include "watchdog.cuh"
-#include "cluster.cuh"
 
 namespace flashmoe {
 
@@ -36,10 +35,6 @@ struct OperandMaps {
   const Watchdog* dog;
   const void* aMap;  // run<K, true>: A too comes by TMA, rows aRow0.. of this map
   int aRow0;
-  // Paired Processors (S::kPairs, cluster.cuh): this block's side of the pair, and which operand
-  // the partner's half shares (fetched once for both, by multicast).
-  PairState pair;
-  Share share;
 };
 
 template <class S, int NB, int BN>
@@ -133,31 +128,12 @@ struct TileGemm {
   // tf32 on wgmma: both operands must arrive rounded to tf32 (kRoundedTokens below says who
   // rounds them); the tensor cores would truncate them.
   // kTmaA: A is a dense matrix with a tensor map (maps.aMap), copied by TMA like B; aRow is unused.
-  // Paired Processors: the stage barriers persist across tasks (PairState::full) and tile kt of a
-  // task is k tile maps.pair.tiles + kt of the block's stream, so that both blocks of a cluster
-  // agree on every stage and phase. The shared operand of tile kt is fetched by the block whose
-  // rank is kt's parity, for both.
-  static constexpr bool kPaired = kTMA && S::kPairs;
-
   template <int K, bool kTmaA = false, class ARow>
   __device__ void run(Smem& sm, ARow aRow, const T* const (&bRows)[NB], const OperandMaps<NB>& maps = {}) {
     static_assert(K % TK == 0, "K must be a multiple of the k tile");
     static_assert(!kTmaA || kTMA, "A by TMA only with the TMA pipeline");
     constexpr int kTiles = K / TK;
-    unsigned long long* full = nullptr;
-    unsigned base = 0;
-    if constexpr (kPaired) {
-      full = maps.pair.full;
-      base = maps.pair.tiles;
-      // The stages were last written through the generic proxy (an epilogue, Combine, the gate):
-      // each thread's proxy fence and the barrier order those writes before any TMA's; then the
-      // partner may fill them.
-      if (threadIdx.x == 0 && kTmaA) ptx::fence_proxy_async_global();
-      ptx::fence_proxy_async();
-      __syncthreads();
-      if (threadIdx.x == 0 && maps.share != kShareNone) maps.pair.release(base);
-    } else if constexpr (kTMA) {
-      full = sm.full;
+    if constexpr (kTMA) {
       // Fresh barriers for this task (phase k of stage s is tile s + k · STAGES). The stages were
       // last written through the generic proxy (an epilogue, Combine, the gate): the proxy fence
       // and the barrier order those writes before the TMA's.
@@ -181,7 +157,6 @@ struct TileGemm {
 #pragma unroll
     for (int j = 0; j < kARowsPerThread; ++j) rows[j] = kTmaA ? nullptr : aRow((threadIdx.x + j * S::kThreads) / kChunks);
     const int chunk = threadIdx.x % kChunks;
-    auto stageOf = [&](int kt) { return (int)((base + kt) % STAGES); };
     auto load = [&](int stage, int kt) {
       const int k0 = kt * TK + chunk * kVec;
       // Timing experiments (wrong results on purpose): B (FLASHMOE_EXP_HALF_B) or A
@@ -206,26 +181,11 @@ struct TileGemm {
       }
       if constexpr (kTMA) {
         if (threadIdx.x == 0) {
-          ptx::mbarrier_arrive_expect_tx(&full[stage], ((withB ? NB * BN : 0) + (kTmaA && withA ? TM : 0)) * 128);
-          // Paired: this block's own operand first; then, on its k tiles, the shared one for both
-          // blocks, once the partner has released the stage (what it held, or from the previous
-          // task on, the epilogue's tile).
-          const Share share = kPaired ? maps.share : kShareNone;
-          if (kTmaA && withA && share != kShareA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &full[stage]);
+          ptx::mbarrier_arrive_expect_tx(&sm.full[stage], ((withB ? NB * BN : 0) + (kTmaA && withA ? TM : 0)) * 128);
+          if (kTmaA && withA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
 #pragma unroll
           for (int b = 0; b < NB; ++b)
-            if (withB && share != kShareB) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &full[stage]);
-          if constexpr (kPaired) {
-            if (share != kShareNone && (unsigned)(kt & 1) == maps.pair.rank) {
-              maps.pair.wait_released(base + (kt >= STAGES - 1 ? kt - (STAGES - 1) : 0), *maps.dog);
-              if (share == kShareA && kTmaA && withA)
-                ptx::tma_load_2d_multicast(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &full[stage], 3);
-#pragma unroll
-              for (int b = 0; b < NB; ++b)
-                if (share == kShareB && withB)
-                  ptx::tma_load_2d_multicast(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &full[stage], 3);
-            }
-          }
+            if (withB) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &sm.full[stage]);
         }
       } else {
 #pragma unroll
@@ -240,12 +200,12 @@ struct TileGemm {
     };
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < kTiles) load(stageOf(s), s);
+      if (s < kTiles) load(s, s);
       ptx::cp_async_commit();
     }
     for (int kt = 0; kt < kTiles; ++kt) {
       ptx::cp_async_wait<STAGES - 2>();
-      if constexpr (kTMA) wait_operands(full[stageOf(kt)], ((base + kt) / STAGES) & 1, maps.dog);
+      if constexpr (kTMA) wait_operands(sm.full[kt % STAGES], (kt / STAGES) & 1, maps.dog);
       if constexpr (kWG) {
         // Tile kt's wgmma is issued while tile kt − 1's may still run (the tensor cores never wait
         // for the loop), then tile kt − 1's is awaited by every warp before its stage is refilled.
@@ -257,7 +217,7 @@ struct TileGemm {
           ptx::fence_proxy_async();
           __syncthreads();
         }
-        compute(sm, stageOf(kt));
+        compute(sm, kt % STAGES);
 #if defined(FLASHMOE_KLOOP_DRAIN)
         // The compiler's second try (KernelCompiler) where ptxas serialised every wgmma of the
         // loop (C7514: it moves in-flight accumulators at the back edge, seen for gated layers and
@@ -272,10 +232,7 @@ struct TileGemm {
         __syncthreads();
       }
       // The stage refilled here was read by tile kt − 1, which every warp has finished with.
-      if constexpr (kPaired) {
-        if (threadIdx.x == 0 && maps.share != kShareNone && kt >= 1 && kt + STAGES - 1 < kTiles) maps.pair.release(base + kt);
-      }
-      if (kt + STAGES - 1 < kTiles && !experiment_skips()) load(stageOf(kt + STAGES - 1), kt + STAGES - 1);
+      if (kt + STAGES - 1 < kTiles && !experiment_skips()) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
       ptx::cp_async_commit();
       if constexpr (!kWG) compute(sm, kt % STAGES);
     }
@@ -285,7 +242,7 @@ struct TileGemm {
     }
     ptx::cp_async_wait<0>();
     __syncthreads();
-    if constexpr (kTMA && !kPaired) {
+    if constexpr (kTMA) {
       // Every phase issued has been waited for: the barriers can give their memory back.
       if (threadIdx.x == 0) {
 #pragma unroll
