@@ -290,6 +290,32 @@ if [ "$MODE" = tmarows ]; then
   defaults_vs_torch 2
   exit 0
 fi
+if [ "$MODE" = l2prefetch ]; then
+  # Ninth session: warming the L2 ahead of the TMA copies (FLASHMOE_L2_PREFETCH=D: k tile t + D's
+  # boxes when tile t is staged, gathered rows whole at the start; FLASHMOE_L2_PREFETCH_NEXT: the
+  # next task's first k tiles near the end of this one's loop). Alternating A/B, 8K per GPU, the
+  # first round traced; then the real-size cases with both.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192 --runs 100"
+  for i in 1 2; do
+    for E in "" FLASHMOE_L2_PREFETCH=2 FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT "FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT"; do
+      echo "## defines '$E'"
+      step 40 env "FLASHMOE_NVRTC_DEFINES=$E" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for i in 1 2; do
+    for E in "" FLASHMOE_L2_PREFETCH=4 "FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT"; do
+      echo "## defines '$E'"
+      step 40 env "FLASHMOE_NVRTC_DEFINES=$E" $B bench --backend cuda --gpus 2 --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for E in "" "FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT"; do
+    echo "## defines '$E'"
+    step 40 env "FLASHMOE_NVRTC_DEFINES=$E" $B bench --backend cuda --dtype fp32 --math tf32 $A
+    step 40 env "FLASHMOE_NVRTC_DEFINES=$E" $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A
+  done
+  step 120 env "FLASHMOE_NVRTC_DEFINES=FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT" $B verify --backend cuda --only "real size" --seed 20261951 --repeats 3
+  exit 0
+fi
 if [ "$MODE" = session9 ]; then
   # Ninth session, one call on 2 GPUs. (1) How much of the forward is operand traffic: B or A loaded
   # for even k tiles only (wrong results on purpose), alternating with the default, one GPU.

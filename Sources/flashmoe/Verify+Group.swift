@@ -83,6 +83,12 @@ struct GroupCase {
       .base("dropless", capacity: .dropless),
       { var c = GroupCase.base("every GPU's tokens to GPU \(gpus - 1)'s experts; the others receive nothing"); c.allToLastGPU = true; return c }(),
       { var c = GroupCase.base("every GPU's tokens to GPU \(gpus - 1)'s experts, dropless", capacity: .dropless); c.allToLastGPU = true; return c }(),
+      // H = D = 512: two column tiles of 256 in each GEMM (the 256-wide tiles of two warpgroups),
+      // S = 4096: cells of 8 or 9 row tiles.
+      .base("H = D = 512, S = 4096 (two column tiles per GEMM)", tokens: 4096, hidden: 512, ffn: 512),
+      .base("gated silu bf16, H = D = 512", tokens: 2048, hidden: 512, ffn: 512, form: .gated, activation: .silu),
+      .base("fp32 with tf32 math, H = D = 512, S = 4096", tokens: 4096, hidden: 512, ffn: 512, dtype: .fp32, math: .tf32),
+      { var c = GroupCase.base("H = D = 512, every GPU's tokens to GPU \(gpus - 1)'s experts", tokens: 2048, hidden: 512, ffn: 512); c.allToLastGPU = true; return c }(),
     ]
   }
 
