@@ -290,11 +290,21 @@ if [ "$MODE" = tmarows ]; then
   defaults_vs_torch 2
   exit 0
 fi
+if [ "$MODE" = suite2 ]; then
+  # The paper's §4 grid on every GPU count of the machine in bf16, then fp32 storage with tf32 math,
+  # torch_moe.py at every point; charts, JSON and CSV under $OUT/suite-bf16 and $OUT/suite-fp32.
+  for D in bf16 fp32; do
+    M=""; [ "$D" = fp32 ] && M="--math tf32"
+    step 290 $B bench --backend cuda --suite --dtypes $D $M --baseline .device/torch_moe.py --baseline-timeout 120 --out ${OUT:-bench-out}/suite-$D
+  done
+  exit 0
+fi
 if [ "$MODE" = l2prefetch ]; then
   # Ninth session: warming the L2 ahead of the TMA copies (FLASHMOE_L2_PREFETCH=D: k tile t + D's
   # boxes when tile t is staged, gathered rows whole at the start; FLASHMOE_L2_PREFETCH_NEXT: the
   # next task's first k tiles near the end of this one's loop). Alternating A/B, 8K per GPU, the
-  # first round traced; then the real-size cases with both.
+  # first round traced; then the real-size cases with both. Both were slower or no faster and were
+  # removed after this call: run it at 34cc4c9 (BENCHMARKS.md, ninth session).
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --sweep-tokens 8192 --runs 100"
   for i in 1 2; do
     for E in "" FLASHMOE_L2_PREFETCH=2 FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT "FLASHMOE_L2_PREFETCH=4 FLASHMOE_L2_PREFETCH_NEXT"; do

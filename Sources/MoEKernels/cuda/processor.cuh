@@ -24,14 +24,8 @@ union ProcessorShared {
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
-// The next task's mailbox slot and tag (FLASHMOE_L2_PREFETCH_NEXT), or none.
-struct NextTask {
-  const MailboxSlot* slot;
-  unsigned long long tag;
-};
-
 template <class S>
-__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task, NextTask next = {}) {
+__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using St = typename G::St;
   using T = typename G::T;
@@ -65,9 +59,6 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
     maps.row0 = e * D + n0;
     maps.dog = &dog;
-    maps.params = &p;
-    maps.nextSlot = next.slot;
-    maps.nextTag = next.tag;
   }
 #if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
   // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
@@ -128,7 +119,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
 template <class S>
-__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task, NextTask next = {}) {
+__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
@@ -148,9 +139,6 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     // A, the intermediate a, is dense: its 128-row boxes come by TMA too.
     maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
     maps.aRow0 = row0;
-    maps.params = &p;
-    maps.nextSlot = next.slot;
-    maps.nextTag = next.tag;
   }
   g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
   const T* b2 = static_cast<const T*>(p.b2);
@@ -267,33 +255,6 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
   }
 }
 
-// FLASHMOE_L2_PREFETCH_NEXT: when the next task is already in the mailbox (depth 2: usually), the
-// L2 is asked for the TMA boxes of its first k tiles a few tiles before this task's loop ends, so
-// that its pipeline fills from L2 instead of memory. Thread 0 only; a task not yet there is skipped.
-template <class S>
-__device__ void prefetch_next_task(const Params& p, const MailboxSlot* slot, unsigned long long tag) {
-  if (ptx::ld_acquire(&slot->tag) != tag) return;
-  const volatile Task* t = &slot->task;
-  const unsigned type = t->type, rowTile = t->rowTile, colTile = t->colTile, e = t->expert;
-  using G0 = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
-  using G1 = TileGemm<S, 1, S::kTileN>;
-  const char* maps = static_cast<const char*>(p.tensorMaps);
-  constexpr int kFirst = S::kStages - 1;
-  if (type == kTaskGEMM0) {
-    const int row = (int)(e * S::kFFN + colTile * S::kGemm0N);
-    for (int kt = 0; kt < kFirst; ++kt) {
-      ptx::tma_prefetch_2d(maps, kt * G0::TK, row);
-      if constexpr (S::kGated) ptx::tma_prefetch_2d(maps + 128, kt * G0::TK, row);
-    }
-  } else if (type == kTaskGEMM1) {
-    const int row = (int)(e * S::kHidden + colTile * S::kTileN), row0 = (int)(rowTile * S::kTileM);
-    for (int kt = 0; kt < kFirst; ++kt) {
-      ptx::tma_prefetch_2d(maps + 256, kt * G1::TK, row);
-      ptx::tma_prefetch_2d(maps + 384, kt * G1::TK, row0);
-    }
-  }
-}
-
 template <class S>
 __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current) {
   const int me = blockIdx.x;
@@ -326,13 +287,8 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     }
     const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
     if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
-    NextTask next{};
-#if defined(FLASHMOE_L2_PREFETCH_NEXT)
-    next.slot = &p.mailbox[me * kMailboxDepth + seq % kMailboxDepth];
-    next.tag = ((unsigned long long)p.epoch << 32) | (seq + 1);
-#endif
-    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task, next);
-    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task, next);
+    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
+    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {

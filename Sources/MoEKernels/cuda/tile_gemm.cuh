@@ -35,16 +35,7 @@ struct OperandMaps {
   const Watchdog* dog;
   const void* aMap;  // run<K, true>: A too comes by TMA, rows aRow0.. of this map
   int aRow0;
-  // FLASHMOE_L2_PREFETCH_NEXT (an experiment): the Processor's next mailbox slot and the tag its
-  // task will carry; near the end of the k loop the L2 is asked for that task's first k tiles.
-  const Params* params;
-  const MailboxSlot* nextSlot;
-  unsigned long long nextTag;
 };
-
-// Defined with the Processor (processor.cuh): the L2 prefetch of the next task's first k tiles.
-template <class S>
-__device__ void prefetch_next_task(const Params& p, const MailboxSlot* slot, unsigned long long tag);
 
 template <class S, int NB, int BN>
 struct TileGemm {
@@ -166,35 +157,6 @@ struct TileGemm {
 #pragma unroll
     for (int j = 0; j < kARowsPerThread; ++j) rows[j] = kTmaA ? nullptr : aRow((threadIdx.x + j * S::kThreads) / kChunks);
     const int chunk = threadIdx.x % kChunks;
-    // FLASHMOE_L2_PREFETCH=D (an experiment): the L2 is asked for k tile t + D's TMA boxes when
-    // tile t is staged, D tiles beyond the ring, so that a box's miss to memory is over before its
-    // TMA copy; gathered A rows are asked for whole at the start.
-#if defined(FLASHMOE_L2_PREFETCH)
-    constexpr int kAhead = FLASHMOE_L2_PREFETCH;
-#else
-    constexpr int kAhead = 0;
-#endif
-    auto prefetch = [&](int kt) {
-      if constexpr (kTMA && kAhead > 0) {
-        if (kt < kTiles) {
-          if constexpr (kTmaA) ptx::tma_prefetch_2d(maps.aMap, kt * TK, maps.aRow0);
-#pragma unroll
-          for (int b = 0; b < NB; ++b) ptx::tma_prefetch_2d(maps.map[b], kt * TK, maps.row0);
-        }
-      }
-    };
-    if constexpr (kTMA && kAhead > 0) {
-      if (threadIdx.x == 0) {
-#pragma unroll 1
-        for (int t = STAGES - 1; t < STAGES - 1 + kAhead; ++t) prefetch(t);
-      }
-      if constexpr (!kTmaA) {
-        if (threadIdx.x < TM) {
-          const T* row = aRow(threadIdx.x);
-          if (row) ptx::bulk_prefetch_l2(row, K * sizeof(T));
-        }
-      }
-    }
     auto load = [&](int stage, int kt) {
       const int k0 = kt * TK + chunk * kVec;
       // Timing experiments (wrong results on purpose): B (FLASHMOE_EXP_HALF_B) or A
@@ -220,7 +182,6 @@ struct TileGemm {
       if constexpr (kTMA) {
         if (threadIdx.x == 0) {
           ptx::mbarrier_arrive_expect_tx(&sm.full[stage], ((withB ? NB * BN : 0) + (kTmaA && withA ? TM : 0)) * 128);
-          if (kt >= STAGES - 1) prefetch(kt + kAhead);
           if (kTmaA && withA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &sm.full[stage]);
 #pragma unroll
           for (int b = 0; b < NB; ++b)
@@ -272,10 +233,6 @@ struct TileGemm {
       }
       // The stage refilled here was read by tile kt − 1, which every warp has finished with.
       if (kt + STAGES - 1 < kTiles && !experiment_skips()) load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
-#if defined(FLASHMOE_L2_PREFETCH_NEXT)
-      if (threadIdx.x == 0 && kt == (kTiles > STAGES ? kTiles - STAGES : 0) && maps.nextSlot)
-        prefetch_next_task<S>(*maps.params, maps.nextSlot, maps.nextTag);
-#endif
       ptx::cp_async_commit();
       if constexpr (!kWG) compute(sm, kt % STAGES);
     }

@@ -41,15 +41,5 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int c0, 
       : "memory");
 }
 
-// Asks the L2 for a box of the tensor map (no shared memory, no completion): the tile GEMM warms
-// the L2 with k tiles beyond its shared-memory ring (FLASHMOE_L2_PREFETCH).
-__device__ __forceinline__ void tma_prefetch_2d(const void* map, int c0, int c1) {
-  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];" ::"l"(map), "r"(c0), "r"(c1) : "memory");
-}
-// The same for `bytes` (a multiple of 16) of contiguous global memory from `src` (16-byte aligned).
-__device__ __forceinline__ void bulk_prefetch_l2(const void* src, unsigned bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
-}
-
 }  // namespace ptx
 }  // namespace flashmoe
