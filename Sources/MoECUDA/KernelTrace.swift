@@ -2,7 +2,7 @@
 /// (Sources/MoEKernels/cuda/trace.cuh): when each phase was last (or first) reached, in
 /// microseconds from the first block's start, and how busy the Processors were.
 public struct KernelTrace: Sendable {
-  static let eventWords = 16, perProcessor = 8
+  static let eventWords = 16, perProcessor = 10
   /// Events recorded with atomicMin start at the largest value; the others at 0 ("not reached").
   static let earliestEvents: Set<Int> = [0, 8, 9]
   static let names: [Int: String] = [
@@ -25,6 +25,9 @@ public struct KernelTrace: Sendable {
   /// Busy µs summed over Processors, and task counts: GEMM0, GEMM1, Combine.
   public let busyMicroseconds: [Double]
   public let tasks: [Int]
+  /// µs of GEMM0 and GEMM1 tasks spent in their k loop, summed over Processors (the rest of a task
+  /// is its epilogue and the handing over of tasks).
+  public let loopMicroseconds: [Double]
   /// When Processors finished their last task (µs since start): earliest, median, latest.
   public let lastTaskEnd: (earliest: Double, median: Double, latest: Double)
   /// The first block's start and the last block's end by this GPU's %globaltimer (ns): comparable
@@ -49,7 +52,7 @@ public struct KernelTrace: Sendable {
     spanMicroseconds = w[10] > start ? us(w[10]) : 0
     self.gpu = gpu
     self.processors = processors
-    var busy = [0.0, 0.0, 0.0], tasks = [0, 0, 0]
+    var busy = [0.0, 0.0, 0.0], tasks = [0, 0, 0], loop = [0.0, 0.0]
     var ends: [Double] = []
     for i in 0..<processors {
       let base = Self.eventWords + i * Self.perProcessor
@@ -57,9 +60,11 @@ public struct KernelTrace: Sendable {
         busy[t] += Double(w[base + 2 + t]) / 1e3
         tasks[t] += Int(w[base + 5 + t])
       }
+      for t in 0..<2 { loop[t] += Double(w[base + 8 + t]) / 1e3 }
       if w[base + 1] != 0 { ends.append(us(w[base + 1])) }
     }
     busyMicroseconds = busy
+    loopMicroseconds = loop
     self.tasks = tasks
     ends.sort()
     lastTaskEnd = ends.isEmpty ? (0, 0, 0) : (ends[0], ends[ends.count / 2], ends[ends.count - 1])
@@ -80,7 +85,11 @@ public struct KernelTrace: Sendable {
     var out = ["GPU \(gpu): \(f(spanMicroseconds)) µs\(events), \(processors) Processors \(f(utilisation * 100)) % busy"]
     for (name, t) in marks { out.append("  \(f(t)) µs  \(name)") }
     let kinds = ["GEMM0", "GEMM1", "Combine"]
-    let perTask = (0..<3).map { tasks[$0] > 0 ? "\(kinds[$0]) \(tasks[$0]) × \(f(busyMicroseconds[$0] / Double(tasks[$0]))) µs" : "\(kinds[$0]) 0" }
+    let perTask = (0..<3).map { k -> String in
+      guard tasks[k] > 0 else { return "\(kinds[k]) 0" }
+      let loop = k < 2 && loopMicroseconds[k] > 0 ? " (k loop \(f(loopMicroseconds[k] / Double(tasks[k]))))" : ""
+      return "\(kinds[k]) \(tasks[k]) × \(f(busyMicroseconds[k] / Double(tasks[k]))) µs\(loop)"
+    }
     out.append("  tasks: " + perTask.joined(separator: ", "))
     out.append("  Processors' last task ended: earliest \(f(lastTaskEnd.earliest)) µs, median \(f(lastTaskEnd.median)) µs, latest \(f(lastTaskEnd.latest)) µs")
     return out

@@ -29,16 +29,20 @@ struct KernelTraceTests {
     var w = Self.words(processors: 2)
     w[0] = Self.start
     w[10] = Self.start + 1_000_000
-    // Processor 0: first 10 µs, last 900 µs, 400 µs GEMM0 (4 tasks), 300 µs GEMM1 (3), 0 Combine.
-    w[16 ..< 24] = [Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0]
+    // Processor 0: first 10 µs, last 900 µs, 400 µs GEMM0 (4 tasks, 320 of them in the k loop),
+    // 300 µs GEMM1 (3, 270 in the loop), 0 Combine.
+    w[16 ..< 26] = [Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0, 320_000, 270_000]
     // Processor 1: 100 µs of Combine (2 tasks), last task at 1000 µs.
-    w[24 ..< 32] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2]
+    w[26 ..< 36] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2, 0, 0]
     let t = KernelTrace(words: w, gpu: 0, processors: 2)
     #expect(t.busyMicroseconds == [400, 300, 100])
     #expect(t.tasks == [4, 3, 2])
+    #expect(t.loopMicroseconds == [320, 270])
     #expect(abs(t.utilisation - 800.0 / 2000.0) < 1e-12)
     #expect(t.lastTaskEnd.earliest == 900 && t.lastTaskEnd.latest == 1000)
-    #expect(t.lines.contains { $0.contains("GEMM0 4 × 100.0 µs") && $0.contains("Combine 2 × 50.0 µs") })
+    #expect(t.lines.contains {
+      $0.contains("GEMM0 4 × 100.0 µs (k loop 80.0)") && $0.contains("GEMM1 3 × 100.0 µs (k loop 90.0)") && $0.contains("Combine 2 × 50.0 µs")
+    })
   }
 
   @Test("the CUDA-event span joins the first line; the group line gives each GPU's start and end against GPU 0")

@@ -24,8 +24,9 @@ union ProcessorShared {
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
+// GEMM0 and GEMM1 return, in thread 0 of a traced forward, the ns their k loop took (else 0).
 template <class S>
-__device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
+__device__ unsigned long long gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using St = typename G::St;
   using T = typename G::T;
@@ -60,6 +61,8 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     maps.row0 = e * D + n0;
     maps.dog = &dog;
   }
+  const bool timed = p.trace && threadIdx.x == 0;
+  const unsigned long long loopStart = timed ? ptx::globaltimer() : 0;
 #if defined(FLASHMOE_EXP_GEMM0_DENSE_TMA)
   // Experiment (wrong results): A is the intermediate's rows of this tile, by TMA (H = D only):
   // GEMM0 as GEMM1 loads its operands, to time the gather against a dense A.
@@ -93,6 +96,7 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     g.template run<H>(sh.gemm0, aRow, bRows, maps);
   }
 #endif
+  const unsigned long long loop = timed ? ptx::globaltimer() - loopStart : 0;
   T* out = static_cast<T*>(p.hidden);
   const T* b1 = static_cast<const T*>(p.b1);
   const T* b3 = static_cast<const T*>(p.b3);
@@ -115,11 +119,12 @@ __device__ void gemm0_task(const Params& p, ProcessorShared<S>& sh, const Task& 
   // TMA operands: GEMM1 reads these rows by TMA (the async proxy), so each thread orders its own
   // stores before the row tile's release (processor(): fence, then rowDone).
   if constexpr (TileGemm<S, 1, S::kTileN>::kTMA) ptx::fence_proxy_async_global();
+  return loop;
 }
 
 // GEMM1: y = a·W2ᵀ + b2 for one row tile and tileN columns of H, rounded to the storage dtype.
 template <class S>
-__device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
+__device__ unsigned long long gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& task) {
   using G = TileGemm<S, 1, S::kTileN>;
   using St = typename G::St;
   using T = typename G::T;
@@ -140,7 +145,10 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
     maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
     maps.aRow0 = row0;
   }
+  const bool timed = p.trace && threadIdx.x == 0;
+  const unsigned long long loopStart = timed ? ptx::globaltimer() : 0;
   g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
+  const unsigned long long loop = timed ? ptx::globaltimer() - loopStart : 0;
   const T* b2 = static_cast<const T*>(p.b2);
   auto value = [&](int c, int i) {
     float v = g.acc[0][i];
@@ -171,7 +179,7 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
       __syncthreads();
       for (int r = threadIdx.x >> 5; r < (int)task.rows; r += S::kWarps)
         remote::put_counted_warp(home + (size_t)r * H, stage + (size_t)r * H, TN * sizeof(T), &p.combineArrive[expert * tiles + t], source);
-      return;
+      return loop;
     }
 #endif
     g.store(sh.gemm1, value, home, H, (int)task.rows);
@@ -180,9 +188,10 @@ __device__ void gemm1_task(const Params& p, ProcessorShared<S>& sh, const Task& 
       __threadfence_system();
       atomicAdd_system(&p.peers[source].combineCount[expert * tiles + t], 1u);
     }
-    return;
+    return loop;
   }
   g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
+  return loop;
 }
 
 // Combine (Eq. 2–4): out_i = Σ_j w_j · y_j over the token's kept picks in pick order, each product
@@ -287,8 +296,9 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     }
     const unsigned long long t0 = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
     if (p.trace && threadIdx.x == 0 && tally.first == 0) trace_first(p, kTraceFirstTask);
-    if (task.type == kTaskGEMM0) gemm0_task<S>(p, sh, task);
-    else if (task.type == kTaskGEMM1) gemm1_task<S>(p, sh, task);
+    unsigned long long loop = 0;
+    if (task.type == kTaskGEMM0) loop = gemm0_task<S>(p, sh, task);
+    else if (task.type == kTaskGEMM1) loop = gemm1_task<S>(p, sh, task);
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -296,7 +306,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
       if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
       else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
       ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
-      if (p.trace) tally.add(task.type, t0, ptx::globaltimer());
+      if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
     }
   }
 }

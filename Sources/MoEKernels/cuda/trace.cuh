@@ -24,8 +24,9 @@ enum TraceEvent : int {
   kTraceEvents = 16
 };
 // Per Processor, after the global words: first task start, last task end, busy ns of GEMM0,
-// GEMM1 and Combine tasks, and their counts.
-constexpr int kTracePerProcessor = 8;
+// GEMM1 and Combine tasks, their counts, and the ns GEMM0 and GEMM1 tasks spent in their k loop
+// (the rest of a task: its epilogue, and waiting for and signalling the task).
+constexpr int kTracePerProcessor = 10;
 
 __device__ __forceinline__ void trace_last(const Params& p, int event) {
   if (p.trace) atomicMax(&p.trace[event], ptx::globaltimer());
@@ -37,14 +38,14 @@ __device__ __forceinline__ void trace_first(const Params& p, int event) {
 // One Processor's tally, kept by its thread 0 in shared memory (registers are the GEMM's) and
 // written once at Stop.
 struct ProcessorTrace {
-  unsigned long long first, last, busy0, busy1, busyC;
+  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1;
   unsigned count0, count1, countC;
-  __device__ void reset() { first = last = busy0 = busy1 = busyC = 0; count0 = count1 = countC = 0; }
-  __device__ void add(unsigned type, unsigned long long t0, unsigned long long t1) {
+  __device__ void reset() { first = last = busy0 = busy1 = busyC = loop0 = loop1 = 0; count0 = count1 = countC = 0; }
+  __device__ void add(unsigned type, unsigned long long t0, unsigned long long t1, unsigned long long loop) {
     if (first == 0) first = t0;
     last = t1;
-    if (type == kTaskGEMM0) { busy0 += t1 - t0; ++count0; }
-    else if (type == kTaskGEMM1) { busy1 += t1 - t0; ++count1; }
+    if (type == kTaskGEMM0) { busy0 += t1 - t0; loop0 += loop; ++count0; }
+    else if (type == kTaskGEMM1) { busy1 += t1 - t0; loop1 += loop; ++count1; }
     else { busyC += t1 - t0; ++countC; }
   }
   __device__ void write(const Params& p, int processor) const {
@@ -52,6 +53,7 @@ struct ProcessorTrace {
     unsigned long long* w = p.trace + kTraceEvents + (size_t)processor * kTracePerProcessor;
     w[0] = first; w[1] = last; w[2] = busy0; w[3] = busy1; w[4] = busyC;
     w[5] = count0; w[6] = count1; w[7] = countC;
+    w[8] = loop0; w[9] = loop1;
   }
 };
 
