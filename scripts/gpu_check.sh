@@ -290,6 +290,23 @@ if [ "$MODE" = tmarows ]; then
   defaults_vs_torch 2
   exit 0
 fi
+if [ "$MODE" = producer ]; then
+  # Prepared in the ninth session, not yet run: a producer warpgroup per Processor block
+  # (FLASHMOE_PRODUCER=1; one GPU, 16-bit, plain form). A smoke test on the benchmark's layer, then
+  # alternating A/B against the default at 8K bf16 (the first round traced: the k loop's share of a
+  # task), then the single-GPU battery with it (the cases it applies to say "a producer warpgroup").
+  P=FLASHMOE_PRODUCER
+  step 90 env $P=1 $B verify --backend cuda --only "real size" --seed 20262001 --repeats 3
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for E in 0 1; do
+      step 40 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+  step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262002} --repeats ${REPEATS:-10}
+  exit 0
+fi
 if [ "$MODE" = suite2 ]; then
   # The paper's §4 grid on every GPU count of the machine in bf16, then fp32 storage with tf32 math,
   # torch_moe.py at every point; charts, JSON and CSV under $OUT/suite-bf16 and $OUT/suite-fp32.

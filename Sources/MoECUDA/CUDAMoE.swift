@@ -60,6 +60,10 @@ public final class CUDAMoE: @unchecked Sendable {
   /// "0" keeps cp.async. Measured on an H200 (sixth session): 8K tokens bf16 0.754 → 0.675 ms with
   /// two warpgroups, tf32 1.245 → 1.115 ms.
   public static let tmaVariable = "FLASHMOE_TMA"
+  /// Environment variable: "1" gives each Processor block a producer warpgroup (KernelSpec.producer,
+  /// producer.cuh: 384 threads, warpgroup 0 filling the operand stages, two computing) where the
+  /// layer allows it; "0" (the default: an experiment not yet measured on a GPU) does not.
+  public static let producerVariable = "FLASHMOE_PRODUCER"
   /// The TMA operands' tensor maps (W1, W3, W2, the intermediate; layout.cuh) when the kernel uses TMA.
   let tensorMaps: DeviceBuffer?
   let dispatchers: Int
@@ -150,6 +154,10 @@ public final class CUDAMoE: @unchecked Sendable {
     /// The kernel with `warpgroups` per Processor block, loaded, and its grid; nil when the OS
     /// block's share of shared memory (which grows with maxTokens) does not fit next to that
     /// kernel's pipeline.
+    let producerText = CUDAEnvironment.value(Self.producerVariable) ?? "0"
+    guard producerText == "0" || producerText == "1" else {
+      throw ConfigError(field: Self.producerVariable, value: "'\(producerText)'", expected: "0 or 1")
+    }
     func build(warpgroups: Int) throws -> (
       spec: KernelSpec, compile: CompileResult, kernel: Kernel, shared: Int, perSM: Int, grid: Int
     )? {
@@ -162,6 +170,13 @@ public final class CUDAMoE: @unchecked Sendable {
       spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
       spec.tmaOperands = try Self.tmaOperands(
         spec: spec, text: requestedTMA.map { $0 ? "1" : "0" } ?? CUDAEnvironment.value(Self.tmaVariable)) ? true : nil
+      if producerText == "1", warpgroups == 2, KernelSpec.producerApplies(
+        hidden: spec.hidden, ffn: spec.ffn, dtype: spec.dtype, form: spec.form, tileN: spec.tileN,
+        architecture: spec.architecture, ranks: spec.ranks, tmaOperands: spec.tmaOperands == true)
+      {
+        spec.producer = true
+        spec.threads = 384
+      }
       var compile = try compiler.compile(spec)
       if compile.cacheHit, compile.kernel.resources == nil {
         // A cached entry without ptxas's report cannot be checked: compile again and replace it.

@@ -74,13 +74,20 @@ struct KernelSpecTests {
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes, two warpgroups; all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes, two warpgroups, a producer warpgroup; all valid and distinct")
   func ciVariants() throws {
     let every = KernelSpec.ciVariants()
-    #expect(every.count == 56)
-    #expect(Set(every).count == 56)
+    #expect(every.count == 58)
+    #expect(Set(every).count == 58)
+    // A producer warpgroup (an experiment): the benchmark's bf16 layer and a small one, 384 threads,
+    // TMA operands, each valid, each with the define; no other has it.
+    let producer = every.filter { $0.producer == true }
+    #expect(producer.count == 2 && producer.allSatisfy { $0.threads == 384 && $0.tmaOperands == true && $0.tileN == 256 })
+    for spec in producer { try spec.validate() }
+    #expect(producer.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_PRODUCER 1") && $0.description.hasSuffix("producer") })
+    #expect(!every.filter { $0.producer != true }.contains { $0.translationUnit().contains("FLASHMOE_PRODUCER") })
     // TMA operands: four variants, each valid, each with the define; no other has it.
-    let tma = every.filter { $0.tmaOperands == true }
+    let tma = every.filter { $0.tmaOperands == true && $0.producer != true }
     #expect(tma.count == 4 && Set(tma.map(\.threads)) == [128, 256] && Set(tma.map(\.ranks)) == [1, 2])
     for spec in tma { try spec.validate() }
     #expect(tma.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_TMA_OPERANDS 1") && $0.description.hasSuffix("tma-operands") })
@@ -200,6 +207,23 @@ struct KernelSpecTests {
     #expect(field { $0.tmaOperands = true; $0.tileN = 128; $0.architecture = "sm_80" } == "tmaOperands")
     #expect(field { $0.tmaOperands = true; $0.tileN = 128; $0.dtype = .fp32 } == "tmaOperands")
     #expect(field { $0.tmaOperands = false } == nil)
+    // A producer warpgroup: 384 threads, the plain form, 16-bit, one GPU, TMA operands, tileN 256.
+    func producer(_ spec: inout KernelSpec) {
+      spec.producer = true
+      spec.threads = 384
+      spec.tileN = 256
+      spec.form = .plain
+      spec.ffn = 2048
+      spec.ranks = 1
+      spec.tmaOperands = true
+    }
+    #expect(field { producer(&$0) } == nil)
+    #expect(field { producer(&$0); $0.threads = 256 } == "producer")
+    #expect(field { producer(&$0); $0.form = .gated } == "producer")
+    #expect(field { producer(&$0); $0.ranks = 2 } == "producer")
+    #expect(field { producer(&$0); $0.tmaOperands = nil } == "producer")
+    #expect(field { producer(&$0); $0.dtype = .fp32; $0.math = .tf32; $0.tf32OnWGMMA = true } == "producer")
+    #expect(field { $0.threads = 384 } == "threads")
     #expect(field { $0.tileN = 0 } == "tileN")
     #expect(field { $0.ranks = 3 } == "experts")
     #expect(field { $0.ranks = 0 } == "ranks")

@@ -22,7 +22,7 @@ namespace flashmoe {
 
 template <class S>
 union SharedStorage {
-  GateShared<S> gate[S::kWarpgroups];  // one per gate group (GateGroup)
+  GateShared<S> gate[S::kMathWarpgroups];  // one per gate group (GateGroup)
   ProcessorShared<S> processor;
   OSShared<S> os;
 };
@@ -33,7 +33,8 @@ __device__ __forceinline__ void forward(const Params& p) {
   static_assert(S::kFFN % S::kGemm0N == 0, "D must be a multiple of GEMM0's column tile");
   static_assert(S::kHidden % S::kGateK == 0, "H must be a multiple of the gate's k chunk");
   static_assert(S::kTopK >= 1 && S::kTopK <= S::kExperts, "1 <= k <= E");
-  static_assert(S::kThreads == 128 || S::kThreads == 256, "one or two warpgroups (the OS block uses warps 0–2)");
+  static_assert(S::kThreads == 128 || S::kThreads == 256 || (S::kProducer && S::kThreads == 384),
+                "one or two warpgroups, or a producer and two (the OS block uses warps 0–2)");
   static_assert(S::kRanks >= 1 && S::kExperts % S::kRanks == 0, "every GPU holds E / P experts");
 
   // 1024-byte alignment: wgmma's swizzled operand tiles (tile_gemm.cuh) start on 1024-byte boundaries.
@@ -46,7 +47,12 @@ __device__ __forceinline__ void forward(const Params& p) {
   if (threadIdx.x == 0) trace_first(p, kTraceStart);
   if (blockIdx.x == 0 && threadIdx.x == 0) Watchdog{p}.stall_if(kRoleGate);
   reset_counters<S>(p);
-  gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
+  // The gate runs on the computing warpgroups (with a producer warpgroup, the first two).
+  if constexpr (S::kProducer) {
+    if (threadIdx.x < S::kMathThreads) gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
+  } else {
+    gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
+  }
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
@@ -56,7 +62,8 @@ __device__ __forceinline__ void forward(const Params& p) {
   if constexpr (S::kRanks > 1) dispatch<S>(p);
 
   if (blockIdx.x + 1 < gridDim.x) {
-    processor<S>(p, shared.processor, &current);
+    if constexpr (S::kProducer) processor_with_producer<S>(p, shared.processor);
+    else processor<S>(p, shared.processor, &current);
   } else {
     // OS block: after OSShared come the Scheduler's per-Processor assignment counts and its
     // per-row-tile release flags (sized by the host: see flashmoe_layout).

@@ -37,10 +37,10 @@ struct GateGroup {
   static constexpr int kThreads = 128, kWarps = 4;
   int thread, index, count;  // thread within the group; the group's index and the count over the grid
   __device__ GateGroup()
-      : thread(threadIdx.x % kThreads), index(blockIdx.x * S::kWarpgroups + threadIdx.x / kThreads),
-        count(gridDim.x * S::kWarpgroups) {}
+      : thread(threadIdx.x % kThreads), index(blockIdx.x * S::kMathWarpgroups + threadIdx.x / kThreads),
+        count(gridDim.x * S::kMathWarpgroups) {}
   __device__ __forceinline__ void sync() const {
-    if constexpr (S::kWarpgroups == 1) __syncthreads();
+    if constexpr (S::kMathWarpgroups == 1) __syncthreads();
     else asm volatile("bar.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x / kThreads)), "n"(kThreads) : "memory");
   }
 };

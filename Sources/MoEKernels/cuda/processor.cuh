@@ -16,11 +16,30 @@ struct CombineShared {
 };
 
 template <class S>
-union ProcessorShared {
+union ProcessorSharedOneRole {
   typename TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>::Smem gemm0;
   typename TileGemm<S, 1, S::kTileN>::Smem gemm1;
   CombineShared<S> combine;
 };
+// With a producer warpgroup (producer.cuh) the epilogue's tile and Combine's routing have memory of
+// their own, so that the producer can fill the next task's stages meanwhile. (GEMM0's and GEMM1's
+// stages lie at the same offsets: A then B, 48 KB per stage either way.)
+template <class S>
+struct ProcessorSharedWithProducer {
+  using G0 = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
+  using G1 = TileGemm<S, 1, S::kTileN>;
+  static constexpr int kStaging = G0::kStagingBytes > G1::kStagingBytes ? G0::kStagingBytes : G1::kStagingBytes;
+  union {
+    typename G0::Smem gemm0;
+    typename G1::Smem gemm1;
+  };
+  union {
+    alignas(16) unsigned char staging[kStaging];
+    CombineShared<S> combine;
+  };
+};
+template <class S>
+using ProcessorShared = typename Pick<S::kProducer, ProcessorSharedWithProducer<S>, ProcessorSharedOneRole<S>>::type;
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
@@ -205,25 +224,26 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
   constexpr int H = S::kHidden, K = S::kTopK, TM = S::kTileM, CN = S::kCombineN;
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kLanes = CN / kVec;                       // threads per token row
-  constexpr int kRowsAtOnce = S::kThreads / kLanes;
+  constexpr int kRowsAtOnce = S::kMathThreads / kLanes;
   // Tokens per thread in flight, and picks requested at once: kPicks · kBatch ≤ 16 loads of 16
   // bytes per thread are issued before any is summed. Combine is memory-bound and is the forward's
   // tail, so what bounds it is the bytes each SM keeps in flight (Little's law).
   constexpr int kBatch = K >= 8 ? 2 : 16 / K < 8 ? 16 / K : 8;
   constexpr int kPicks = K < 16 / kBatch ? K : 16 / kBatch;
-  static_assert(CN % kVec == 0 && S::kThreads % kLanes == 0, "combine layout");
+  static_assert(CN % kVec == 0 && S::kMathThreads % kLanes == 0, "combine layout");
+  const unsigned tid = threadIdx.x - (unsigned)S::kMathOffset;  // the computing threads run Combine
   union Vec { uint4 raw; T v[kVec]; };
   const T* y = static_cast<const T*>(p.expertOut);
   T* out = static_cast<T*>(p.out);
-  const int token0 = task.rowTile * TM, c = task.colTile * CN + (threadIdx.x % kLanes) * kVec;
+  const int token0 = task.rowTile * TM, c = task.colTile * CN + (tid % kLanes) * kVec;
   const int tokens = min(TM, p.tokens - token0);
-  for (int i = threadIdx.x; i < tokens * K; i += S::kThreads) {
+  for (int i = (int)tid; i < tokens * K; i += S::kMathThreads) {
     sh.row[i / K][i % K] = __ldcg(&p.pairRow[token0 * K + i]);
     sh.weight[i / K][i % K] = __ldcg(&p.pairWeight[token0 * K + i]);
   }
-  __syncthreads();
+  math_sync<S>();
   if (c >= H) return;
-  for (int t0 = threadIdx.x / kLanes; t0 < tokens; t0 += kRowsAtOnce * kBatch) {
+  for (int t0 = (int)(tid / kLanes); t0 < tokens; t0 += kRowsAtOnce * kBatch) {
     float acc[kBatch][kVec];
 #pragma unroll
     for (int b = 0; b < kBatch; ++b)
@@ -302,6 +322,175 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {
+      __threadfence();
+      if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
+      else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+      if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
+    }
+  }
+}
+
+// ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
+
+// Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).
+__device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst) {
+  MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
+  const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
+  const bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
+                           [&](unsigned long long v) { return v == want; });
+  if (!ok) {
+    dst->type = kTaskStop;
+    return;
+  }
+  const volatile Task* t = &slot->task;
+  dst->type = t->type;
+  dst->rowTile = t->rowTile;
+  dst->colTile = t->colTile;
+  dst->expert = t->expert;
+  dst->rows = t->rows;
+}
+
+// The producer warpgroup's GEMM0: this task's token rows (gathered, one per thread) and W1 (W3)
+// slices into the ring.
+template <class S>
+__device__ void gemm0_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
+                              const Task& task, const Watchdog& dog) {
+  using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
+  using T = typename G::T;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
+  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
+  const T* x = static_cast<const T*>(kRoundedTokens<S> ? p.xRounded : p.x);
+  auto aRow = [&](int r) -> const T* {
+    const int token = __ldcg(&p.rowToken[row0 + r]);
+    return token >= 0 ? x + (size_t)token * H : nullptr;
+  };
+  const T* bRows[S::kGated ? 2 : 1];
+  bRows[0] = static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H;
+  if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
+  OperandMaps<S::kGated ? 2 : 1> maps{};
+  maps.map[0] = p.tensorMaps;
+  if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
+  maps.row0 = e * D + n0;
+  maps.dog = &dog;
+  G::template produce<H, false>(sh.gemm0, ring, g, aRow, bRows, maps);
+}
+
+// The producer warpgroup's GEMM1: the intermediate's row tile and a W2 slice, both by TMA.
+template <class S>
+__device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
+                              const Task& task, const Watchdog& dog) {
+  using G = TileGemm<S, 1, S::kTileN>;
+  using T = typename G::T;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
+  const int e = task.expert, n0 = task.colTile * TN;
+  const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
+  OperandMaps<1> maps{};
+  maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
+  maps.row0 = e * H + n0;
+  maps.dog = &dog;
+  maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
+  maps.aRow0 = task.rowTile * TM;
+  G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
+}
+
+template <class S>
+__device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
+  static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated,
+                "the producer warpgroup is an experiment on one GPU, 16-bit storage, the plain form");
+  using G0 = TileGemm<S, 1, S::kGemm0N>;
+  using G1 = TileGemm<S, 1, S::kTileN>;
+  using T = typename G0::T;
+  using St = typename G0::St;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
+  __shared__ StageRing<S::kStages> ring;
+  __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
+  __shared__ ProcessorTrace tally;
+  const int me = blockIdx.x;
+  const Watchdog dog{p};
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < S::kStages; ++s) {
+      ptx::mbarrier_init(&ring.full[s], StageRing<S::kStages>::kFullArrivals);
+      ptx::mbarrier_init(&ring.empty[s], S::kMathThreads / 32);
+    }
+    ptx::fence_mbarrier_init();
+    tally.reset();
+  }
+  __syncthreads();
+
+  if (threadIdx.x < 128) {
+    // The producer: 40 registers are enough to fill stages; the math warpgroups take the rest
+    // (40 + 2 × 232 = 3 × 168, the launch bound's share).
+    ptx::setmaxnreg_dec<40>();
+    unsigned g = 0;
+    for (unsigned seq = 1;; ++seq) {
+      Task* mine = &tasks[0][seq & 1];
+      if (threadIdx.x == 0) fetch_task(p, me, seq, dog, mine);
+      producer_sync();
+      const Task task = *mine;
+      if (task.type == kTaskStop) return;
+      if (task.type == kTaskGEMM0) {
+        gemm0_produce<S>(p, sh, ring, g, task, dog);
+        g += H / G0::TK;
+      } else if (task.type == kTaskGEMM1) {
+        gemm1_produce<S>(p, sh, ring, g, task, dog);
+        g += D / G1::TK;
+      }
+    }
+  }
+
+  ptx::setmaxnreg_inc<232>();
+  const bool lead = threadIdx.x == S::kMathOffset;
+  unsigned g = 0;
+  for (unsigned seq = 1;; ++seq) {
+    Task* mine = &tasks[1][seq & 1];
+    if (lead) {
+      if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
+      fetch_task(p, me, seq, dog, mine);
+    }
+    math_sync<S>();
+    const Task task = *mine;
+    if (task.type == kTaskStop) {
+      if (lead) tally.write(p, me);
+      return;
+    }
+    const unsigned long long t0 = p.trace && lead ? ptx::globaltimer() : 0;
+    if (p.trace && lead && tally.first == 0) trace_first(p, kTraceFirstTask);
+    unsigned long long loop = 0;
+    const int e = task.expert, row0 = task.rowTile * TM;
+    if (task.type == kTaskGEMM0) {
+      G0 gemm;
+      gemm.template consume<H, false>(sh.gemm0, ring, g, &dog);
+      g += H / G0::TK;
+      loop = p.trace && lead ? ptx::globaltimer() - t0 : 0;
+      const int n0 = task.colTile * S::kGemm0N;
+      const T* b1 = static_cast<const T*>(p.b1);
+      auto value = [&](int c, int i) {
+        float v = gemm.acc[0][i];
+        if constexpr (S::kBiases) v += St::load(b1[e * D + n0 + c]);
+        return activate<S::kAct>(v);
+      };
+      gemm.store_via(sh.staging, value, static_cast<T*>(p.hidden) + (size_t)row0 * D + n0, D, TM);
+      // GEMM1 reads these rows by TMA (the async proxy): each thread orders its stores first.
+      ptx::fence_proxy_async_global();
+    } else if (task.type == kTaskGEMM1) {
+      G1 gemm;
+      gemm.template consume<D, true>(sh.gemm1, ring, g, &dog);
+      g += D / G1::TK;
+      loop = p.trace && lead ? ptx::globaltimer() - t0 : 0;
+      const int n0 = task.colTile * S::kTileN;
+      const T* b2 = static_cast<const T*>(p.b2);
+      auto value = [&](int c, int i) {
+        float v = gemm.acc[0][i];
+        if constexpr (S::kBiases) v += St::load(b2[e * H + n0 + c]);
+        return v;
+      };
+      gemm.store_via(sh.staging, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
+    } else {
+      combine_task<S>(p, sh.combine, task);
+    }
+    math_sync<S>();
+    if (lead) {
       __threadfence();
       if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
       else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);

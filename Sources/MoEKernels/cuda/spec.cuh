@@ -34,6 +34,16 @@ struct Spec {
   // one 128 × 256 tile's A stages (tile_gemm.cuh). The gate runs one 128-thread group per
   // warpgroup (gate.cuh).
   static constexpr int kWarpgroups = kThreadsV / 128;
+  // A producer warpgroup (FLASHMOE_PRODUCER, producer.cuh): warpgroup 0 of a Processor block only
+  // fills the operand stages, the others only compute; the gate runs on the computing ones.
+#if defined(FLASHMOE_PRODUCER)
+  static constexpr bool kProducer = true;
+#else
+  static constexpr bool kProducer = false;
+#endif
+  static constexpr int kMathThreads = kProducer ? kThreadsV - 128 : kThreadsV;
+  static constexpr int kMathWarpgroups = kMathThreads / 128;
+  static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
   // Experts whose logits one pass of the gate GEMM computes: all of them up to 64 (rounded so that
@@ -51,7 +61,9 @@ struct Spec {
 #if defined(FLASHMOE_STAGES)
   static constexpr int kStages = FLASHMOE_STAGES;  // an experiment (FLASHMOE_NVRTC_DEFINES)
 #else
-  static constexpr int kStages = kWarpgroups == 2 ? 4 : 3;
+  // With a producer warpgroup three stages, next to a tile for the epilogue of their own, so that
+  // the producer can fill the next task's stages while the epilogue runs.
+  static constexpr int kStages = kProducer ? 3 : kWarpgroups == 2 ? 4 : 3;
 #endif
 };
 

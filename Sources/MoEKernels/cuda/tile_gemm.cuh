@@ -19,6 +19,7 @@
 #include "wgmma.cuh"
 #include "tma.cuh"
 #include "watchdog.cuh"
+#include "producer.cuh"
 
 namespace flashmoe {
 
@@ -47,14 +48,14 @@ struct TileGemm {
   static constexpr int kVec = 16 / sizeof(T);             // elements per 16-byte chunk
   static constexpr int kRow = TK + kVec;                  // smem row length (one chunk of padding)
   static constexpr int kChunks = TK / kVec;               // 16-byte chunks per row per stage (8)
-  static constexpr int kARowsPerThread = TM * kChunks / S::kThreads;
+  static constexpr int kARowsPerThread = TM * kChunks / S::kMathThreads;
   static constexpr bool kMMA16 = S::kDType != DType::fp32;
   static constexpr bool kTF32 = S::kDType == DType::fp32 && S::kMath == MathMode::tf32;
   static constexpr bool kFMA = !kMMA16 && !kTF32;
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   // wgmma.cuh instantiates the 64- and 128-wide forms; other widths keep mma.sync. tf32 goes to
   // wgmma only when the spec asks for it (KernelSpec.tf32OnWGMMA defines FLASHMOE_TF32_WGMMA).
-  static constexpr int kBNw = BN / S::kWarpgroups;   // columns of each B one warpgroup computes
+  static constexpr int kBNw = BN / S::kMathWarpgroups;   // columns of each B one warpgroup computes
 #if defined(FLASHMOE_TF32_WGMMA)
   static constexpr bool kWG = (kMMA16 || kTF32) && (kBNw == 64 || kBNw == 128);
 #else
@@ -70,10 +71,13 @@ struct TileGemm {
   static constexpr int kFJ = BN / 8;
   static constexpr int kAcc = kWG ? kBNw : kFMA ? 8 * kFJ : 4 * kNT * 4;
   static_assert(TM == 128, "warp layouts assume 128-row tiles");
-  static_assert(S::kThreads == 128 || (kWG && S::kThreads == 256),
+  static_assert(S::kMathThreads == 128 || (kWG && S::kMathThreads == 256),
                 "4 warps, or two warpgroups on wgmma (KernelSpec allows 256 threads only there)");
   static_assert(BN % 16 == 0 && kBNw <= 128, "BN");
-  static_assert(TM * kChunks % S::kThreads == 0, "A staging");
+  static_assert(TM * kChunks % S::kMathThreads == 0, "A staging");
+  // This thread's index among the computing threads (after the producer warpgroup, if any).
+  // (Unsigned, as threadIdx.x: without a producer the code is the same as with threadIdx.x.)
+  static __device__ __forceinline__ unsigned mt() { return threadIdx.x - (unsigned)S::kMathOffset; }
 #if defined(FLASHMOE_TMA_OPERANDS)
   static constexpr bool kTMA = true;
   static_assert(kWG, "TMA operands need the wgmma path (KernelSpec.validate says which layers have it)");
@@ -269,13 +273,13 @@ struct TileGemm {
   }
 
   __device__ void compute(Smem& sm, int stage) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int lane = mt() & 31, warp = mt() >> 5;
     if constexpr (kWG) {
       // Two 64-row halves of A against each B; each k step (k16, or k8 for tf32) moves 32 bytes
       // inside the swizzled 128-byte rows. (No operand fence here: the previous tile's group may
       // still be in flight, and touching its accumulators would serialise it.)
       // A warpgroup's B rows start kBNw · 128 bytes in: a multiple of 1024, as the swizzle needs.
-      const int n0 = S::kWarpgroups > 1 ? (threadIdx.x >> 7) * kBNw : 0;
+      const int n0 = S::kMathWarpgroups > 1 ? (mt() >> 7) * kBNw : 0;
       ptx::wgmma_fence();
 #pragma unroll
       for (int k16 = 0; k16 < 4; ++k16) {
@@ -360,9 +364,9 @@ struct TileGemm {
   // Calls f(row, col, i) for every accumulator element i this thread holds; acc[b][i] is its value.
   template <class F>
   __device__ void for_each(F f) const {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int lane = mt() & 31, warp = mt() >> 5;
     if constexpr (kFMA) {
-      const int ty = threadIdx.x >> 3, tx = threadIdx.x & 7;
+      const int ty = mt() >> 3, tx = mt() & 7;
 #pragma unroll
       for (int i = 0; i < 8; ++i)
 #pragma unroll
@@ -399,14 +403,95 @@ struct TileGemm {
   // Call after run(): the pipeline is drained, so its shared memory holds the tile.
   template <class Value>
   __device__ void store(Smem& sm, Value value, T* out, size_t ld, int rows) const {
-    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(&sm);
+    store_via(&sm, value, out, ld, rows);
+  }
+  // The same through a tile of its own (`area`: TM × kCRow elements; the producer's stages stay
+  // untouched): a producer warpgroup fills the next task's stages meanwhile.
+  static constexpr int kStagingBytes = (int)sizeof(T) * TM * kCRow;
+  template <class Value>
+  __device__ void store_via(void* area, Value value, T* out, size_t ld, int rows) const {
+    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
     for_each([&](int r, int c, int i) { tile[r][c] = St::store(value(c, i)); });
-    __syncthreads();
+    math_sync<S>();
     constexpr int kPerRow = BN / kVec;
-    for (int i = threadIdx.x; i < rows * kPerRow; i += S::kThreads) {
+    for (int i = (int)mt(); i < rows * kPerRow; i += S::kMathThreads) {
       const int r = i / kPerRow, c = (i % kPerRow) * kVec;
       *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
     }
+  }
+
+  // ---- The producer warpgroup's side and the math warpgroups' side (producer.cuh). ----
+
+  // Producer warpgroup (all 128 threads): fills the stages of this task's k tiles, k tile kt into
+  // stage (g + kt) % STAGES once every math warp has released what it held. Thread t gathers row t
+  // of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes.
+  template <int K, bool kTmaA, class ARow>
+  static __device__ void produce(Smem& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
+                          const OperandMaps<NB>& maps) {
+    static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and one row per thread");
+    constexpr int kTiles = K / TK;
+    const int t = threadIdx.x;
+    const T* row = kTmaA ? nullptr : aRow(t);
+    // A by TMA reads what other blocks' epilogues stored (their fence, then the Scheduler's
+    // release, this warpgroup's acquire of the task): order those stores before the TMA's reads.
+    if (t == 0 && kTmaA) ptx::fence_proxy_async_global();
+#pragma unroll 1
+    for (int kt = 0; kt < kTiles; ++kt) {
+      const unsigned gt = g + kt;
+      const int stage = (int)(gt % STAGES);
+      if (gt >= STAGES) wait_operands(ring.empty[stage], ((gt / STAGES) - 1) & 1, maps.dog);
+      if constexpr (!kTmaA) {
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c)
+          ptx::cp_async16(&sm.a[stage][t][chunkAt(t, c) * kVec], row ? row + kt * TK + c * kVec : bRows[0], row ? 16 : 0);
+        ptx::cp_async_mbarrier_arrive(&ring.full[stage]);
+      } else {
+        ptx::mbarrier_arrive(&ring.full[stage]);
+      }
+      if (t == 0) {
+        ptx::mbarrier_arrive_expect_tx(&ring.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
+        if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &ring.full[stage]);
+#pragma unroll
+        for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &ring.full[stage]);
+      }
+    }
+  }
+
+  // Math warpgroups: the k loop on the ring. Each k tile waits for its stage, issues its wgmma
+  // while the previous tile's may still run, then releases the previous tile's stage (one arrival
+  // per warp once that tile's group has retired). No block barrier.
+  template <int K, bool kTmaA>
+  __device__ void consume(Smem& sm, StageRing<STAGES>& ring, unsigned g, const Watchdog* dog) {
+    static_assert(kWG, "the math warpgroups issue wgmma");
+    constexpr int kTiles = K / TK;
+#pragma unroll
+    for (int b = 0; b < NB; ++b)
+#pragma unroll
+      for (int i = 0; i < kAcc; ++i) acc[b][i] = 0.f;
+    fence_accumulators();
+    const int lane = mt() & 31;
+#pragma unroll 1
+    for (int kt = 0; kt < kTiles; ++kt) {
+      const unsigned gt = g + kt;
+      const int stage = (int)(gt % STAGES);
+      wait_operands(ring.full[stage], (gt / STAGES) & 1, dog);
+      // Gathered rows came through the generic proxy (cp.async): make them visible to wgmma's.
+      if constexpr (!kTmaA) ptx::fence_proxy_async();
+      compute(sm, stage);
+#if defined(FLASHMOE_KLOOP_DRAIN)
+      ptx::wgmma_wait<0>();
+#else
+      ptx::wgmma_wait<1>();
+#endif
+      if (kt > 0) {
+        __syncwarp();
+        if (lane == 0) ptx::mbarrier_arrive(&ring.empty[(gt - 1) % STAGES]);
+      }
+    }
+    ptx::wgmma_wait<0>();
+    fence_accumulators();
+    __syncwarp();
+    if (lane == 0) ptx::mbarrier_arrive(&ring.empty[(g + kTiles - 1) % STAGES]);
   }
 };
 
