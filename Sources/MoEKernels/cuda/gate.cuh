@@ -41,7 +41,7 @@ struct GateGroup {
         count(gridDim.x * S::kMathWarpgroups) {}
   __device__ __forceinline__ void sync() const {
     if constexpr (S::kMathWarpgroups == 1) __syncthreads();
-    else asm volatile("bar.sync %0, %1;" ::"r"(1 + (int)(threadIdx.x / kThreads)), "n"(kThreads) : "memory");
+    else ptx::named_barrier<kThreads>(1 + (int)(threadIdx.x / kThreads));
   }
 };
 

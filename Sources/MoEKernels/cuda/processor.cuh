@@ -394,15 +394,45 @@ __device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing
   G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
 }
 
+// The math warpgroups' side of a GEMM task with a producer: the k loop on the ring, then the
+// epilogue (the bias, and GEMM0's activation) through the staging tile. Returns the ns of the k
+// loop since `t0` where `timed`.
+template <class S, bool kGemm0, class Stages>
+__device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& sh, Stages& stages,
+                                           StageRing<S::kStages>& ring, unsigned& g, const Task& task,
+                                           const Watchdog& dog, unsigned long long t0, bool timed) {
+  using G = TileGemm<S, 1, kGemm0 ? S::kGemm0N : S::kTileN>;
+  using T = typename G::T;
+  using St = typename G::St;
+  constexpr int K = kGemm0 ? S::kHidden : S::kFFN;    // the k loop's length
+  constexpr int N = kGemm0 ? S::kFFN : S::kHidden;    // the output's width
+  constexpr int TN = kGemm0 ? S::kGemm0N : S::kTileN;
+  G gemm;
+  gemm.template consume<K, !kGemm0>(stages, ring, g, &dog);
+  g += K / G::TK;
+  const unsigned long long loop = timed ? ptx::globaltimer() - t0 : 0;
+  const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN;
+  const T* bias = static_cast<const T*>(kGemm0 ? p.b1 : p.b2);
+  auto value = [&](int c, int i) {
+    float v = gemm.acc[0][i];
+    if constexpr (S::kBiases) v += St::load(bias[e * N + n0 + c]);
+    if constexpr (kGemm0) v = activate<S::kAct>(v);
+    return v;
+  };
+  T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
+  gemm.store_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
+  // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
+  if constexpr (kGemm0) ptx::fence_proxy_async_global();
+  return loop;
+}
+
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
   static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated,
                 "the producer warpgroup is an experiment on one GPU, 16-bit storage, the plain form");
   using G0 = TileGemm<S, 1, S::kGemm0N>;
   using G1 = TileGemm<S, 1, S::kTileN>;
-  using T = typename G0::T;
-  using St = typename G0::St;
-  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
+  constexpr int H = S::kHidden, D = S::kFFN;
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
   __shared__ ProcessorTrace tally;
@@ -454,38 +484,14 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
       if (lead) tally.write(p, me);
       return;
     }
-    const unsigned long long t0 = p.trace && lead ? ptx::globaltimer() : 0;
-    if (p.trace && lead && tally.first == 0) trace_first(p, kTraceFirstTask);
+    const bool timed = p.trace && lead;
+    const unsigned long long t0 = timed ? ptx::globaltimer() : 0;
+    if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
     unsigned long long loop = 0;
-    const int e = task.expert, row0 = task.rowTile * TM;
     if (task.type == kTaskGEMM0) {
-      G0 gemm;
-      gemm.template consume<H, false>(sh.gemm0, ring, g, &dog);
-      g += H / G0::TK;
-      loop = p.trace && lead ? ptx::globaltimer() - t0 : 0;
-      const int n0 = task.colTile * S::kGemm0N;
-      const T* b1 = static_cast<const T*>(p.b1);
-      auto value = [&](int c, int i) {
-        float v = gemm.acc[0][i];
-        if constexpr (S::kBiases) v += St::load(b1[e * D + n0 + c]);
-        return activate<S::kAct>(v);
-      };
-      gemm.store_via(sh.staging, value, static_cast<T*>(p.hidden) + (size_t)row0 * D + n0, D, TM);
-      // GEMM1 reads these rows by TMA (the async proxy): each thread orders its stores first.
-      ptx::fence_proxy_async_global();
+      loop = consume_task<S, true>(p, sh, sh.gemm0, ring, g, task, dog, t0, timed);
     } else if (task.type == kTaskGEMM1) {
-      G1 gemm;
-      gemm.template consume<D, true>(sh.gemm1, ring, g, &dog);
-      g += D / G1::TK;
-      loop = p.trace && lead ? ptx::globaltimer() - t0 : 0;
-      const int n0 = task.colTile * S::kTileN;
-      const T* b2 = static_cast<const T*>(p.b2);
-      auto value = [&](int c, int i) {
-        float v = gemm.acc[0][i];
-        if constexpr (S::kBiases) v += St::load(b2[e * H + n0 + c]);
-        return v;
-      };
-      gemm.store_via(sh.staging, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
+      loop = consume_task<S, false>(p, sh, sh.gemm1, ring, g, task, dog, t0, timed);
     } else {
       combine_task<S>(p, sh.combine, task);
     }

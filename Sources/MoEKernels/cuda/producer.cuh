@@ -28,11 +28,6 @@ template <int N>
 __device__ __forceinline__ void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N)); }
 template <int N>
 __device__ __forceinline__ void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N)); }
-// A barrier among `threads` threads (a multiple of 32) on hardware barrier `id` (1–15; 0 is
-// __syncthreads').
-__device__ __forceinline__ void named_barrier(int id, int threads) {
-  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
-}
 
 }  // namespace ptx
 
@@ -40,10 +35,10 @@ __device__ __forceinline__ void named_barrier(int id, int threads) {
 // use 1 and 2 before the Processors start, never at the same time).
 template <class S>
 __device__ __forceinline__ void math_sync() {
-  if constexpr (S::kProducer) ptx::named_barrier(1, S::kMathThreads);
+  if constexpr (S::kProducer) ptx::named_barrier<S::kMathThreads>(1);
   else __syncthreads();
 }
-__device__ __forceinline__ void producer_sync() { ptx::named_barrier(2, 128); }
+__device__ __forceinline__ void producer_sync() { ptx::named_barrier<128>(2); }
 
 // The ring's barriers, persistent for the whole forward (outside the shared-storage union).
 template <int kStages>

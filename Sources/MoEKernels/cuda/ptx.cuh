@@ -34,6 +34,13 @@ FLASHMOE_ACQUIRE_RELEASE(, "gpu")
 FLASHMOE_ACQUIRE_RELEASE(_sys, "sys")
 #undef FLASHMOE_ACQUIRE_RELEASE
 
+// A barrier among kThreads threads (a multiple of 32) on hardware barrier `id` (1–15; 0 is
+// __syncthreads'): the gate's groups, and with a producer warpgroup its two roles.
+template <int kThreads>
+__device__ __forceinline__ void named_barrier(int id) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(kThreads) : "memory");
+}
+
 __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
