@@ -294,7 +294,8 @@ if [ "$MODE" = producer ]; then
   # Prepared in the ninth session, not yet run: a producer warpgroup per Processor block
   # (FLASHMOE_PRODUCER=1; one GPU, 16-bit, plain form). A smoke test on the benchmark's layer, then
   # alternating A/B against the default at 8K bf16 (the first round traced: the k loop's share of a
-  # task), then the single-GPU battery with it (the cases it applies to say "a producer warpgroup").
+  # task), then the single-GPU battery with it (the cases it applies to say "a producer warpgroup";
+  # BATTERY=0 skips it).
   P=FLASHMOE_PRODUCER
   step 90 env $P=1 $B verify --backend cuda --only "real size" --seed 20262001 --repeats 3
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
@@ -304,7 +305,7 @@ if [ "$MODE" = producer ]; then
     done
   done
   for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
-  step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262002} --repeats ${REPEATS:-10}
+  [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262002} --repeats ${REPEATS:-10}
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

@@ -61,9 +61,12 @@ struct Spec {
 #if defined(FLASHMOE_STAGES)
   static constexpr int kStages = FLASHMOE_STAGES;  // an experiment (FLASHMOE_NVRTC_DEFINES)
 #else
-  // With a producer warpgroup three stages, next to a tile for the epilogue of their own, so that
-  // the producer can fill the next task's stages while the epilogue runs.
-  static constexpr int kStages = kProducer ? 3 : kWarpgroups == 2 ? 4 : 3;
+  // With a producer warpgroup four stages too, next to a half tile for the epilogue of their own
+  // (it stores in two passes), so that the producer can fill the next task's stages while the
+  // epilogue runs. (Three stages and a whole tile: a GEMM0 task.s k loop 30 % longer, tenth
+  // session, BENCHMARKS.md: with the math warps releasing a stage one k tile late, three stages
+  // let the producer run only two k tiles ahead.)
+  static constexpr int kStages = kWarpgroups == 2 || kProducer ? 4 : 3;
 #endif
 };
 

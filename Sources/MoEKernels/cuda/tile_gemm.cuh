@@ -405,9 +405,6 @@ struct TileGemm {
   __device__ void store(Smem& sm, Value value, T* out, size_t ld, int rows) const {
     store_via(&sm, value, out, ld, rows);
   }
-  // The same through a tile of its own (`area`: TM × kCRow elements; the producer's stages stay
-  // untouched): a producer warpgroup fills the next task's stages meanwhile.
-  static constexpr int kStagingBytes = (int)sizeof(T) * TM * kCRow;
   template <class Value>
   __device__ void store_via(void* area, Value value, T* out, size_t ld, int rows) const {
     T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
@@ -417,6 +414,31 @@ struct TileGemm {
     for (int i = (int)mt(); i < rows * kPerRow; i += S::kMathThreads) {
       const int r = i / kPerRow, c = (i % kPerRow) * kVec;
       *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
+    }
+  }
+
+  // The same in two passes of TM / 2 rows through a tile of its own (`area`: kStagingBytes), so
+  // that a producer warpgroup keeps four stages (a whole tile's staging would leave room for three)
+  // and fills the next task's stages meanwhile. The caller syncs the math warps before `area` is
+  // written again.
+  static constexpr int kStagingBytes = (int)sizeof(T) * (TM / 2) * kCRow;
+  template <class Value>
+  __device__ void store_halves_via(void* area, Value value, T* out, size_t ld, int rows) const {
+    static_assert(kWG, "rows r and r + 8 of a fragment lie in the same half only on wgmma");
+    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
+    constexpr int kPerRow = BN / kVec, kHalf = TM / 2;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if (h > 0) math_sync<S>();
+      for_each([&](int r, int c, int i) {
+        if (r / kHalf == h) tile[r - h * kHalf][c] = St::store(value(c, i));
+      });
+      math_sync<S>();
+      const int n = min(rows - h * kHalf, kHalf) * kPerRow;
+      for (int i = (int)mt(); i < n; i += S::kMathThreads) {
+        const int r = i / kPerRow, c = (i % kPerRow) * kVec;
+        *reinterpret_cast<uint4*>(out + (h * kHalf + r) * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
+      }
     }
   }
 
