@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -306,6 +306,28 @@ if [ "$MODE" = producer ]; then
   done
   for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
   [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262002} --repeats ${REPEATS:-10}
+  exit 0
+fi
+if [ "$MODE" = epilogue ]; then
+  # Tenth session: the producer warpgroup with its gathered rows coalesced (eight threads per row)
+  # and the epilogue stored straight from the fragments (FLASHMOE_EPILOGUE_DIRECT), each against
+  # the default: real-size smoke tests, two alternating rounds at 8K bf16 (the first traced),
+  # 4K / 16K, then the single-GPU battery with both (the producer where it applies, the direct
+  # epilogue on every 16-bit wgmma layer).
+  D=FLASHMOE_EPILOGUE_DIRECT
+  step 90 env FLASHMOE_PRODUCER=1 FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --only "real size" --seed 20262101 --repeats 3
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for V in "0 ''" "0 $D" "1 ''" "1 $D"; do
+      set -- $V; echo "## producer $1, defines $2"
+      step 40 env FLASHMOE_PRODUCER=$1 FLASHMOE_NVRTC_DEFINES=$(eval echo $2) $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for V in "0 ''" "0 $D" "1 ''" "1 $D"; do
+    set -- $V; echo "## producer $1, defines $2"
+    step 60 env FLASHMOE_PRODUCER=$1 FLASHMOE_NVRTC_DEFINES=$(eval echo $2) $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  done
+  step 220 env FLASHMOE_PRODUCER=1 FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --seed ${SEED:-20262102} --repeats ${REPEATS:-5}
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

@@ -403,6 +403,12 @@ struct TileGemm {
   // Call after run(): the pipeline is drained, so its shared memory holds the tile.
   template <class Value>
   __device__ void store(Smem& sm, Value value, T* out, size_t ld, int rows) const {
+#if defined(FLASHMOE_EPILOGUE_DIRECT)
+    if constexpr (kWG && kMMA16 && S::kRanks == 1) {
+      store_direct(value, out, ld, rows);
+      return;
+    }
+#endif
     store_via(&sm, value, out, ld, rows);
   }
   template <class Value>
@@ -442,6 +448,26 @@ struct TileGemm {
     }
   }
 
+  // An experiment (FLASHMOE_EPILOGUE_DIRECT, one GPU): the epilogue stored straight from the
+  // fragments, two adjacent columns (4 bytes) per store, with no staging tile and no barrier. A
+  // warp's store covers 16 bytes of each of 8 rows.
+  template <class Value>
+  __device__ void store_direct(Value value, T* out, size_t ld, int rows) const {
+    static_assert(kWG && kMMA16, "wgmma fragments of a 16-bit type");
+    struct alignas(4) Pair { T v[2]; };
+    const int lane = mt() & 31, warp = mt() >> 5;
+    const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
+#pragma unroll
+    for (int mh = 0; mh < 2; ++mh)
+#pragma unroll
+      for (int j = 0; j < kBNw / 8; ++j) {
+        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
+        if (r < rows) *reinterpret_cast<Pair*>(out + r * ld + c) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
+        if (r + 8 < rows)
+          *reinterpret_cast<Pair*>(out + (r + 8) * ld + c) = Pair{{St::store(value(c, i + 2)), St::store(value(c + 1, i + 3))}};
+      }
+  }
+
   // ---- The producer warpgroup's side and the math warpgroups' side (producer.cuh). ----
 
   // Producer warpgroup (all 128 threads): fills the stages of this task's k tiles, k tile kt into
@@ -450,10 +476,19 @@ struct TileGemm {
   template <int K, bool kTmaA, class ARow>
   static __device__ void produce(Smem& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
                           const OperandMaps<NB>& maps) {
-    static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and one row per thread");
+    static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and 128-row tiles");
     constexpr int kTiles = K / TK;
     const int t = threadIdx.x;
-    const T* row = kTmaA ? nullptr : aRow(t);
+    // Eight threads per row, a chunk each, as the default loop: a warp's copy covers four whole
+    // 128-byte rows (one row per thread made each copy 32 partial lines: GEMM0's k loop 15 %
+    // longer, tenth session).
+    constexpr int kRowsPerThread = TM * kChunks / 128;
+    const T* rows[kTmaA ? 1 : kRowsPerThread];
+    if constexpr (!kTmaA) {
+#pragma unroll
+      for (int j = 0; j < kRowsPerThread; ++j) rows[j] = aRow(t / kChunks + j * (128 / kChunks));
+    }
+    const int chunk = t % kChunks;
     // A by TMA reads what other blocks' epilogues stored (their fence, then the Scheduler's
     // release, this warpgroup's acquire of the task): order those stores before the TMA's reads.
     if (t == 0 && kTmaA) ptx::fence_proxy_async_global();
@@ -462,19 +497,22 @@ struct TileGemm {
       const unsigned gt = g + kt;
       const int stage = (int)(gt % STAGES);
       if (gt >= STAGES) wait_operands(ring.empty[stage], ((gt / STAGES) - 1) & 1, maps.dog);
-      if constexpr (!kTmaA) {
-#pragma unroll
-        for (int c = 0; c < kChunks; ++c)
-          ptx::cp_async16(&sm.a[stage][t][chunkAt(t, c) * kVec], row ? row + kt * TK + c * kVec : bRows[0], row ? 16 : 0);
-        ptx::cp_async_mbarrier_arrive(&ring.full[stage]);
-      } else {
-        ptx::mbarrier_arrive(&ring.full[stage]);
-      }
       if (t == 0) {
         ptx::mbarrier_arrive_expect_tx(&ring.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
         if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &ring.full[stage]);
 #pragma unroll
         for (int b = 0; b < NB; ++b) ptx::tma_load_2d(&sm.b[stage][b][0][0], maps.map[b], kt * TK, maps.row0, &ring.full[stage]);
+      }
+      if constexpr (!kTmaA) {
+#pragma unroll
+        for (int j = 0; j < kRowsPerThread; ++j) {
+          const int r = t / kChunks + j * (128 / kChunks);
+          ptx::cp_async16(&sm.a[stage][r][chunkAt(r, chunk) * kVec], rows[j] ? rows[j] + kt * TK + chunk * kVec : bRows[0],
+                          rows[j] ? 16 : 0);
+        }
+        ptx::cp_async_mbarrier_arrive(&ring.full[stage]);
+      } else {
+        ptx::mbarrier_arrive(&ring.full[stage]);
       }
     }
   }
