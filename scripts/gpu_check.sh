@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -313,7 +313,8 @@ if [ "$MODE" = epilogue ]; then
   # and the epilogue stored straight from the fragments (FLASHMOE_EPILOGUE_DIRECT), each against
   # the default: real-size smoke tests, two alternating rounds at 8K bf16 (the first traced),
   # 4K / 16K, then the single-GPU battery with both (the producer where it applies, the direct
-  # epilogue on every 16-bit wgmma layer).
+  # epilogue on every 16-bit wgmma layer). The direct epilogue was 15–19 % slower and was removed
+  # after this call: run it at 9517750 (BENCHMARKS.md, tenth session).
   D=FLASHMOE_EPILOGUE_DIRECT
   step 90 env FLASHMOE_PRODUCER=1 FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --only "real size" --seed 20262101 --repeats 3
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
@@ -328,6 +329,28 @@ if [ "$MODE" = epilogue ]; then
     step 60 env FLASHMOE_PRODUCER=$1 FLASHMOE_NVRTC_DEFINES=$(eval echo $2) $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
   done
   step 220 env FLASHMOE_PRODUCER=1 FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --seed ${SEED:-20262102} --repeats ${REPEATS:-5}
+  exit 0
+fi
+if [ "$MODE" = session10 ]; then
+  # Tenth session, one GPU: the producer warpgroup (now the default where it applies) against
+  # FLASHMOE_PRODUCER=0 in two alternating rounds at 8K bf16 (the first traced: when the last block
+  # starts, when the first finishes its gate tiles), the gate's L2 prefetch and its loads skipped
+  # (timing only), 4K / 16K, torch_moe.py in the same call, then the single-GPU battery.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for E in 1 0; do
+      step 40 env FLASHMOE_PRODUCER=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in FLASHMOE_GATE_PREFETCH FLASHMOE_EXP_GATE_SKIP_LOADS; do
+    echo "## defines $D"
+    step 40 env FLASHMOE_NVRTC_DEFINES=$D $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace
+  done
+  for E in 1 0; do step 60 env FLASHMOE_PRODUCER=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+  for T in 4096 8192 16384; do
+    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
+  done
+  step 220 $B verify --backend cuda --seed ${SEED:-20262202} --repeats ${REPEATS:-5}
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

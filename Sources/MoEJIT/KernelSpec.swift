@@ -45,8 +45,9 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
   /// it applies (FLASHMOE_TMA=0 turns it off). nil is off, left out of the JSON like `transport`.
   public var tmaOperands: Bool?
   /// A producer warpgroup per Processor block (producer.cuh): 384 threads, warpgroup 0 filling the
-  /// operand stages and warpgroups 1–2 computing. An experiment while it is measured
-  /// (FLASHMOE_PRODUCER=1): one GPU, 16-bit storage, the plain form, TMA operands, 128 × 256 tiles.
+  /// operand stages and warpgroups 1–2 computing. CUDAMoE's default where it applies
+  /// (FLASHMOE_PRODUCER=0 turns it off): one GPU, 16-bit storage, the plain form, TMA operands,
+  /// 128 × 256 tiles.
   /// nil is off, left out of the JSON like `transport`.
   public var producer: Bool?
 
@@ -159,7 +160,7 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     }
   }
 
-  /// Whether a layer can have a producer warpgroup (the experiment's scope): the two-warpgroup
+  /// Whether a layer can have a producer warpgroup (what has been built and measured): the two-warpgroup
   /// 128 × 256 tile on sm_90a with TMA operands, 16-bit storage, the plain form, one GPU.
   public static func producerApplies(
     hidden: Int, ffn: Int, dtype: DType, form: ExpertForm, tileN: Int, architecture: String, ranks: Int, tmaOperands: Bool
@@ -347,7 +348,7 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
       spec.tmaOperands = true
       specs.append(spec)
     }
-    // A producer warpgroup (an experiment): the benchmark's bf16 layer, and a small one.
+    // A producer warpgroup (the Hopper default on one GPU in 16-bit, plain): the benchmark's bf16 layer, and a small one.
     for hidden in [2048, 512] {
       var spec = KernelSpec(
         hidden: hidden, ffn: hidden, experts: hidden == 2048 ? 32 : 8, topK: 2, dtype: .bf16, form: .plain,

@@ -44,7 +44,10 @@ __device__ __forceinline__ void forward(const Params& p) {
   __shared__ bool blockOk;
   __shared__ Task current;
 
-  if (threadIdx.x == 0) trace_first(p, kTraceStart);
+  if (threadIdx.x == 0) {
+    trace_first(p, kTraceStart);
+    trace_last(p, kTraceLastStart);
+  }
   if (blockIdx.x == 0 && threadIdx.x == 0) Watchdog{p}.stall_if(kRoleGate);
   reset_counters<S>(p);
   // The gate runs on the computing warpgroups (with a producer warpgroup, the first two).

@@ -95,6 +95,18 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
 
   // Rows past S (x) or E (Wg) are clamped into range: they only feed logits that are never written.
   auto fetch = [&](int tile, int pass, int chunk, int buf) {
+#if defined(FLASHMOE_EXP_GATE_SKIP_LOADS)
+    // A timing experiment (wrong routing on purpose): the gate GEMM on whatever shared memory holds.
+    if (threadIdx.y == 0) {
+      ptx::cp_async_commit();
+      return;
+    }
+#endif
+#if defined(FLASHMOE_GATE_PREFETCH)
+    // An experiment: the L2 is asked for the tile's token rows whole when their first chunk is
+    // fetched, so that later chunks' copies find them there.
+    if (pass == 0 && chunk == 0 && g.thread < GT) ptx::bulk_prefetch_l2(x + (size_t)min(tile * GT + g.thread, p.tokens - 1) * H, H * sizeof(T));
+#endif
 #pragma unroll
     for (int n = 0; n < kN; ++n) {
       const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;

@@ -15,6 +15,7 @@ __device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk) {
     unsigned* count = p.barrier;
     unsigned* generation = p.barrier + 1;
     trace_last(p, (int)phase);  // barrier phases double as trace events
+    if (phase == kPhaseGate) trace_first(p, kTraceFirstGate);
     unsigned gen = ptx::ld_acquire(generation);
     __threadfence();
     unsigned arrived = atomicAdd(count, 1u);

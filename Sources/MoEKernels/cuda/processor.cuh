@@ -420,11 +420,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return v;
   };
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
-#if defined(FLASHMOE_EPILOGUE_DIRECT)
-  gemm.store_direct(value, out + (size_t)row0 * N + n0, N, S::kTileM);
-#else
   gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
-#endif
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();
   return loop;

@@ -403,12 +403,6 @@ struct TileGemm {
   // Call after run(): the pipeline is drained, so its shared memory holds the tile.
   template <class Value>
   __device__ void store(Smem& sm, Value value, T* out, size_t ld, int rows) const {
-#if defined(FLASHMOE_EPILOGUE_DIRECT)
-    if constexpr (kWG && kMMA16 && S::kRanks == 1) {
-      store_direct(value, out, ld, rows);
-      return;
-    }
-#endif
     store_via(&sm, value, out, ld, rows);
   }
   template <class Value>
@@ -436,8 +430,11 @@ struct TileGemm {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       if (h > 0) math_sync<S>();
+      // Fragments hold column pairs (c even): one 4-byte store per pair.
+      struct alignas(2 * sizeof(T)) Pair { T v[2]; };
       for_each([&](int r, int c, int i) {
-        if (r / kHalf == h) tile[r - h * kHalf][c] = St::store(value(c, i));
+        if (r / kHalf == h && c % 2 == 0)
+          *reinterpret_cast<Pair*>(&tile[r - h * kHalf][c]) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
       });
       math_sync<S>();
       const int n = min(rows - h * kHalf, kHalf) * kPerRow;
@@ -446,26 +443,6 @@ struct TileGemm {
         *reinterpret_cast<uint4*>(out + (h * kHalf + r) * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
       }
     }
-  }
-
-  // An experiment (FLASHMOE_EPILOGUE_DIRECT, one GPU): the epilogue stored straight from the
-  // fragments, two adjacent columns (4 bytes) per store, with no staging tile and no barrier. A
-  // warp's store covers 16 bytes of each of 8 rows.
-  template <class Value>
-  __device__ void store_direct(Value value, T* out, size_t ld, int rows) const {
-    static_assert(kWG && kMMA16, "wgmma fragments of a 16-bit type");
-    struct alignas(4) Pair { T v[2]; };
-    const int lane = mt() & 31, warp = mt() >> 5;
-    const int g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
-#pragma unroll
-    for (int mh = 0; mh < 2; ++mh)
-#pragma unroll
-      for (int j = 0; j < kBNw / 8; ++j) {
-        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
-        if (r < rows) *reinterpret_cast<Pair*>(out + r * ld + c) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
-        if (r + 8 < rows)
-          *reinterpret_cast<Pair*>(out + (r + 8) * ld + c) = Pair{{St::store(value(c, i + 2)), St::store(value(c + 1, i + 3))}};
-      }
   }
 
   // ---- The producer warpgroup's side and the math warpgroups' side (producer.cuh). ----

@@ -21,6 +21,8 @@ enum TraceEvent : int {
   kTraceFirstTask = 8,    // some Processor started its first task (earliest)
   kTraceFirstRemote = 9,  // P > 1: first cell from another GPU seen (earliest)
   kTraceEnd = 10,         // last block leaving the kernel
+  kTraceLastStart = 11,   // last block running
+  kTraceFirstGate = 12,   // first block done with its gate tiles (earliest)
   kTraceEvents = 16
 };
 // Per Processor, after the global words: first task start, last task end, busy ns of GEMM0,
