@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -351,6 +351,21 @@ if [ "$MODE" = session10 ]; then
     step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
   done
   step 220 $B verify --backend cuda --seed ${SEED:-20262202} --repeats ${REPEATS:-5}
+  exit 0
+fi
+if [ "$MODE" = gatesplit ]; then
+  # Tenth session, 2 GPUs: the gate with each warp on a quarter of H (the default since 4a…): traced
+  # forwards on 1 and 2 GPUs, both batteries, 4K / 8K / 16K in bf16 on 1 and 2 GPUs and tf32 on 2,
+  # torch_moe.py --gpus 2 in the same call.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet"
+  step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --runs 100 --trace
+  step 40 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --runs 100 --trace
+  step 200 $B verify --backend cuda --seed ${SEED:-20262302} --repeats 3
+  step 200 $B verify --backend cuda --gpus 2 --seed ${SEED:-20262352} --repeats 3
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384 --runs 100
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 8192 16384 --runs 100
+  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

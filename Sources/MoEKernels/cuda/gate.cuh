@@ -15,7 +15,8 @@ namespace flashmoe {
 // loop is LDS.128 + FFMA only, double-buffered: the next chunk's cp.async copies are in flight while
 // this one is multiplied (16-bit storage lands in `raw` first and is widened by the thread that
 // copied it; fp32 lands in place). Row pitch kGateK + 4 floats: the rows one LDS.128 of a warp
-// reads fall on distinct bank quads.
+// reads fall on distinct bank quads. A chunk holds kGateK / 4 consecutive k of each quarter of H:
+// warp q of a group sums quarter q (`part` keeps warps 1–3's partial logits for warp 0).
 template <class S>
 struct GateShared {
   static constexpr int kE = S::kExperts;
@@ -25,6 +26,7 @@ struct GateShared {
   alignas(16) float w[2][S::kGateExpertsPerPass][kRow];
   uint4 raw[kRawVecs];
   float logits[S::kGateTokens][kE + 1];
+  float part[3][S::kGateTokens][S::kGateExpertsPerPass + 1];
   int pick[S::kGateTokens][S::kTopK];
   int count[kE];
 };
@@ -45,26 +47,27 @@ struct GateGroup {
   }
 };
 
-// The gate GEMM's thread tile: kTokens tokens × kExperts experts per thread. Shared memory returns
-// one register per lane per cycle, so operand traffic, not FMA, bounds this loop: the tile is as
-// large as 32 tokens allow, and lanes n, n^1 share a token and n, n^2 an expert, which lets an
-// LDS.128 return in 2 cycles instead of 4. A warp is 8 token groups (lane bits 1–3) × 4 expert
-// groups (bits 0, 4); the 4 warps are stacked 4 / kTokens along tokens and kTokens along experts,
-// so a thread's tokens are 8 · (4 / kTokens) apart and its experts 4 · kTokens apart.
+// The gate GEMM's thread tile. Shared memory returns 128 bytes per cycle (an LDS.128 of a warp
+// takes 4 cycles, broadcast or not), so loads per FMA bound this loop: each warp of a group takes
+// one quarter of H for the whole 32-token × kPass tile, so that a thread holds 4 tokens × kPass / 4
+// experts (12 loads per 128 FMAs at kPass = 32, against 6 per 32 with the whole of H per warp:
+// 50 µs → about 25 at 8K tokens on an H200). Lanes: bits 0–2 the token group (tokens t, t + 8,
+// t + 16, t + 24), bits 3–4 the expert group (experts e, e + 4, …).
 template <class S>
 struct GateTile {
   static constexpr int kPass = S::kGateExpertsPerPass;
-  static constexpr int kTokens = kPass >= 48 && kPass % 16 == 0 ? 4 : kPass >= 16 && kPass % 8 == 0 ? 2 : 1;
-  static constexpr int kExperts = kPass / (4 * kTokens);
-  static constexpr int kWarpsT = 4 / kTokens;
-  static constexpr int kTokenStride = 8 * kWarpsT, kExpertStride = 4 * kTokens;
-  static_assert(S::kGateTokens == 32, "4 warps of 8 × 4 threads cover a 32-token tile");
-  static_assert(kExperts * kExpertStride == kPass, "kGateExpertsPerPass must split into the thread tiles");
+  static constexpr int kSplit = 4;  // quarters of H, one warp each
+  static constexpr int kTokens = 4, kExperts = kPass / 4;
+  static constexpr int kTokenStride = 8, kExpertStride = 4;
+  static_assert(S::kGateTokens == 32, "8 token groups × 4 tokens cover a 32-token tile");
+  static_assert(kPass % 4 == 0 && kPass <= 32, "kGateExpertsPerPass must split into the thread tiles");
+  static_assert(S::kGateK % (4 * kSplit) == 0, "each quarter's share of a chunk is whole k steps");
 };
 
 // Phase 1: one 32-token tile per iteration, strided over every gate group of the grid. Each logit
-// is one fmaf chain over k in increasing order in one thread (bitwise the CPU reference); only the
-// staging is reorganised.
+// is ((q0 + q1) + q2) + q3, qi one fmaf chain over quarter i of H in increasing k: a fixed order,
+// so every run, GPU count and grid gives the same bits (docs/SEMANTICS.md: the CPU backend sums in
+// other blocks, and the comparison allows for near-ties).
 template <class S>
 __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   const GateGroup<S> g;
@@ -80,7 +83,10 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   // 16-byte vectors of one chunk: x (GT rows) then Wg (kPass rows), consecutive threads along a row.
   constexpr int kVec = 16 / sizeof(T), kRowVecs = GK / kVec;
   constexpr int kVecs = (GT + kPass) * kRowVecs, kN = (kVecs + NT - 1) / NT;
-  static_assert(GK % kVec == 0 && H % GK == 0, "gate k chunk");
+  constexpr int kQ = GK / G::kSplit;  // k of each quarter of H per chunk
+  static_assert(kQ % kVec == 0 && H % GK == 0, "gate k chunk");
+  // Where in H element `pos` of chunk `chunk`'s staged row comes from.
+  auto source_k = [](int chunk, int pos) { return pos / kQ * (H / G::kSplit) + chunk * kQ + pos % kQ; };
   // Element k of a widened row is at swizzle(k): the two 16-byte stores of a vector of 8 go by
   // quarter warp, and vectors with bit 2 set store their halves swapped, so that each store's 8
   // lanes hit 8 distinct bank quads.
@@ -89,9 +95,8 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   const T* wg = static_cast<const T*>(p.gate);
   const int tiles = (p.tokens + GT - 1) / GT;
   const int lane = g.thread & 31, warp = g.thread >> 5;
-  // This thread's first token and expert (within the tile and the pass).
-  const int t0 = warp % G::kWarpsT * 8 + (lane >> 1 & 7);
-  const int e0 = warp / G::kWarpsT * 4 + (lane & 1) + (lane >> 4 << 1);
+  // This thread's first token and expert (within the tile and the pass), and its quarter of H.
+  const int t0 = lane & 7, e0 = lane >> 3, q0 = warp * kQ;
 
   // Rows past S (x) or E (Wg) are clamped into range: they only feed logits that are never written.
   auto fetch = [&](int tile, int pass, int chunk, int buf) {
@@ -114,7 +119,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
       const T* src = r < GT ? x + (size_t)min(tile * GT + r, p.tokens - 1) * H
                             : wg + (size_t)min(pass * kPass + r - GT, E - 1) * H;
       void* dst = kRaw ? static_cast<void*>(&sh.raw[v]) : r < GT ? &sh.x[buf][r][c * kVec] : &sh.w[buf][r - GT][c * kVec];
-      ptx::cp_async16(dst, src + chunk * GK + c * kVec, 16);
+      ptx::cp_async16(dst, src + source_k(chunk, c * kVec), 16);
     }
     ptx::cp_async_commit();
   };
@@ -131,7 +136,7 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
           if (kVecs % NT != 0 && v >= kVecs) break;
           if (r >= GT || tile * GT + r >= p.tokens) continue;
           const float4 s = *reinterpret_cast<const float4*>(&sh.x[buf][r][c * kVec]);
-          *reinterpret_cast<float4*>(xr + (size_t)(tile * GT + r) * H + chunk * GK + c * kVec) =
+          *reinterpret_cast<float4*>(xr + (size_t)(tile * GT + r) * H + source_k(chunk, c * kVec)) =
               make_float4(__uint_as_float(ptx::to_tf32(s.x)), __uint_as_float(ptx::to_tf32(s.y)),
                           __uint_as_float(ptx::to_tf32(s.z)), __uint_as_float(ptx::to_tf32(s.w)));
         }
@@ -179,21 +184,21 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         if (more) fetch(nextTile, nextPass, nextChunk, buf ^ 1);
         const float* xs = &sh.x[buf][t0][0];
         const float* ws = &sh.w[buf][e0][0];
-        // Fragments are loaded two steps of 4 k ahead of their FMAs (LDS latency), and the FMAs go
-        // component-major so that consecutive FMAs belong to different chains.
-        float4 a[3][kRt], b[3][kRe];
+        // Fragments are loaded one step of 4 k ahead of their FMAs (LDS latency; two steps ahead
+        // would not fit the producer kernel's 168 registers), and the FMAs go component-major so
+        // that consecutive FMAs belong to different chains.
+        float4 a[2][kRt], b[2][kRe];
         auto fragments = [&](int f, int k) {
 #pragma unroll
-          for (int i = 0; i < kRt; ++i) a[f][i] = *reinterpret_cast<const float4*>(xs + i * G::kTokenStride * kRow + swizzle(k));
+          for (int i = 0; i < kRt; ++i) a[f][i] = *reinterpret_cast<const float4*>(xs + i * G::kTokenStride * kRow + swizzle(q0 + k));
 #pragma unroll
-          for (int j = 0; j < kRe; ++j) b[f][j] = *reinterpret_cast<const float4*>(ws + j * G::kExpertStride * kRow + swizzle(k));
+          for (int j = 0; j < kRe; ++j) b[f][j] = *reinterpret_cast<const float4*>(ws + j * G::kExpertStride * kRow + swizzle(q0 + k));
         };
         fragments(0, 0);
-        fragments(1, 4);
 #pragma unroll
-        for (int k = 0; k < GK; k += 4) {
-          const int f = k / 4 % 3;
-          if (k + 8 < GK) fragments((k / 4 + 2) % 3, k + 8);
+        for (int k = 0; k < kQ; k += 4) {
+          const int f = k / 4 % 2;
+          if (k + 4 < kQ) fragments(f ^ 1, k + 4);
 #pragma unroll
           for (int c = 0; c < 4; ++c)
 #pragma unroll
@@ -208,12 +213,24 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
         if (more) land(buf ^ 1, nextTile, nextPass, nextChunk);
         buf ^= 1;
       }
+      // Warps 1–3 leave their quarter's partial logits; warp 0 adds them in order.
+      if (warp > 0) {
 #pragma unroll
-      for (int j = 0; j < kRe; ++j) {
-        const int e = pass * kPass + e0 + j * G::kExpertStride;
+        for (int j = 0; j < kRe; ++j)
 #pragma unroll
-        for (int i = 0; i < kRt; ++i)
-          if (e < E) sh.logits[t0 + i * G::kTokenStride][e] = acc[i][j];
+          for (int i = 0; i < kRt; ++i) sh.part[warp - 1][t0 + i * G::kTokenStride][e0 + j * G::kExpertStride] = acc[i][j];
+      }
+      g.sync();
+      if (warp == 0) {
+#pragma unroll
+        for (int j = 0; j < kRe; ++j) {
+          const int el = e0 + j * G::kExpertStride, e = pass * kPass + el;
+#pragma unroll
+          for (int i = 0; i < kRt; ++i) {
+            const int t = t0 + i * G::kTokenStride;
+            if (e < E) sh.logits[t][e] = ((acc[i][j] + sh.part[0][t][el]) + sh.part[1][t][el]) + sh.part[2][t][el];
+          }
+        }
       }
     }
     for (int e = g.thread; e < E; e += NT) sh.count[e] = 0;

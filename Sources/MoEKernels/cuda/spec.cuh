@@ -46,14 +46,14 @@ struct Spec {
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
-  // Experts whose logits one pass of the gate GEMM computes: all of them up to 64 (rounded so that
-  // the gate's thread tiles divide them, gate.cuh), else equal passes of at most 64.
-  static constexpr int kGatePasses = (E + 63) / 64;
+  // Experts whose logits one pass of the gate GEMM computes: all of them up to 32 (rounded so that
+  // the gate's thread tiles divide them, gate.cuh), else equal passes of at most 32.
+  static constexpr int kGatePasses = (E + 31) / 32;
   static constexpr int kGateExpertsPerPass =
-      E <= 8 ? (E + 3) / 4 * 4 : E <= 64 ? (E + 7) / 8 * 8 : ((E + kGatePasses - 1) / kGatePasses + 15) / 16 * 16;
-  // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds; narrower
-  // for wide passes, so that the double-buffered fp32 chunks stay within the GEMM's shared memory).
-  static constexpr int kGateK = kGateExpertsPerPass <= 32 && H % 128 == 0 ? 128 : 64;
+      E <= 8 ? (E + 3) / 4 * 4 : E <= 32 ? (E + 7) / 8 * 8 : ((E + kGatePasses - 1) / kGatePasses + 3) / 4 * 4;
+  // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds): a
+  // quarter of it from each quarter of H (gate.cuh).
+  static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
   // Columns of the output a combine task produces.
   static constexpr int kCombineN = H % 256 == 0 ? 256 : H % 128 == 0 ? 128 : 64;
   // Pipeline depth of the tile GEMM: three 32 KB stages for a 128 × 128 tile (two blocks per SM),
