@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -335,7 +335,8 @@ if [ "$MODE" = session10 ]; then
   # Tenth session, one GPU: the producer warpgroup (now the default where it applies) against
   # FLASHMOE_PRODUCER=0 in two alternating rounds at 8K bf16 (the first traced: when the last block
   # starts, when the first finishes its gate tiles), the gate's L2 prefetch and its loads skipped
-  # (timing only), 4K / 16K, torch_moe.py in the same call, then the single-GPU battery.
+  # (timing only), 4K / 16K, torch_moe.py in the same call, then the single-GPU battery. The
+  # prefetch (FLASHMOE_GATE_PREFETCH) was no help to the gate of then (bound by shared memory).
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
   for i in 1 2; do
     for E in 1 0; do
@@ -366,6 +367,23 @@ if [ "$MODE" = gatesplit ]; then
   step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 8192 16384 --runs 100
   step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 8192
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
+if [ "$MODE" = gateprefetch ]; then
+  # Tenth session, one GPU: with a warp per quarter of H the gate waits on its loads, so the L2
+  # prefetch of each tile's token rows (FLASHMOE_GATE_PREFETCH) again, against the default in two
+  # alternating traced rounds; the gate without loads (timing); then the battery with the prefetch.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 --trace"
+  for i in 1 2; do
+    for D in "" FLASHMOE_GATE_PREFETCH; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES=$D $B bench --backend cuda --dtype bf16 $A
+    done
+  done
+  echo "## defines FLASHMOE_EXP_GATE_SKIP_LOADS"
+  step 40 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_GATE_SKIP_LOADS $B bench --backend cuda --dtype bf16 $A
+  step 60 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_GATE_PREFETCH $B bench --backend cuda --dtype bf16 ${A% --sweep-tokens*} --sweep-tokens 4096 16384
+  step 200 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_GATE_PREFETCH $B verify --backend cuda --seed ${SEED:-20262402} --repeats 3
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then
