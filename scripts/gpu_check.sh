@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -373,6 +373,7 @@ if [ "$MODE" = gateprefetch ]; then
   # Tenth session, one GPU: with a warp per quarter of H the gate waits on its loads, so the L2
   # prefetch of each tile's token rows (FLASHMOE_GATE_PREFETCH) again, against the default in two
   # alternating traced rounds; the gate without loads (timing); then the battery with the prefetch.
+  # No help again (BENCHMARKS.md, tenth session, call 6): removed after this call, run it at 9c0fdb0.
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 --trace"
   for i in 1 2; do
     for D in "" FLASHMOE_GATE_PREFETCH; do
@@ -384,6 +385,25 @@ if [ "$MODE" = gateprefetch ]; then
   step 40 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_GATE_SKIP_LOADS $B bench --backend cuda --dtype bf16 $A
   step 60 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_GATE_PREFETCH $B bench --backend cuda --dtype bf16 ${A% --sweep-tokens*} --sweep-tokens 4096 16384
   step 200 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_GATE_PREFETCH $B verify --backend cuda --seed ${SEED:-20262402} --repeats 3
+  exit 0
+fi
+if [ "$MODE" = signals ]; then
+  # Tenth session, one GPU, short (little device time was left): the producer's thread 0 signalling
+  # finished tasks (FLASHMOE_PRODUCER_SIGNALS) and the bias loaded before the k loop
+  # (FLASHMOE_BIAS_EARLY), each checked on the benchmark's layer and the small multi-size case, then
+  # timed against the default at 8K (traced), two rounds.
+  for D in FLASHMOE_PRODUCER_SIGNALS FLASHMOE_BIAS_EARLY; do
+    for C in "E = 32, biases" "tokens 1, 7"; do
+      step 60 env FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --only "$C" --seed ${SEED:-20262502} --repeats 3
+    done
+  done
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
+  for i in 1 2; do
+    for D in "" FLASHMOE_PRODUCER_SIGNALS FLASHMOE_BIAS_EARLY; do
+      echo "## defines '$D'"
+      step 30 env FLASHMOE_NVRTC_DEFINES=$D $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

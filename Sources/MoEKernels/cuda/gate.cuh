@@ -107,11 +107,6 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
       return;
     }
 #endif
-#if defined(FLASHMOE_GATE_PREFETCH)
-    // An experiment: with a warp per quarter of H the loop waits on its loads (one chunk in
-    // flight), so the L2 is asked for the tile's token rows whole when their first chunk is fetched.
-    if (pass == 0 && chunk == 0 && g.thread < GT) ptx::bulk_prefetch_l2(x + (size_t)min(tile * GT + g.thread, p.tokens - 1) * H, H * sizeof(T));
-#endif
 #pragma unroll
     for (int n = 0; n < kN; ++n) {
       const int v = g.thread + n * NT, r = v / kRowVecs, c = v % kRowVecs;

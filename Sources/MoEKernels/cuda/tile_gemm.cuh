@@ -257,11 +257,20 @@ struct TileGemm {
 
   // Waits for a stage's TMA boxes. try_wait suspends in hardware a while; past a few tries the
   // wait goes through the watchdog, which bounds it and names the Processor and this phase.
-  static __device__ __forceinline__ void wait_operands(unsigned long long& bar, unsigned parity, const Watchdog* dog) {
+  struct NoPoll {
+    __device__ void operator()() const {}
+  };
+  template <class Poll = NoPoll>
+  static __device__ __forceinline__ void wait_operands(unsigned long long& bar, unsigned parity, const Watchdog* dog,
+                                                       Poll poll = {}) {
 #pragma unroll 1
     for (int i = 0; i < 4; ++i)
       if (ptx::mbarrier_try_wait(&bar, parity)) return;
-    dog->wait(kRoleProcessor, kPhaseOperands, parity, [&] { return (unsigned long long)ptx::mbarrier_try_wait(&bar, parity); },
+    dog->wait(kRoleProcessor, kPhaseOperands, parity,
+              [&] {
+                poll();
+                return (unsigned long long)ptx::mbarrier_try_wait(&bar, parity);
+              },
               [](unsigned long long v) { return v != 0; });
   }
 
@@ -445,14 +454,37 @@ struct TileGemm {
     }
   }
 
+  // FLASHMOE_BIAS_EARLY (an experiment, producer path): the bias values of this thread's
+  // accumulator columns (wgmma layout: columns n0 + 8j + 2t and the next), two per word, loaded
+  // before the k loop; bias_at(i) is accumulator i's.
+  struct BiasFragment {
+    unsigned w[kBNw / 8];
+  };
+  __device__ BiasFragment load_bias(const T* row) const {
+    static_assert(kWG && kMMA16, "wgmma fragments of a 16-bit type");
+    BiasFragment f;
+    const int lane = mt() & 31, warp = mt() >> 5, t = lane & 3, n0 = (warp >> 2) * kBNw;
+#pragma unroll
+    for (int j = 0; j < kBNw / 8; ++j) f.w[j] = __ldg(reinterpret_cast<const unsigned*>(row + n0 + 8 * j + 2 * t));
+    return f;
+  }
+  static __device__ __forceinline__ float bias_at(const BiasFragment& f, int i) {
+    const unsigned w = f.w[(i % (kBNw / 2)) / 4];
+    T v[2];
+    memcpy(v, &w, sizeof w);
+    return St::load(v[i & 1]);
+  }
+
   // ---- The producer warpgroup's side and the math warpgroups' side (producer.cuh). ----
 
   // Producer warpgroup (all 128 threads): fills the stages of this task's k tiles, k tile kt into
-  // stage (g + kt) % STAGES once every math warp has released what it held. Thread t gathers row t
-  // of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes.
-  template <int K, bool kTmaA, class ARow>
+  // stage (g + kt) % STAGES once every math warp has released what it held. Eight threads gather
+  // each row of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes. `poll` runs
+  // in every thread while it waits for a stage (processor_with_producer: thread 0 signals the
+  // tasks the math warpgroups have finished).
+  template <int K, bool kTmaA, class ARow, class Poll>
   static __device__ void produce(Smem& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
-                          const OperandMaps<NB>& maps) {
+                          const OperandMaps<NB>& maps, Poll poll) {
     static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and 128-row tiles");
     constexpr int kTiles = K / TK;
     const int t = threadIdx.x;
@@ -473,7 +505,7 @@ struct TileGemm {
     for (int kt = 0; kt < kTiles; ++kt) {
       const unsigned gt = g + kt;
       const int stage = (int)(gt % STAGES);
-      if (gt >= STAGES) wait_operands(ring.empty[stage], ((gt / STAGES) - 1) & 1, maps.dog);
+      if (gt >= STAGES) wait_operands(ring.empty[stage], ((gt / STAGES) - 1) & 1, maps.dog, poll);
       if (t == 0) {
         ptx::mbarrier_arrive_expect_tx(&ring.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
         if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &ring.full[stage]);
