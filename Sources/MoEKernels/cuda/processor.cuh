@@ -333,21 +333,11 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
 
 // ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
 
-// Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up); `poll`
-// runs while it waits.
-struct NoPoll {
-  __device__ void operator()() const {}
-};
-template <class Poll = NoPoll>
-__device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst,
-                                           Poll poll = {}) {
+// Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).
+__device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst) {
   MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
   const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
-  const bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want,
-                           [&] {
-                             poll();
-                             return ptx::ld_acquire(&slot->tag);
-                           },
+  const bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
                            [&](unsigned long long v) { return v == want; });
   if (!ok) {
     dst->type = kTaskStop;
@@ -363,9 +353,9 @@ __device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq
 
 // The producer warpgroup's GEMM0: this task's token rows (gathered, one per thread) and W1 (W3)
 // slices into the ring.
-template <class S, class Poll>
+template <class S>
 __device__ void gemm0_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
-                              const Task& task, const Watchdog& dog, Poll poll) {
+                              const Task& task, const Watchdog& dog) {
   using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
@@ -383,13 +373,13 @@ __device__ void gemm0_produce(const Params& p, ProcessorShared<S>& sh, StageRing
   if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
   maps.row0 = e * D + n0;
   maps.dog = &dog;
-  G::template produce<H, false>(sh.gemm0, ring, g, aRow, bRows, maps, poll);
+  G::template produce<H, false>(sh.gemm0, ring, g, aRow, bRows, maps);
 }
 
 // The producer warpgroup's GEMM1: the intermediate's row tile and a W2 slice, both by TMA.
-template <class S, class Poll>
+template <class S>
 __device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
-                              const Task& task, const Watchdog& dog, Poll poll) {
+                              const Task& task, const Watchdog& dog) {
   using G = TileGemm<S, 1, S::kTileN>;
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
@@ -401,7 +391,7 @@ __device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing
   maps.dog = &dog;
   maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
   maps.aRow0 = task.rowTile * TM;
-  G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps, poll);
+  G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
 }
 
 // The math warpgroups' side of a GEMM task with a producer: the k loop on the ring, then the
@@ -456,24 +446,9 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
   __shared__ ProcessorTrace tally;
-#if defined(FLASHMOE_PRODUCER_SIGNALS)
-  // An experiment: the producer's thread 0 signals finished tasks (the fence, the row and GEMM1
-  // counters, `finished`), so that the math warpgroups go on to their next task without waiting
-  // for their stores to drain. The math lead only publishes how many tasks are done (doneSeq);
-  // the producer keeps the tasks it fetched until it has signalled them (at most kMailboxDepth
-  // ahead of `finished`, which it writes itself). It needs 56 registers, the math warpgroups keep
-  // 224 (56 + 2 × 224 = 3 × 168).
-  constexpr bool kSignals = true;
-#else
-  constexpr bool kSignals = false;
-#endif
-  constexpr int kSignalRing = 2 * kMailboxDepth;
-  __shared__ Task fetched[kSignalRing];
-  __shared__ unsigned doneSeq;
   const int me = blockIdx.x;
   const Watchdog dog{p};
   if (threadIdx.x == 0) {
-    doneSeq = 0;
     for (int s = 0; s < S::kStages; ++s) {
       ptx::mbarrier_init(&ring.full[s], StageRing<S::kStages>::kFullArrivals);
       ptx::mbarrier_init(&ring.empty[s], S::kMathThreads / 32);
@@ -486,54 +461,25 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   if (threadIdx.x < 128) {
     // The producer: 40 registers are enough to fill stages; the math warpgroups take the rest
     // (40 + 2 × 232 = 3 × 168, the launch bound's share).
-    ptx::setmaxnreg_dec<kSignals ? 56 : 40>();
-    unsigned g = 0, signalled = 0;
-    // Thread 0: signals every task the math warpgroups have finished since the last call, as their
-    // lead did (the fence orders every math thread's stores, which their block barrier and the
-    // release on doneSeq ordered before it).
-    auto poll = [&] {
-      if (!kSignals || threadIdx.x != 0) return;
-      const unsigned done = ptx::ld_acquire_cta_shared(&doneSeq);
-      if (done == signalled) return;
-      __threadfence();
-      while (signalled < done) {
-        const Task& t = fetched[++signalled % kSignalRing];
-        if (t.type == kTaskGEMM0) atomicAdd(&p.rowDone[t.rowTile], 1u);
-        else if (t.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-      }
-      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | signalled);
-    };
+    ptx::setmaxnreg_dec<40>();
+    unsigned g = 0;
     for (unsigned seq = 1;; ++seq) {
       Task* mine = &tasks[0][seq & 1];
-      if (threadIdx.x == 0) {
-        poll();
-        fetch_task(p, me, seq, dog, mine, poll);
-        if (kSignals) fetched[seq % kSignalRing] = *mine;
-      }
+      if (threadIdx.x == 0) fetch_task(p, me, seq, dog, mine);
       producer_sync();
       const Task task = *mine;
-      if (task.type == kTaskStop) {
-        // Every task before Stop is signalled before the block leaves.
-        if (kSignals && threadIdx.x == 0)
-          dog.wait(kRoleProcessor, kPhaseTasks, seq - 1,
-                   [&] {
-                     poll();
-                     return (unsigned long long)signalled;
-                   },
-                   [&](unsigned long long v) { return v == seq - 1; });
-        return;
-      }
+      if (task.type == kTaskStop) return;
       if (task.type == kTaskGEMM0) {
-        gemm0_produce<S>(p, sh, ring, g, task, dog, poll);
+        gemm0_produce<S>(p, sh, ring, g, task, dog);
         g += H / G0::TK;
       } else if (task.type == kTaskGEMM1) {
-        gemm1_produce<S>(p, sh, ring, g, task, dog, poll);
+        gemm1_produce<S>(p, sh, ring, g, task, dog);
         g += D / G1::TK;
       }
     }
   }
 
-  ptx::setmaxnreg_inc<kSignals ? 224 : 232>();
+  ptx::setmaxnreg_inc<232>();
   const bool lead = threadIdx.x == S::kMathOffset;
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
@@ -561,14 +507,10 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     }
     math_sync<S>();
     if (lead) {
-      if constexpr (kSignals) {
-        ptx::st_release_cta_shared(&doneSeq, seq);
-      } else {
-        __threadfence();
-        if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
-        else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-        ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
-      }
+      __threadfence();
+      if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
+      else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
     }
   }

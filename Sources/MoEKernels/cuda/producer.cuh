@@ -23,16 +23,6 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar) {
 __device__ __forceinline__ void cp_async_mbarrier_arrive(unsigned long long* bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_addr(bar)) : "memory");
 }
-// Acquire and release at block scope on shared memory: the math warpgroups' finished-task count,
-// read by the producer's thread 0 (FLASHMOE_PRODUCER_SIGNALS).
-__device__ __forceinline__ unsigned ld_acquire_cta_shared(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.cta.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"(smem_addr(p)) : "memory");
-  return v;
-}
-__device__ __forceinline__ void st_release_cta_shared(unsigned* p, unsigned v) {
-  asm volatile("st.release.cta.shared::cta.u32 [%0], %1;" ::"r"(smem_addr(p)), "r"(v) : "memory");
-}
 // Register reallocation between warpgroups (every warp of the warpgroup executes it).
 template <int N>
 __device__ __forceinline__ void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N)); }

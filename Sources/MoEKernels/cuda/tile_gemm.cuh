@@ -257,20 +257,11 @@ struct TileGemm {
 
   // Waits for a stage's TMA boxes. try_wait suspends in hardware a while; past a few tries the
   // wait goes through the watchdog, which bounds it and names the Processor and this phase.
-  struct NoPoll {
-    __device__ void operator()() const {}
-  };
-  template <class Poll = NoPoll>
-  static __device__ __forceinline__ void wait_operands(unsigned long long& bar, unsigned parity, const Watchdog* dog,
-                                                       Poll poll = {}) {
+  static __device__ __forceinline__ void wait_operands(unsigned long long& bar, unsigned parity, const Watchdog* dog) {
 #pragma unroll 1
     for (int i = 0; i < 4; ++i)
       if (ptx::mbarrier_try_wait(&bar, parity)) return;
-    dog->wait(kRoleProcessor, kPhaseOperands, parity,
-              [&] {
-                poll();
-                return (unsigned long long)ptx::mbarrier_try_wait(&bar, parity);
-              },
+    dog->wait(kRoleProcessor, kPhaseOperands, parity, [&] { return (unsigned long long)ptx::mbarrier_try_wait(&bar, parity); },
               [](unsigned long long v) { return v != 0; });
   }
 
@@ -479,12 +470,10 @@ struct TileGemm {
 
   // Producer warpgroup (all 128 threads): fills the stages of this task's k tiles, k tile kt into
   // stage (g + kt) % STAGES once every math warp has released what it held. Eight threads gather
-  // each row of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes. `poll` runs
-  // in every thread while it waits for a stage (processor_with_producer: thread 0 signals the
-  // tasks the math warpgroups have finished).
-  template <int K, bool kTmaA, class ARow, class Poll>
+  // each row of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes.
+  template <int K, bool kTmaA, class ARow>
   static __device__ void produce(Smem& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
-                          const OperandMaps<NB>& maps, Poll poll) {
+                          const OperandMaps<NB>& maps) {
     static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and 128-row tiles");
     constexpr int kTiles = K / TK;
     const int t = threadIdx.x;
@@ -505,7 +494,7 @@ struct TileGemm {
     for (int kt = 0; kt < kTiles; ++kt) {
       const unsigned gt = g + kt;
       const int stage = (int)(gt % STAGES);
-      if (gt >= STAGES) wait_operands(ring.empty[stage], ((gt / STAGES) - 1) & 1, maps.dog, poll);
+      if (gt >= STAGES) wait_operands(ring.empty[stage], ((gt / STAGES) - 1) & 1, maps.dog);
       if (t == 0) {
         ptx::mbarrier_arrive_expect_tx(&ring.full[stage], (NB * BN + (kTmaA ? TM : 0)) * 128);
         if constexpr (kTmaA) ptx::tma_load_2d(&sm.a[stage][0][0], maps.aMap, kt * TK, maps.aRow0, &ring.full[stage]);
