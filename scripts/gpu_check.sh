@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -405,6 +405,26 @@ if [ "$MODE" = signals ]; then
       step 30 env FLASHMOE_NVRTC_DEFINES=$D $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
     done
   done
+  exit 0
+fi
+if [ "$MODE" = pingpong ]; then
+  # Prepared in the tenth session, not yet run: ping-pong on top of the producer warpgroup
+  # (FLASHMOE_PINGPONG=1): each computing warpgroup takes its own column half of every task, so that
+  # one's epilogue overlaps the other's k loop. Smoke tests on the benchmark's layer and the small
+  # multi-size case, alternating A/B at 8K bf16 (the first round traced: the trace counts half-tasks),
+  # 4K / 16K, then the single-GPU battery with it.
+  P=FLASHMOE_PINGPONG
+  for C in "E = 32, biases" "tokens 1, 7"; do
+    step 90 env $P=1 $B verify --backend cuda --only "$C" --seed ${SEED:-20262602} --repeats 3
+  done
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for E in 0 1; do
+      step 40 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+  [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262603} --repeats ${REPEATS:-5}
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

@@ -38,8 +38,27 @@ struct ProcessorSharedWithProducer {
     CombineShared<S> combine;
   };
 };
+// Ping-pong (FLASHMOE_PINGPONG): six 32 KB stages of one column half each (no TMA barriers of
+// their own: the ring's are static), and a staging tile per computing warpgroup, whose epilogues
+// may overlap. Combine runs when both warpgroups have joined, so it shares the staging memory.
 template <class S>
-using ProcessorShared = typename Pick<S::kProducer, ProcessorSharedWithProducer<S>, ProcessorSharedOneRole<S>>::type;
+struct ProcessorSharedPingPong {
+  using G0 = TileGemm<PingPongHalf<S>, 1, S::kGemm0N / 2>;
+  using G1 = TileGemm<PingPongHalf<S>, 1, S::kTileN / 2>;
+  static constexpr int kStaging = G0::kStagingBytes > G1::kStagingBytes ? G0::kStagingBytes : G1::kStagingBytes;
+  union {
+    typename G0::SmemOperands gemm0;
+    typename G1::SmemOperands gemm1;
+  };
+  union {
+    alignas(16) unsigned char staging[2][kStaging];
+    CombineShared<S> combine;
+  };
+};
+template <class S>
+using ProcessorShared = typename Pick<
+    S::kPingPong, ProcessorSharedPingPong<S>,
+    typename Pick<S::kProducer, ProcessorSharedWithProducer<S>, ProcessorSharedOneRole<S>>::type>::type;
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
@@ -351,39 +370,38 @@ __device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq
   dst->rows = t->rows;
 }
 
-// The producer warpgroup's GEMM0: this task's token rows (gathered, one per thread) and W1 (W3)
-// slices into the ring.
-template <class S>
-__device__ void gemm0_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
-                              const Task& task, const Watchdog& dog) {
-  using G = TileGemm<S, S::kGated ? 2 : 1, S::kGemm0N>;
+// The producer warpgroup's GEMM0: this task's token rows (gathered) and W1 slice into the ring.
+// `Part` is S for the whole tile, PingPongHalf<S> for column half `half` of it (ping-pong).
+template <class S, class Part, class Stages>
+__device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<Part::kStages>& ring, unsigned g,
+                              const Task& task, const Watchdog& dog, int half = 0) {
+  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
+  using G = TileGemm<Part, 1, S::kGemm0N / kParts>;
   using T = typename G::T;
-  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kGemm0N;
-  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * TN;
-  const T* x = static_cast<const T*>(kRoundedTokens<S> ? p.xRounded : p.x);
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
+  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * S::kGemm0N + half * (S::kGemm0N / kParts);
+  const T* x = static_cast<const T*>(p.x);
   auto aRow = [&](int r) -> const T* {
     const int token = __ldcg(&p.rowToken[row0 + r]);
     return token >= 0 ? x + (size_t)token * H : nullptr;
   };
-  const T* bRows[S::kGated ? 2 : 1];
-  bRows[0] = static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H;
-  if constexpr (S::kGated) bRows[1] = static_cast<const T*>(p.w3) + ((size_t)e * D + n0) * H;
-  OperandMaps<S::kGated ? 2 : 1> maps{};
+  const T* bRows[1] = {static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H};
+  OperandMaps<1> maps{};
   maps.map[0] = p.tensorMaps;
-  if constexpr (S::kGated) maps.map[S::kGated ? 1 : 0] = static_cast<const char*>(p.tensorMaps) + 128;
   maps.row0 = e * D + n0;
   maps.dog = &dog;
-  G::template produce<H, false>(sh.gemm0, ring, g, aRow, bRows, maps);
+  G::template produce<H, false>(stages, ring, g, aRow, bRows, maps);
 }
 
 // The producer warpgroup's GEMM1: the intermediate's row tile and a W2 slice, both by TMA.
-template <class S>
-__device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
-                              const Task& task, const Watchdog& dog) {
-  using G = TileGemm<S, 1, S::kTileN>;
+template <class S, class Part, class Stages>
+__device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<Part::kStages>& ring, unsigned g,
+                              const Task& task, const Watchdog& dog, int half = 0) {
+  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
+  using G = TileGemm<Part, 1, S::kTileN / kParts>;
   using T = typename G::T;
-  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM, TN = S::kTileN;
-  const int e = task.expert, n0 = task.colTile * TN;
+  constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
+  const int e = task.expert, n0 = task.colTile * S::kTileN + half * (S::kTileN / kParts);
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   OperandMaps<1> maps{};
   maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
@@ -391,34 +409,36 @@ __device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing
   maps.dog = &dog;
   maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
   maps.aRow0 = task.rowTile * TM;
-  G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
+  G::template produce<D, true>(stages, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
 }
 
-// The math warpgroups' side of a GEMM task with a producer: the k loop on the ring, then the
-// epilogue (the bias, and GEMM0's activation) through the staging tile. Returns the ns of the k
-// loop since `t0` where `timed`.
-template <class S, bool kGemm0, class Stages>
-__device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& sh, Stages& stages,
-                                           StageRing<S::kStages>& ring, unsigned& g, const Task& task,
-                                           const Watchdog& dog, unsigned long long t0, bool timed) {
-  using G = TileGemm<S, 1, kGemm0 ? S::kGemm0N : S::kTileN>;
+// The math side of a GEMM task (or, ping-pong, of column half `half` of it) with a producer: the
+// k loop on the ring, then the epilogue (the bias, and GEMM0's activation) through `staging`.
+// Returns the ns of the k loop since `t0` where `timed`.
+template <class S, bool kGemm0, class Part, class Stages>
+__device__ unsigned long long consume_task(const Params& p, void* staging, Stages& stages, StageRing<Part::kStages>& ring,
+                                           unsigned& g, const Task& task, const Watchdog& dog, unsigned long long t0,
+                                           bool timed, int half = 0) {
+  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
+  constexpr int TN = (kGemm0 ? S::kGemm0N : S::kTileN) / kParts;
+  using G = TileGemm<Part, 1, TN>;
   using T = typename G::T;
   using St = typename G::St;
   constexpr int K = kGemm0 ? S::kHidden : S::kFFN;    // the k loop's length
   constexpr int N = kGemm0 ? S::kFFN : S::kHidden;    // the output's width
-  constexpr int TN = kGemm0 ? S::kGemm0N : S::kTileN;
-  const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN;
-  const T* bias = static_cast<const T*>(kGemm0 ? p.b1 : p.b2);
   G gemm;
 #if defined(FLASHMOE_BIAS_EARLY)
   // An experiment: this thread's bias values are loaded before the k loop, so that the epilogue
   // does not wait for them.
   typename G::BiasFragment early{};
-  if constexpr (S::kBiases) early = gemm.load_bias(bias + e * N + n0);
+  if constexpr (S::kBiases)
+    early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN * kParts + half * TN);
 #endif
   gemm.template consume<K, !kGemm0>(stages, ring, g, &dog);
   g += K / G::TK;
   const unsigned long long loop = timed ? ptx::globaltimer() - t0 : 0;
+  const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN * kParts + half * TN;
+  const T* bias = static_cast<const T*>(kGemm0 ? p.b1 : p.b2);
   auto value = [&](int c, int i) {
     float v = gemm.acc[0][i];
 #if defined(FLASHMOE_BIAS_EARLY)
@@ -430,7 +450,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return v;
   };
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
-  gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
+  gemm.store_halves_via(staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();
   return loop;
@@ -470,10 +490,10 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
       const Task task = *mine;
       if (task.type == kTaskStop) return;
       if (task.type == kTaskGEMM0) {
-        gemm0_produce<S>(p, sh, ring, g, task, dog);
+        gemm0_produce<S, S>(p, sh.gemm0, ring, g, task, dog);
         g += H / G0::TK;
       } else if (task.type == kTaskGEMM1) {
-        gemm1_produce<S>(p, sh, ring, g, task, dog);
+        gemm1_produce<S, S>(p, sh.gemm1, ring, g, task, dog);
         g += D / G1::TK;
       }
     }
@@ -499,9 +519,9 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
     unsigned long long loop = 0;
     if (task.type == kTaskGEMM0) {
-      loop = consume_task<S, true>(p, sh, sh.gemm0, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, true, S>(p, sh.staging, sh.gemm0, ring, g, task, dog, t0, timed);
     } else if (task.type == kTaskGEMM1) {
-      loop = consume_task<S, false>(p, sh, sh.gemm1, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, false, S>(p, sh.staging, sh.gemm1, ring, g, task, dog, t0, timed);
     } else {
       combine_task<S>(p, sh.combine, task);
     }
@@ -512,6 +532,132 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
       else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
       ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
+    }
+  }
+}
+
+// Ping-pong (FLASHMOE_PINGPONG; an experiment): warpgroup 0 produces, for every task, column half
+// 0's k tiles and then half 1's into a ring of six 32 KB stages; computing warpgroup w (1, 2) takes
+// half w − 1 of every task. Warpgroup 2's k loop starts as warpgroup 1's ends, so each one's
+// epilogue runs while the other keeps the tensor cores busy (CUTLASS's ping-pong schedule). A task
+// is signalled by whichever warpgroup finishes its half last; Combine tasks join both.
+template <class S>
+__device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
+  static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated && S::kMathWarpgroups == 2,
+                "ping-pong is an experiment on one GPU, 16-bit storage, the plain form, two computing warpgroups");
+  using Half = PingPongHalf<S>;
+  using G0 = TileGemm<Half, 1, S::kGemm0N / 2>;
+  using G1 = TileGemm<Half, 1, S::kTileN / 2>;
+  constexpr int H = S::kHidden, D = S::kFFN;
+  constexpr unsigned k0 = H / G0::TK, k1 = D / G1::TK;  // ring slots of one half's k loop
+  // Two halves' k tiles exceed the ring, so a warpgroup cannot finish a half two tasks ahead of the
+  // other's (halvesDone's parity, signal()'s order rely on it).
+  static_assert(2 * k0 > Half::kStages && 2 * k1 > Half::kStages, "ping-pong needs H, D ≥ 4 k tiles");
+  __shared__ StageRing<Half::kStages> ring;
+  __shared__ Task tasks[3][2];       // [producer, warpgroup 1, warpgroup 2][sequence parity]
+  // Halves finished, by task parity: a task's second half finds an odd count. (A warpgroup is at
+  // most one task ahead of the other: the ring holds six of a half's k tiles.)
+  __shared__ unsigned halvesDone[2];
+  __shared__ unsigned signalled;      // the last task whose completion went out (finished only grows)
+  __shared__ ProcessorTrace tally[2];
+  const int me = blockIdx.x;
+  const Watchdog dog{p};
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < Half::kStages; ++s) {
+      ptx::mbarrier_init(&ring.full[s], StageRing<Half::kStages>::kFullArrivals);
+      ptx::mbarrier_init(&ring.empty[s], 4);  // the consuming warpgroup's warps
+    }
+    ptx::fence_mbarrier_init();
+    halvesDone[0] = halvesDone[1] = 0;
+    signalled = 0;
+    tally[0].reset();
+    tally[1].reset();
+  }
+  __syncthreads();
+
+  if (threadIdx.x < 128) {
+    ptx::setmaxnreg_dec<40>();
+    unsigned g = 0;
+    for (unsigned seq = 1;; ++seq) {
+      Task* mine = &tasks[0][seq & 1];
+      if (threadIdx.x == 0) fetch_task(p, me, seq, dog, mine);
+      producer_sync();
+      const Task task = *mine;
+      if (task.type == kTaskStop) return;
+      for (int half = 0; half < 2; ++half) {
+        if (task.type == kTaskGEMM0) {
+          gemm0_produce<S, Half>(p, sh.gemm0, ring, g, task, dog, half);
+          g += k0;
+        } else if (task.type == kTaskGEMM1) {
+          gemm1_produce<S, Half>(p, sh.gemm1, ring, g, task, dog, half);
+          g += k1;
+        }
+      }
+    }
+  }
+
+  ptx::setmaxnreg_inc<232>();
+  const int wg = (int)(threadIdx.x / 128) - 1;  // 0 or 1: the column half this warpgroup computes
+  const bool lead = threadIdx.x % 128 == 0;
+  // A lead signals task `seq` once the one before it has gone out, so that `finished` only grows
+  // (the two leads write it in turn; the wait is short: the previous task's last half is done).
+  auto signal = [&](unsigned seq, unsigned type, unsigned rowTile) {
+    dog.wait(kRoleProcessor, kPhaseTasks, seq - 1, [&] { return (unsigned long long)ptx::ld_acquire_cta_shared(&signalled); },
+             [&](unsigned long long v) { return v == seq - 1; });
+    __threadfence();
+    if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
+    else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+    ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+    ptx::st_release_cta_shared(&signalled, seq);
+  };
+  unsigned g = 0;
+  for (unsigned seq = 1;; ++seq) {
+    Task* mine = &tasks[1 + wg][seq & 1];
+    if (lead) {
+      if (seq == 1 && me == 0 && wg == 0) dog.stall_if(kRoleProcessor);
+      fetch_task(p, me, seq, dog, mine);
+    }
+    math_sync<Half>();
+    const Task task = *mine;
+    if (task.type == kTaskStop) {
+      // Both warpgroups' tallies go out as one Processor's.
+      if (p.trace) {
+        math_sync<S>();
+        if (threadIdx.x == S::kMathOffset) {
+          tally[0].merge(tally[1]);
+          tally[0].write(p, me);
+        }
+      }
+      return;
+    }
+    const bool timed = p.trace && lead;
+    const unsigned long long t0 = timed ? ptx::globaltimer() : 0;
+    if (timed && tally[wg].first == 0) trace_first(p, kTraceFirstTask);
+    unsigned long long loop = 0;
+    if (task.type == kTaskGEMM0 || task.type == kTaskGEMM1) {
+      const bool gemm0 = task.type == kTaskGEMM0;
+      const unsigned slots = gemm0 ? k0 : k1;
+      if (wg == 1) g += slots;  // half 0's k tiles come first in the ring
+      if (gemm0) loop = consume_task<S, true, Half>(p, sh.staging[wg], sh.gemm0, ring, g, task, dog, t0, timed, wg);
+      else loop = consume_task<S, false, Half>(p, sh.staging[wg], sh.gemm1, ring, g, task, dog, t0, timed, wg);
+      if (wg == 0) g += slots;
+      math_sync<Half>();
+      if (lead) {
+        // Each half's stores are fenced by its own lead; the second half to finish signals the
+        // task, after a fence that pairs with the first's (observed through the count).
+        __threadfence();
+        if (atomicAdd(&halvesDone[seq & 1], 1u) % 2 == 1) signal(seq, task.type, task.rowTile);
+        if (p.trace) tally[wg].add(task.type, t0, ptx::globaltimer(), loop);
+      }
+    } else {
+      // Combine: both warpgroups together (the staging tiles are free once both have joined).
+      math_sync<S>();
+      combine_task<S>(p, sh.combine, task);
+      math_sync<S>();
+      if (threadIdx.x == S::kMathOffset) {
+        signal(seq, task.type, task.rowTile);
+        if (p.trace) tally[0].add(task.type, t0, ptx::globaltimer(), 0);
+      }
     }
   }
 }

@@ -77,7 +77,10 @@ struct TileGemm {
   static_assert(TM * kChunks % S::kMathThreads == 0, "A staging");
   // This thread's index among the computing threads (after the producer warpgroup, if any).
   // (Unsigned, as threadIdx.x: without a producer the code is the same as with threadIdx.x.)
-  static __device__ __forceinline__ unsigned mt() { return threadIdx.x - (unsigned)S::kMathOffset; }
+  static __device__ __forceinline__ unsigned mt() {
+    if constexpr (S::kWarpgroupTile) return threadIdx.x % 128u;  // its own warpgroup's index
+    else return threadIdx.x - (unsigned)S::kMathOffset;
+  }
 #if defined(FLASHMOE_TMA_OPERANDS)
   static constexpr bool kTMA = true;
   static_assert(kWG, "TMA operands need the wgmma path (KernelSpec.validate says which layers have it)");
@@ -272,7 +275,7 @@ struct TileGemm {
     }
   }
 
-  __device__ void compute(Smem& sm, int stage) {
+  __device__ void compute(SmemOperands& sm, int stage) {
     const int lane = mt() & 31, warp = mt() >> 5;
     if constexpr (kWG) {
       // Two 64-row halves of A against each B; each k step (k16, or k8 for tf32) moves 32 bytes
@@ -472,7 +475,7 @@ struct TileGemm {
   // stage (g + kt) % STAGES once every math warp has released what it held. Eight threads gather
   // each row of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes.
   template <int K, bool kTmaA, class ARow>
-  static __device__ void produce(Smem& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
+  static __device__ void produce(SmemOperands& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
                           const OperandMaps<NB>& maps) {
     static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and 128-row tiles");
     constexpr int kTiles = K / TK;
@@ -519,7 +522,7 @@ struct TileGemm {
   // while the previous tile's may still run, then releases the previous tile's stage (one arrival
   // per warp once that tile's group has retired). No block barrier.
   template <int K, bool kTmaA>
-  __device__ void consume(Smem& sm, StageRing<STAGES>& ring, unsigned g, const Watchdog* dog) {
+  __device__ void consume(SmemOperands& sm, StageRing<STAGES>& ring, unsigned g, const Watchdog* dog) {
     static_assert(kWG, "the math warpgroups issue wgmma");
     constexpr int kTiles = K / TK;
 #pragma unroll
