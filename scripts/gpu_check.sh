@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatencu|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -425,6 +425,15 @@ if [ "$MODE" = pingpong ]; then
   done
   for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
   [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262603} --repeats ${REPEATS:-5}
+  exit 0
+fi
+if [ "$MODE" = gatencu ]; then
+  # Prepared in the tenth session: the gate GEMM alone under ncu (FLASHMOE_EXP_GATE_ONLY ends the
+  # kernel after the gate's tiles; no results on purpose): issue slots, warp stall reasons, shared
+  # memory and L2 traffic, at 8K tokens, E = 32. Then the same kernel timed with the trace.
+  step 300 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_GATE_ONLY ncu --clock-control none --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 \
+    --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats \
+    $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 8192 --warmup 1 --runs 1 --quiet
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

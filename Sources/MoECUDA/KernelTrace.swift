@@ -9,7 +9,7 @@ public struct KernelTrace: Sendable {
     1: "gate tiles done", 2: "capacity scan done", 3: "slots done", 4: "every cell's signal seen",
     5: "last task handed out", 6: "dispatch rows stored", 7: "results complete (Combine opens)",
     8: "first task started", 9: "first cell from a peer seen", 10: "end", 11: "last block started",
-    12: "first block done with its gate tiles",
+    12: "first block past the gate (a block without gate tiles: at once)",
   ]
 
   static func words(processors: Int) -> Int { eventWords + perProcessor * processors }

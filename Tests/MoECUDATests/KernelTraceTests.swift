@@ -24,6 +24,26 @@ struct KernelTraceTests {
     #expect(!t.marks.contains { $0.name == "first task started" || $0.name == "last task handed out" })
   }
 
+  @Test("the grid's start: the last block's start is a latest event, the first block past the gate an earliest one")
+  func gridStart() {
+    let initial = Self.words(processors: 1)
+    #expect(initial[11] == 0 && initial[12] == UInt64.max)
+    var w = initial
+    w[0] = Self.start
+    w[11] = Self.start + 300         // last block started
+    w[12] = Self.start + 51_200      // first block past the gate
+    w[1] = Self.start + 53_000       // gate tiles done (the last block)
+    w[10] = Self.start + 600_000
+    let t = KernelTrace(words: w, gpu: 0, processors: 1)
+    #expect(t.marks.map(\.microseconds) == [0.3, 51.2, 53, 600])
+    #expect(t.marks[0].name == "last block started" && t.marks[1].name.hasPrefix("first block past the gate"))
+    // Unreached (the kernel of an older build): both left out.
+    var old = initial
+    old[0] = Self.start
+    old[10] = Self.start + 600_000
+    #expect(KernelTrace(words: old, gpu: 0, processors: 1).marks.map(\.name) == ["end"])
+  }
+
   @Test("busy time, task counts, utilisation and the spread of Processors' last task")
   func processors() {
     var w = Self.words(processors: 2)

@@ -22,7 +22,7 @@ enum TraceEvent : int {
   kTraceFirstRemote = 9,  // P > 1: first cell from another GPU seen (earliest)
   kTraceEnd = 10,         // last block leaving the kernel
   kTraceLastStart = 11,   // last block running
-  kTraceFirstGate = 12,   // first block done with its gate tiles (earliest)
+  kTraceFirstGate = 12,   // first block past the gate's tiles (earliest; a block without tiles at once)
   kTraceEvents = 16
 };
 // Per Processor, after the global words: first task start, last task end, busy ns of GEMM0,
