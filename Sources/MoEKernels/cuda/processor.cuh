@@ -459,7 +459,7 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
   static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated,
-                "the producer warpgroup is an experiment on one GPU, 16-bit storage, the plain form");
+                "the producer warpgroup is built for one GPU, 16-bit storage, the plain form (KernelSpec.producerApplies)");
   using G0 = TileGemm<S, 1, S::kGemm0N>;
   using G1 = TileGemm<S, 1, S::kTileN>;
   constexpr int H = S::kHidden, D = S::kFFN;
