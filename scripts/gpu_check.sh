@@ -35,6 +35,18 @@ defaults_vs_torch() {
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype fp32 --tf32 --impl loop --warmup 16 --iters 32
 }
 
+# A switch VAR=0/1 against each other on one GPU at the benchmark's bf16 layer: two alternating
+# rounds at 8K (the first traced), then 4K / 16K each way.
+switch_ab() {
+  local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for E in 0 1; do
+      step 40 env $1=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for E in 0 1; do step 60 env $1=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+}
+
 # An opt-in kernel define against the default: the single-GPU and 2-GPU batteries with
 # FLASHMOE_NVRTC_DEFINES=$1 (seeds $3, $3 + 1), then two alternating rounds of $2 "ENV" ROUND, each
 # round without the define and with it.
@@ -298,13 +310,7 @@ if [ "$MODE" = producer ]; then
   # BATTERY=0 skips it).
   P=FLASHMOE_PRODUCER
   step 90 env $P=1 $B verify --backend cuda --only "real size" --seed 20262001 --repeats 3
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
-  for i in 1 2; do
-    for E in 0 1; do
-      step 40 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+  switch_ab $P
   [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262002} --repeats ${REPEATS:-10}
   exit 0
 fi
@@ -417,13 +423,7 @@ if [ "$MODE" = pingpong ]; then
   for C in "E = 32, biases" "tokens 1, 7"; do
     step 90 env $P=1 $B verify --backend cuda --only "$C" --seed ${SEED:-20262602} --repeats 3
   done
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
-  for i in 1 2; do
-    for E in 0 1; do
-      step 40 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for E in 0 1; do step 60 env $P=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+  switch_ab $P
   [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262603} --repeats ${REPEATS:-5}
   exit 0
 fi

@@ -456,13 +456,41 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
   return loop;
 }
 
+// The producer warpgroup's loop, both Processor forms: each task's k tiles into the ring (with
+// ping-pong, `Part` = PingPongHalf<S>: column half 0's, then half 1's) until Stop. 40 registers are
+// enough to fill stages; the math warpgroups take the rest (40 + 2 × 232 = 3 × 168, the launch
+// bound's share).
+template <class S, class Part, class Shared>
+__device__ void producer_loop(const Params& p, Shared& sh, StageRing<Part::kStages>& ring, const Watchdog& dog,
+                              Task (&slots)[2]) {
+  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
+  using G0 = TileGemm<Part, 1, S::kGemm0N / kParts>;
+  using G1 = TileGemm<Part, 1, S::kTileN / kParts>;
+  ptx::setmaxnreg_dec<40>();
+  unsigned g = 0;
+  for (unsigned seq = 1;; ++seq) {
+    Task* mine = &slots[seq & 1];
+    if (threadIdx.x == 0) fetch_task(p, blockIdx.x, seq, dog, mine);
+    producer_sync();
+    const Task task = *mine;
+    if (task.type == kTaskStop) return;
+#pragma unroll
+    for (int half = 0; half < kParts; ++half) {
+      if (task.type == kTaskGEMM0) {
+        gemm0_produce<S, Part>(p, sh.gemm0, ring, g, task, dog, half);
+        g += S::kHidden / G0::TK;
+      } else if (task.type == kTaskGEMM1) {
+        gemm1_produce<S, Part>(p, sh.gemm1, ring, g, task, dog, half);
+        g += S::kFFN / G1::TK;
+      }
+    }
+  }
+}
+
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
   static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated,
                 "the producer warpgroup is built for one GPU, 16-bit storage, the plain form (KernelSpec.producerApplies)");
-  using G0 = TileGemm<S, 1, S::kGemm0N>;
-  using G1 = TileGemm<S, 1, S::kTileN>;
-  constexpr int H = S::kHidden, D = S::kFFN;
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
   __shared__ ProcessorTrace tally;
@@ -479,24 +507,8 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // The producer: 40 registers are enough to fill stages; the math warpgroups take the rest
-    // (40 + 2 × 232 = 3 × 168, the launch bound's share).
-    ptx::setmaxnreg_dec<40>();
-    unsigned g = 0;
-    for (unsigned seq = 1;; ++seq) {
-      Task* mine = &tasks[0][seq & 1];
-      if (threadIdx.x == 0) fetch_task(p, me, seq, dog, mine);
-      producer_sync();
-      const Task task = *mine;
-      if (task.type == kTaskStop) return;
-      if (task.type == kTaskGEMM0) {
-        gemm0_produce<S, S>(p, sh.gemm0, ring, g, task, dog);
-        g += H / G0::TK;
-      } else if (task.type == kTaskGEMM1) {
-        gemm1_produce<S, S>(p, sh.gemm1, ring, g, task, dog);
-        g += D / G1::TK;
-      }
-    }
+    producer_loop<S, S>(p, sh, ring, dog, tasks[0]);
+    return;
   }
 
   ptx::setmaxnreg_inc<232>();
@@ -576,24 +588,8 @@ __device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    ptx::setmaxnreg_dec<40>();
-    unsigned g = 0;
-    for (unsigned seq = 1;; ++seq) {
-      Task* mine = &tasks[0][seq & 1];
-      if (threadIdx.x == 0) fetch_task(p, me, seq, dog, mine);
-      producer_sync();
-      const Task task = *mine;
-      if (task.type == kTaskStop) return;
-      for (int half = 0; half < 2; ++half) {
-        if (task.type == kTaskGEMM0) {
-          gemm0_produce<S, Half>(p, sh.gemm0, ring, g, task, dog, half);
-          g += k0;
-        } else if (task.type == kTaskGEMM1) {
-          gemm1_produce<S, Half>(p, sh.gemm1, ring, g, task, dog, half);
-          g += k1;
-        }
-      }
-    }
+    producer_loop<S, Half>(p, sh, ring, dog, tasks[0]);
+    return;
   }
 
   ptx::setmaxnreg_inc<232>();
