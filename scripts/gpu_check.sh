@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatencu|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatencu|producerpeers|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -434,6 +434,22 @@ if [ "$MODE" = gatencu ]; then
   step 300 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_GATE_ONLY ncu --clock-control none --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 \
     --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats \
     $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 8192 --warmup 1 --runs 1 --quiet
+  exit 0
+fi
+if [ "$MODE" = producerpeers ]; then
+  # Prepared in the tenth session, not yet run (2 GPUs): the producer warpgroup with expert
+  # parallelism (FLASHMOE_PRODUCER=all; peers' rows by TMA, results home by peer stores). Smoke
+  # tests, alternating A/B at 8K per GPU bf16 (the first round traced), 4K / 16K, then the 2-GPU
+  # battery with it.
+  step 120 env FLASHMOE_PRODUCER=all $B verify --backend cuda --gpus 2 --only "E = 32" --seed ${SEED:-20262702} --repeats 3
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --gpus 2"
+  for i in 1 2; do
+    for E in 1 all; do
+      step 60 env FLASHMOE_PRODUCER=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for E in 1 all; do step 60 env FLASHMOE_PRODUCER=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
+  [ "${BATTERY:-1}" = 1 ] && step 220 env FLASHMOE_PRODUCER=all $B verify --backend cuda --gpus 2 --seed ${SEED:-20262703} --repeats 5
   exit 0
 fi
 if [ "$MODE" = suite2 ]; then

@@ -62,8 +62,9 @@ public final class CUDAMoE: @unchecked Sendable {
   public static let tmaVariable = "FLASHMOE_TMA"
   /// Environment variable: "1" (the default) gives each Processor block a producer warpgroup
   /// (KernelSpec.producer, producer.cuh: 384 threads, warpgroup 0 filling the operand stages, two
-  /// computing) where the layer allows it; "0" does not. Measured on an H200 (tenth session, 8K
-  /// tokens, bf16): 0.624 against 0.638–0.642 ms, 16K 1.170 against 1.181, 4K the same.
+  /// computing) on one GPU where the layer allows it; "all" also with expert parallelism (an
+  /// experiment not yet run on GPUs); "0" never. Measured on an H200 (tenth session, 8K tokens,
+  /// bf16): 0.624 against 0.638–0.642 ms, 16K 1.170 against 1.181, 4K the same.
   public static let producerVariable = "FLASHMOE_PRODUCER"
   /// Environment variable: "1" adds ping-pong to the producer warpgroup (KernelSpec.pingPong: each
   /// computing warpgroup takes its own column half of every task, one's epilogue overlapping the
@@ -161,8 +162,8 @@ public final class CUDAMoE: @unchecked Sendable {
     /// block's share of shared memory (which grows with maxTokens) does not fit next to that
     /// kernel's pipeline.
     let producerText = CUDAEnvironment.value(Self.producerVariable) ?? "1"
-    guard producerText == "0" || producerText == "1" else {
-      throw ConfigError(field: Self.producerVariable, value: "'\(producerText)'", expected: "0 or 1")
+    guard ["0", "1", "all"].contains(producerText) else {
+      throw ConfigError(field: Self.producerVariable, value: "'\(producerText)'", expected: "0, 1 or all")
     }
     let pingPongText = CUDAEnvironment.value(Self.pingPongVariable) ?? "0"
     guard pingPongText == "0" || pingPongText == "1" else {
@@ -180,13 +181,13 @@ public final class CUDAMoE: @unchecked Sendable {
       spec.dispatchByCell = ranks > 1 && order == "cell" ? true : nil
       spec.tmaOperands = try Self.tmaOperands(
         spec: spec, text: requestedTMA.map { $0 ? "1" : "0" } ?? CUDAEnvironment.value(Self.tmaVariable)) ? true : nil
-      if producerText == "1", warpgroups == 2, KernelSpec.producerApplies(
+      if producerText == "all" || (producerText == "1" && ranks == 1), warpgroups == 2, KernelSpec.producerApplies(
         hidden: spec.hidden, ffn: spec.ffn, dtype: spec.dtype, form: spec.form, tileN: spec.tileN,
-        architecture: spec.architecture, ranks: spec.ranks, tmaOperands: spec.tmaOperands == true)
+        architecture: spec.architecture, ranks: spec.ranks, tmaOperands: spec.tmaOperands == true, transport: spec.transport)
       {
         spec.producer = true
         spec.threads = 384
-        if pingPongText == "1" { spec.pingPong = true }
+        if pingPongText == "1" && ranks == 1 { spec.pingPong = true }
       }
       var compile = try compiler.compile(spec)
       if compile.cacheHit, compile.kernel.resources == nil {

@@ -132,14 +132,16 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
       try require(
         Self.producerApplies(
           hidden: hidden, ffn: ffn, dtype: dtype, form: form, tileN: tileN, architecture: architecture, ranks: ranks,
-          tmaOperands: tmaOperands == true) && threads == 384,
+          tmaOperands: tmaOperands == true, transport: transport) && threads == 384,
         "producer", true,
-        "false here: the producer warpgroup needs sm_90a, 16-bit storage, the plain form, one GPU, TMA operands, tileN 256 and 384 threads (this spec: \(architecture), \(dtype.rawValue), \(form.rawValue), ranks \(ranks), tma-operands \(tmaOperands == true), tileN \(tileN), \(threads) threads)")
+        "false here: the producer warpgroup needs sm_90a, 16-bit storage, the plain form, peer stores between GPUs (not NVSHMEM puts), TMA operands, tileN 256 and 384 threads (this spec: \(architecture), \(dtype.rawValue), \(form.rawValue), ranks \(ranks), transport \(transport?.rawValue ?? "peer"), tma-operands \(tmaOperands == true), tileN \(tileN), \(threads) threads)")
     } else {
       try require(threads == 128 || threads == 256, "threads", threads, "128 (one warpgroup) or 256 (two, on sm_90a)")
     }
     if pingPong == true {
-      try require(producer == true, "pingPong", true, "false here: ping-pong needs the producer warpgroup (producer: true)")
+      try require(
+        producer == true && ranks == 1, "pingPong", true,
+        "false here: ping-pong needs the producer warpgroup (producer: true) and one GPU (this spec: producer \(producer == true), ranks \(ranks))")
     }
     if threads == 256 || producer == true {
       try require(
@@ -168,13 +170,15 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
     }
   }
 
-  /// Whether a layer can have a producer warpgroup (what has been built and measured): the two-warpgroup
-  /// 128 × 256 tile on sm_90a with TMA operands, 16-bit storage, the plain form, one GPU.
+  /// Whether a layer can have a producer warpgroup (what has been built): the two-warpgroup
+  /// 128 × 256 tile on sm_90a with TMA operands, 16-bit storage, the plain form; between GPUs only
+  /// with peer stores (not NVSHMEM puts). CUDAMoE uses it on one GPU by default (measured there).
   public static func producerApplies(
-    hidden: Int, ffn: Int, dtype: DType, form: ExpertForm, tileN: Int, architecture: String, ranks: Int, tmaOperands: Bool
+    hidden: Int, ffn: Int, dtype: DType, form: ExpertForm, tileN: Int, architecture: String, ranks: Int, tmaOperands: Bool,
+    transport: Transport? = nil
   ) -> Bool {
-    architecture == "sm_90a" && dtype != .fp32 && form == .plain && ranks == 1 && tmaOperands && tileN == 256
-      && hidden % 256 == 0 && ffn % 256 == 0
+    architecture == "sm_90a" && dtype != .fp32 && form == .plain && (ranks == 1 || transport != .nvshmem) && tmaOperands
+      && tileN == 256 && hidden % 256 == 0 && ffn % 256 == 0
   }
 
   /// "sm_" followed by digits and at most one feature-set suffix, "a" or "f" ("sm_90a", "sm_100f").
@@ -357,11 +361,11 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
       specs.append(spec)
     }
     // A producer warpgroup (the Hopper default on one GPU in 16-bit, plain): the benchmark's bf16 layer, and a small one;
-    // ping-pong on top of it (an experiment) for the benchmark's layer.
-    for (hidden, pingPong) in [(2048, false), (512, false), (2048, true)] {
+    // ping-pong on top of it (an experiment) for the benchmark's layer; with expert parallelism (an experiment) on 2 GPUs.
+    for (hidden, pingPong, ranks) in [(2048, false, 1), (512, false, 1), (2048, true, 1), (2048, false, 2)] {
       var spec = KernelSpec(
         hidden: hidden, ffn: hidden, experts: hidden == 2048 ? 32 : 8, topK: 2, dtype: .bf16, form: .plain,
-        activation: .gelu, biases: true, tileN: 256, threads: 384, architecture: "sm_90a")
+        activation: .gelu, biases: true, tileN: 256, threads: 384, architecture: "sm_90a", ranks: ranks)
       spec.tmaOperands = true
       spec.producer = true
       spec.pingPong = pingPong ? true : nil

@@ -77,12 +77,13 @@ struct KernelSpecTests {
   @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes, two warpgroups, a producer warpgroup, ping-pong; all valid and distinct")
   func ciVariants() throws {
     let every = KernelSpec.ciVariants()
-    #expect(every.count == 59)
-    #expect(Set(every).count == 59)
+    #expect(every.count == 60)
+    #expect(Set(every).count == 60)
     // A producer warpgroup: the benchmark's bf16 layer and a small one, 384 threads, TMA operands,
     // each valid, each with the define; no other has it. Ping-pong on top of it: the benchmark's layer.
     let producer = every.filter { $0.producer == true }
-    #expect(producer.count == 3 && producer.allSatisfy { $0.threads == 384 && $0.tmaOperands == true && $0.tileN == 256 })
+    #expect(producer.count == 4 && producer.allSatisfy { $0.threads == 384 && $0.tmaOperands == true && $0.tileN == 256 })
+    #expect(producer.filter { $0.ranks == 2 }.count == 1 && producer.filter { $0.ranks == 2 }.allSatisfy { $0.pingPong == nil })
     for spec in producer { try spec.validate() }
     #expect(producer.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_PRODUCER 1") && $0.description.contains(" producer") })
     #expect(!every.filter { $0.producer != true }.contains { $0.translationUnit().contains("FLASHMOE_PRODUCER") })
@@ -224,11 +225,14 @@ struct KernelSpecTests {
     #expect(field { producer(&$0) } == nil)
     #expect(field { producer(&$0); $0.threads = 256 } == "producer")
     #expect(field { producer(&$0); $0.form = .gated } == "producer")
-    #expect(field { producer(&$0); $0.ranks = 2 } == "producer")
+    // Between GPUs with peer stores (an experiment), not with NVSHMEM puts.
+    #expect(field { producer(&$0); $0.ranks = 2 } == nil)
+    #expect(field { producer(&$0); $0.ranks = 2; $0.transport = .nvshmem } == "producer")
     #expect(field { producer(&$0); $0.tmaOperands = nil } == "producer")
     #expect(field { producer(&$0); $0.dtype = .fp32; $0.math = .tf32; $0.tf32OnWGMMA = true } == "producer")
     // Ping-pong needs the producer.
     #expect(field { producer(&$0); $0.pingPong = true } == nil)
+    #expect(field { producer(&$0); $0.pingPong = true; $0.ranks = 2 } == "pingPong")
     #expect(field { $0.pingPong = true } == "pingPong")
     #expect(field { $0.pingPong = false } == nil)
     #expect(field { $0.threads = 384 } == "threads")

@@ -381,16 +381,39 @@ __device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<Part::k
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
   const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * S::kGemm0N + half * (S::kGemm0N / kParts);
   const T* x = static_cast<const T*>(p.x);
-  auto aRow = [&](int r) -> const T* {
-    const int token = __ldcg(&p.rowToken[row0 + r]);
-    return token >= 0 ? x + (size_t)token * H : nullptr;
-  };
   const T* bRows[1] = {static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H};
   OperandMaps<1> maps{};
   maps.map[0] = p.tensorMaps;
   maps.row0 = e * D + n0;
   maps.dog = &dog;
-  G::template produce<H, false>(stages, ring, g, aRow, bRows, maps);
+  if constexpr (S::kRanks > 1) {
+    // Expert parallelism (as gemm0_task): a peer's rows lie dense in this GPU's dispatch cell and
+    // come by TMA (map 4); this GPU's own are gathered from x, rows past the cell's count zero.
+    const bool own = (int)task.rowTile / (p.cellRows / TM) / (S::kExperts / S::kRanks) == p.rank;
+#if defined(FLASHMOE_PEER_ROWS_CPASYNC)
+    constexpr bool kPeerRowsTMA = false;  // (the host then encodes no map for the cells)
+#else
+    constexpr bool kPeerRowsTMA = true;
+#endif
+    if (kPeerRowsTMA && !own) {
+      maps.aMap = static_cast<const char*>(p.tensorMaps) + 512;
+      maps.aRow0 = row0;
+      G::template produce<H, true>(stages, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
+      return;
+    }
+    const T* incoming = static_cast<const T*>(p.peers[p.rank].dispatchIn);
+    auto aRow = [&](int r) -> const T* {
+      if (r >= (int)task.rows) return nullptr;
+      return own ? x + (size_t)__ldcg(&p.rowToken[row0 + r]) * H : incoming + (size_t)(row0 + r) * H;
+    };
+    G::template produce<H, false>(stages, ring, g, aRow, bRows, maps);
+  } else {
+    auto aRow = [&](int r) -> const T* {
+      const int token = __ldcg(&p.rowToken[row0 + r]);
+      return token >= 0 ? x + (size_t)token * H : nullptr;
+    };
+    G::template produce<H, false>(stages, ring, g, aRow, bRows, maps);
+  }
 }
 
 // The producer warpgroup's GEMM1: the intermediate's row tile and a W2 slice, both by TMA.
@@ -449,6 +472,22 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
     if constexpr (kGemm0) v = activate<S::kAct>(v);
     return v;
   };
+  if constexpr (!kGemm0 && S::kRanks > 1) {
+    // Expert parallelism (as gemm1_task, peer transport): the real rows go home into the source's
+    // combine cell over NVLink; the source counts arrived column tiles per (expert, row tile).
+    static_assert(!Part::kWarpgroupTile, "ping-pong's halves would count twice per column tile");
+    constexpr int EL = S::kExperts / S::kRanks;
+    const int tiles = p.cellRows / S::kTileM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
+    const int source = cell / EL, expert = p.rank * EL + cell % EL;
+    T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * S::kTileM) * N + n0;
+    gemm.store_halves_via(staging, value, home, N, (int)task.rows);
+    math_sync<Part>();
+    if (threadIdx.x == S::kMathOffset) {
+      __threadfence_system();
+      atomicAdd_system(&p.peers[source].combineCount[expert * tiles + t], 1u);
+    }
+    return loop;
+  }
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
   gemm.store_halves_via(staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
@@ -489,8 +528,11 @@ __device__ void producer_loop(const Params& p, Shared& sh, StageRing<Part::kStag
 
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
-  static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated,
-                "the producer warpgroup is built for one GPU, 16-bit storage, the plain form (KernelSpec.producerApplies)");
+  static_assert(S::kDType != DType::fp32 && !S::kGated,
+                "the producer warpgroup is built for 16-bit storage, the plain form (KernelSpec.producerApplies)");
+#if defined(FLASHMOE_TRANSPORT_NVSHMEM)
+  static_assert(S::kRanks == 1, "the producer warpgroup's results go home by peer stores, not NVSHMEM puts");
+#endif
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
   __shared__ ProcessorTrace tally;
