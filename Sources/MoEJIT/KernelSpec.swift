@@ -45,10 +45,10 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
   /// it applies (FLASHMOE_TMA=0 turns it off). nil is off, left out of the JSON like `transport`.
   public var tmaOperands: Bool?
   /// A producer warpgroup per Processor block (producer.cuh): 384 threads, warpgroup 0 filling the
-  /// operand stages and warpgroups 1–2 computing. CUDAMoE's default where it applies
-  /// (FLASHMOE_PRODUCER=0 turns it off): one GPU, 16-bit storage, the plain form, TMA operands,
-  /// 128 × 256 tiles.
-  /// nil is off, left out of the JSON like `transport`.
+  /// operand stages and warpgroups 1–2 computing: 16-bit storage, the plain form, TMA operands,
+  /// 128 × 256 tiles (producerApplies). CUDAMoE's default on one GPU (FLASHMOE_PRODUCER=0 turns it
+  /// off; `all` also uses it with expert parallelism, an experiment). nil is off, left out of the
+  /// JSON like `transport`.
   public var producer: Bool?
   /// Ping-pong on top of the producer warpgroup (FLASHMOE_PINGPONG=1, an experiment): each
   /// computing warpgroup takes its own column half of every task, offset in time, so that one's

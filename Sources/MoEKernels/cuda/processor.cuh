@@ -60,6 +60,23 @@ using ProcessorShared = typename Pick<
     S::kPingPong, ProcessorSharedPingPong<S>,
     typename Pick<S::kProducer, ProcessorSharedWithProducer<S>, ProcessorSharedOneRole<S>>::type>::type;
 
+// Expert parallelism: whether row tile `rowTile` lies in one of this GPU's own cells (its rows are
+// still in x) rather than a peer's (its rows arrived in the dispatch cell).
+template <class S>
+__device__ __forceinline__ bool own_row_tile(const Params& p, unsigned rowTile) {
+  return (int)rowTile / (p.cellRows / S::kTileM) / (S::kExperts / S::kRanks) == p.rank;
+}
+
+// A finished task goes out: its stores (every computing thread's, ordered before this thread by
+// a block barrier or a block-scope release) are fenced, then the row tile's GEMM0 count or the
+// GEMM1 count grows and `finished` tells the Scheduler the mailbox slot is free.
+__device__ __forceinline__ void signal_finished(const Params& p, int me, unsigned seq, unsigned type, unsigned rowTile) {
+  __threadfence();
+  if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
+  else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+  ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+}
+
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 // GEMM0 and GEMM1 return, in thread 0 of a traced forward, the ns their k loop took (else 0).
@@ -73,7 +90,7 @@ __device__ unsigned long long gemm0_task(const Params& p, ProcessorShared<S>& sh
   const T* x = static_cast<const T*>(kRoundedTokens<S> ? p.xRounded : p.x);
   const T* incoming = S::kRanks > 1 ? static_cast<const T*>(p.peers[p.rank].dispatchIn) : nullptr;
   // P > 1: is this row tile in one of this GPU's own cells (rows still in x)?
-  const bool own = S::kRanks > 1 && (int)task.rowTile / (p.cellRows / TM) / (S::kExperts / S::kRanks) == p.rank;
+  const bool own = S::kRanks > 1 && own_row_tile<S>(p, task.rowTile);
   auto aRow = [&](int r) -> const T* {
     if constexpr (S::kRanks > 1) {
       // Rows past the cell's count are padding. A peer's rows arrived contiguously in the cell;
@@ -303,6 +320,24 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
   }
 }
 
+// Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).
+__device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst) {
+  MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
+  const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
+  const bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
+                           [&](unsigned long long v) { return v == want; });
+  if (!ok) {
+    dst->type = kTaskStop;
+    return;
+  }
+  const volatile Task* t = &slot->task;
+  dst->type = t->type;
+  dst->rowTile = t->rowTile;
+  dst->colTile = t->colTile;
+  dst->expert = t->expert;
+  dst->rows = t->rows;
+}
+
 template <class S>
 __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current) {
   const int me = blockIdx.x;
@@ -312,6 +347,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
+      // (fetch_task's read; calling it here changed this kernel's SASS, so it waits for a GPU check.)
       MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
       const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
       bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
@@ -341,34 +377,13 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     else combine_task<S>(p, sh.combine, task);
     __syncthreads();
     if (threadIdx.x == 0) {
-      __threadfence();
-      if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
-      else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+      signal_finished(p, me, seq, task.type, task.rowTile);
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
     }
   }
 }
 
 // ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
-
-// Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).
-__device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst) {
-  MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
-  const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
-  const bool ok = dog.wait(kRoleProcessor, kPhaseTasks, want, [&] { return ptx::ld_acquire(&slot->tag); },
-                           [&](unsigned long long v) { return v == want; });
-  if (!ok) {
-    dst->type = kTaskStop;
-    return;
-  }
-  const volatile Task* t = &slot->task;
-  dst->type = t->type;
-  dst->rowTile = t->rowTile;
-  dst->colTile = t->colTile;
-  dst->expert = t->expert;
-  dst->rows = t->rows;
-}
 
 // The producer warpgroup's GEMM0: this task's token rows (gathered) and W1 slice into the ring.
 // `Part` is S for the whole tile, PingPongHalf<S> for column half `half` of it (ping-pong).
@@ -389,7 +404,7 @@ __device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<Part::k
   if constexpr (S::kRanks > 1) {
     // Expert parallelism (as gemm0_task): a peer's rows lie dense in this GPU's dispatch cell and
     // come by TMA (map 4); this GPU's own are gathered from x, rows past the cell's count zero.
-    const bool own = (int)task.rowTile / (p.cellRows / TM) / (S::kExperts / S::kRanks) == p.rank;
+    const bool own = own_row_tile<S>(p, task.rowTile);
 #if defined(FLASHMOE_PEER_ROWS_CPASYNC)
     constexpr bool kPeerRowsTMA = false;  // (the host then encodes no map for the cells)
 #else
@@ -476,6 +491,8 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
     // Expert parallelism (as gemm1_task, peer transport): the real rows go home into the source's
     // combine cell over NVLink; the source counts arrived column tiles per (expert, row tile).
     static_assert(!Part::kWarpgroupTile, "ping-pong's halves would count twice per column tile");
+    // (The same home and count as gemm1_task's; sharing a helper changed the default EP kernels'
+    // SASS, so it waits for a GPU check.)
     constexpr int EL = S::kExperts / S::kRanks;
     const int tiles = p.cellRows / S::kTileM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
@@ -581,10 +598,7 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     }
     math_sync<S>();
     if (lead) {
-      __threadfence();
-      if (task.type == kTaskGEMM0) atomicAdd(&p.rowDone[task.rowTile], 1u);
-      else if (task.type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-      ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+      signal_finished(p, me, seq, task.type, task.rowTile);
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
     }
   }
@@ -642,10 +656,7 @@ __device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
   auto signal = [&](unsigned seq, unsigned type, unsigned rowTile) {
     dog.wait(kRoleProcessor, kPhaseTasks, seq - 1, [&] { return (unsigned long long)ptx::ld_acquire_cta_shared(&signalled); },
              [&](unsigned long long v) { return v == seq - 1; });
-    __threadfence();
-    if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
-    else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-    ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+    signal_finished(p, me, seq, type, rowTile);
     ptx::st_release_cta_shared(&signalled, seq);
   };
   unsigned g = 0;

@@ -74,7 +74,7 @@ struct Spec {
 #else
   // With a producer warpgroup four stages too, next to a half tile for the epilogue of their own
   // (it stores in two passes), so that the producer can fill the next task's stages while the
-  // epilogue runs. (Three stages and a whole tile: a GEMM0 task.s k loop 30 % longer, tenth
+  // epilogue runs. (Three stages and a whole tile: GEMM0's k loop 30 % longer, GEMM1's 13 %, tenth
   // session, BENCHMARKS.md: with the math warps releasing a stage one k tile late, three stages
   // let the producer run only two k tiles ahead.)
   static constexpr int kStages = kWarpgroups == 2 || kProducer ? 4 : 3;
