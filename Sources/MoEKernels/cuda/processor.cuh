@@ -456,7 +456,7 @@ __device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<Part::k
 template <class S, bool kGemm0, class Part, class Stages>
 __device__ unsigned long long consume_task(const Params& p, void* staging, Stages& stages, StageRing<Part::kStages>& ring,
                                            unsigned& g, const Task& task, const Watchdog& dog, unsigned long long t0,
-                                           bool timed, int half = 0) {
+                                           bool timed, int half = 0, unsigned* turn = nullptr, unsigned turnHalf = 0) {
   constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
   constexpr int TN = (kGemm0 ? S::kGemm0N : S::kTileN) / kParts;
   using G = TileGemm<Part, 1, TN>;
@@ -472,7 +472,7 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
   if constexpr (S::kBiases)
     early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN * kParts + half * TN);
 #endif
-  gemm.template consume<K, !kGemm0>(stages, ring, g, &dog);
+  gemm.template consume<K, !kGemm0>(stages, ring, g, &dog, turn, turnHalf);
   g += K / G::TK;
   const unsigned long long loop = timed ? ptx::globaltimer() - t0 : 0;
   const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN * kParts + half * TN;
@@ -618,15 +618,18 @@ __device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
   using G1 = TileGemm<Half, 1, S::kTileN / 2>;
   constexpr int H = S::kHidden, D = S::kFFN;
   constexpr unsigned k0 = H / G0::TK, k1 = D / G1::TK;  // ring slots of one half's k loop
-  // Two halves' k tiles exceed the ring, so a warpgroup cannot finish a half two tasks ahead of the
-  // other's (halvesDone's parity, signal()'s order rely on it).
+  // The turn (TileGemm::consume) starts a half's k loop only once the half before it has landed,
+  // so a warpgroup is never two tasks ahead of the other (halvesDone's parity, signal()'s order
+  // rely on it). (Without the turn, the first run at H = 2048 failed: warpgroup 2 waited on its
+  // first stage's parity five phases early and passed at once.)
   static_assert(2 * k0 > Half::kStages && 2 * k1 > Half::kStages, "ping-pong needs H, D ≥ 4 k tiles");
   __shared__ StageRing<Half::kStages> ring;
   __shared__ Task tasks[3][2];       // [producer, warpgroup 1, warpgroup 2][sequence parity]
   // Halves finished, by task parity: a task's second half finds an odd count. (A warpgroup is at
-  // most one task ahead of the other: the ring holds six of a half's k tiles.)
+  // most one task ahead of the other: the turn orders the halves.)
   __shared__ unsigned halvesDone[2];
   __shared__ unsigned signalled;      // the last task whose completion went out (finished only grows)
+  __shared__ unsigned turn;           // halves whose last k tile has landed (TileGemm::consume)
   __shared__ ProcessorTrace tally[2];
   const int me = blockIdx.x;
   const Watchdog dog{p};
@@ -638,6 +641,7 @@ __device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
     ptx::fence_mbarrier_init();
     halvesDone[0] = halvesDone[1] = 0;
     signalled = 0;
+    turn = 0;
     tally[0].reset();
     tally[1].reset();
   }
@@ -659,7 +663,7 @@ __device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
     signal_finished(p, me, seq, type, rowTile);
     ptx::st_release_cta_shared(&signalled, seq);
   };
-  unsigned g = 0;
+  unsigned g = 0, gemmTasks = 0;
   for (unsigned seq = 1;; ++seq) {
     Task* mine = &tasks[1 + wg][seq & 1];
     if (lead) {
@@ -687,8 +691,9 @@ __device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
       const bool gemm0 = task.type == kTaskGEMM0;
       const unsigned slots = gemm0 ? k0 : k1;
       if (wg == 1) g += slots;  // half 0's k tiles come first in the ring
-      if (gemm0) loop = consume_task<S, true, Half>(p, sh.staging[wg], sh.gemm0, ring, g, task, dog, t0, timed, wg);
-      else loop = consume_task<S, false, Half>(p, sh.staging[wg], sh.gemm1, ring, g, task, dog, t0, timed, wg);
+      const unsigned half = 2 * gemmTasks++ + wg;  // halves before this one in the ring
+      if (gemm0) loop = consume_task<S, true, Half>(p, sh.staging[wg], sh.gemm0, ring, g, task, dog, t0, timed, wg, &turn, half);
+      else loop = consume_task<S, false, Half>(p, sh.staging[wg], sh.gemm1, ring, g, task, dog, t0, timed, wg, &turn, half);
       if (wg == 0) g += slots;
       math_sync<Half>();
       if (lead) {
