@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatencu|producerpeers|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|gatencu|producerpeers|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -427,12 +427,43 @@ if [ "$MODE" = pingpong ]; then
   [ "${BATTERY:-1}" = 1 ] && step 220 env $P=1 $B verify --backend cuda --seed ${SEED:-20262603} --repeats ${REPEATS:-5}
   exit 0
 fi
+if [ "$MODE" = gatemma ]; then
+  # Eleventh session, one GPU: the gate GEMM on the tensor cores (16-bit storage). The battery, the
+  # benchmark's layer at 8K traced twice, 4K / 16K, and E = 8, 128 at 16K (the gate's passes).
+  step 240 $B verify --backend cuda --seed ${SEED:-20262801} --repeats ${REPEATS:-5}
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do step 40 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace; done
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  for E in 8 128; do step 60 $B bench --backend cuda --dtype bf16 ${A/--experts 32/--experts $E} --sweep-tokens 16384; done
+  exit 0
+fi
+if [ "$MODE" = session11 ]; then
+  # Eleventh session, 2 GPUs, one call: the single-GPU and 2-GPU batteries with the tensor-core
+  # gate, the producer with expert parallelism (FLASHMOE_PRODUCER=all) checked and timed against
+  # the default at 8K per GPU, the defaults at 4K / 8K / 16K on 1 and 2 GPUs (tf32 at 8K), and
+  # torch_moe.py on 1 and 2 GPUs in the same call.
+  step 200 $B verify --backend cuda --seed ${SEED:-20262811} --repeats 2
+  step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20262812} --repeats 3
+  step 120 env FLASHMOE_PRODUCER=all $B verify --backend cuda --gpus 2 --only "E = 32" --seed 20262813 --repeats 3
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for E in 1 all; do
+      step 60 env FLASHMOE_PRODUCER=$E $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 8192 16384
+  step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 4096 16384
+  step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 8192
+  for T in 4096 8192 16384; do step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32; done
+  step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
 if [ "$MODE" = gatencu ]; then
   # Prepared in the tenth session: the gate GEMM alone under ncu (FLASHMOE_EXP_GATE_ONLY ends the
   # kernel after the gate's tiles; no results on purpose): issue slots, warp stall reasons, shared
   # memory and L2 traffic, at 8K tokens, E = 32. Then the same kernel timed with the trace.
   step 300 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_EXP_GATE_ONLY ncu --clock-control none --kernel-name flashmoe_forward --launch-skip 1 --launch-count 1 \
-    --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis --section InstructionStats \
+    --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section InstructionStats --print-details all \
     $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --tokens 8192 --warmup 1 --runs 1 --quiet
   exit 0
 fi

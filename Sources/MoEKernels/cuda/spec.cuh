@@ -57,11 +57,10 @@ struct Spec {
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
-  // Experts whose logits one pass of the gate GEMM computes: all of them up to 32 (rounded so that
-  // the gate's thread tiles divide them, gate.cuh), else equal passes of at most 32.
+  // Experts whose logits one pass of the gate GEMM computes: all of them up to 32, else equal
+  // passes of at most 32, rounded up to whole n8 tiles of the tensor cores (gate.cuh).
   static constexpr int kGatePasses = (E + 31) / 32;
-  static constexpr int kGateExpertsPerPass =
-      E <= 8 ? (E + 3) / 4 * 4 : E <= 32 ? (E + 7) / 8 * 8 : ((E + kGatePasses - 1) / kGatePasses + 3) / 4 * 4;
+  static constexpr int kGateExpertsPerPass = ((E + kGatePasses - 1) / kGatePasses + 7) / 8 * 8;
   // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds): a
   // quarter of it from each quarter of H (gate.cuh).
   static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
