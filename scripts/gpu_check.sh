@@ -414,11 +414,12 @@ if [ "$MODE" = signals ]; then
   exit 0
 fi
 if [ "$MODE" = pingpong ]; then
-  # Prepared in the tenth session, not yet run: ping-pong on top of the producer warpgroup
-  # (FLASHMOE_PINGPONG=1): each computing warpgroup takes its own column half of every task, so that
-  # one's epilogue overlaps the other's k loop. Smoke tests on the benchmark's layer and the small
-  # multi-size case, alternating A/B at 8K bf16 (the first round traced: the trace counts half-tasks),
-  # 4K / 16K, then the single-GPU battery with it.
+  # Tenth and eleventh sessions: ping-pong on top of the producer warpgroup (FLASHMOE_PINGPONG=1):
+  # each computing warpgroup takes its own column half of every task, so that one's epilogue
+  # overlaps the other's k loop. Correct once a turn ordered the halves, 13 % slower (BENCHMARKS.md,
+  # eleventh session); removed after that call: run it at b35f3aa. Smoke tests on the benchmark's
+  # layer and the small multi-size case, alternating A/B at 8K bf16 (the first round traced: the
+  # trace counts half-tasks), 4K / 16K, then the single-GPU battery with it.
   P=FLASHMOE_PINGPONG
   for C in "E = 32, biases" "tokens 1, 7"; do
     step 90 env $P=1 $B verify --backend cuda --only "$C" --seed ${SEED:-20262602} --repeats 3

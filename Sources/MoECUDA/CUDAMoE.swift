@@ -62,15 +62,10 @@ public final class CUDAMoE: @unchecked Sendable {
   public static let tmaVariable = "FLASHMOE_TMA"
   /// Environment variable: "1" (the default) gives each Processor block a producer warpgroup
   /// (KernelSpec.producer, producer.cuh: 384 threads, warpgroup 0 filling the operand stages, two
-  /// computing) on one GPU where the layer allows it; "all" also with expert parallelism (an
-  /// experiment not yet run on GPUs); "0" never. Measured on an H200 (tenth session, 8K tokens,
+  /// computing) on one GPU where the layer allows it; "all" also with expert parallelism (correct
+  /// and no faster on 2 × H200, eleventh session); "0" never. Measured on an H200 (tenth session, 8K tokens,
   /// bf16): 0.624 against 0.638–0.642 ms, 16K 1.170 against 1.181, 4K the same.
   public static let producerVariable = "FLASHMOE_PRODUCER"
-  /// Environment variable: "1" adds ping-pong to the producer warpgroup (KernelSpec.pingPong: each
-  /// computing warpgroup takes its own column half of every task, one's epilogue overlapping the
-  /// other's k loop) where the producer applies; "0" (the default: an experiment not yet run on a
-  /// GPU) does not.
-  public static let pingPongVariable = "FLASHMOE_PINGPONG"
   /// The TMA operands' tensor maps (W1, W3, W2, the intermediate; layout.cuh) when the kernel uses TMA.
   let tensorMaps: DeviceBuffer?
   let dispatchers: Int
@@ -165,10 +160,6 @@ public final class CUDAMoE: @unchecked Sendable {
     guard ["0", "1", "all"].contains(producerText) else {
       throw ConfigError(field: Self.producerVariable, value: "'\(producerText)'", expected: "0, 1 or all")
     }
-    let pingPongText = CUDAEnvironment.value(Self.pingPongVariable) ?? "0"
-    guard pingPongText == "0" || pingPongText == "1" else {
-      throw ConfigError(field: Self.pingPongVariable, value: "'\(pingPongText)'", expected: "0 or 1")
-    }
     func build(warpgroups: Int) throws -> (
       spec: KernelSpec, compile: CompileResult, kernel: Kernel, shared: Int, perSM: Int, grid: Int
     )? {
@@ -187,7 +178,6 @@ public final class CUDAMoE: @unchecked Sendable {
       {
         spec.producer = true
         spec.threads = 384
-        if pingPongText == "1" && ranks == 1 { spec.pingPong = true }
       }
       var compile = try compiler.compile(spec)
       if compile.cacheHit, compile.kernel.resources == nil {
@@ -368,9 +358,7 @@ public final class CUDAMoE: @unchecked Sendable {
   ) throws -> DeviceBuffer {
     let element = config.dtype.size, local = config.experts / ranks
     let (h, d) = (config.hidden, config.ffn)
-    // Ping-pong: each warpgroup's column half of a task is its own box of weight rows.
-    let halves = spec.pingPong == true ? 2 : 1
-    let gemm0Rows = (config.expertForm == .gated ? spec.tileN / 2 : spec.tileN) / halves
+    let gemm0Rows = config.expertForm == .gated ? spec.tileN / 2 : spec.tileN
     func map(_ address: UInt64, rows: Int, columns: Int, boxRows: Int) throws -> [UInt8] {
       try driver.tensorMap(TiledMatrix(
         address: address, elementBytes: element, rows: rows, columns: columns, boxRows: boxRows, boxColumns: 128 / element))
@@ -380,7 +368,7 @@ public final class CUDAMoE: @unchecked Sendable {
     let w3 = config.expertForm == .gated ? weights[3].address : w1
     let bytes = try map(w1, rows: local * d, columns: h, boxRows: gemm0Rows)
       + map(w3, rows: local * d, columns: h, boxRows: gemm0Rows)
-      + map(w2, rows: local * h, columns: d, boxRows: spec.tileN / halves)
+      + map(w2, rows: local * h, columns: d, boxRows: spec.tileN)
     let intermediate = try map(hidden.address, rows: hidden.rows, columns: d, boxRows: spec.tileM)
     let cellMap = try cells.map { try map($0.address, rows: $0.rows, columns: h, boxRows: spec.tileM) } ?? intermediate
     return try DeviceBuffer(context: context, copying: bytes + intermediate + cellMap)

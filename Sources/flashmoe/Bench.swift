@@ -106,7 +106,7 @@ extension Bench {
     if display.json {
       print(try jsonString(reports))
     } else {
-      print("GPU \(engine.gpuIndex): \(engine.device.name), grid \(engine.gridBlocks) blocks (\(engine.blocksPerSM)/SM) of \(engine.blockThreads / 128) warpgroup(s)\(engine.compile.kernel.spec.producer == true ? " (one a producer\(engine.compile.kernel.spec.pingPong == true ? ", ping-pong" : ""))" : "")\(engine.compile.kernel.spec.tmaOperands == true ? ", TMA operands" : ""), \(engine.registers) registers, \(engine.sharedBytes) B shared, kernel \(engine.compile.cacheHit ? "from cache" : "compiled in \(formatFixed(engine.compile.seconds, 1)) s")")
+      print("GPU \(engine.gpuIndex): \(engine.device.name), grid \(engine.gridBlocks) blocks (\(engine.blocksPerSM)/SM) of \(engine.blockThreads / 128) warpgroup(s)\(engine.compile.kernel.spec.producer == true ? " (one a producer)" : "")\(engine.compile.kernel.spec.tmaOperands == true ? ", TMA operands" : ""), \(engine.registers) registers, \(engine.sharedBytes) B shared, kernel \(engine.compile.cacheHit ? "from cache" : "compiled in \(formatFixed(engine.compile.seconds, 1)) s")")
       print(table([["S", "median ms", "mean ms", "min ms", "TFLOP/s", "tokens/s"]] + reports.map {
         [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond, 0)]
       }))

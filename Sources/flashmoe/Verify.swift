@@ -236,7 +236,7 @@ struct VerifyCase {
         + (comparison.dropMismatches > 0 ? " drop-mismatch \(comparison.dropMismatches)" : ""))
     }
     let c = config
-    let head = "\(ok ? "PASS" : "FAIL")  \(name) [H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue) \(c.activation.rawValue), bound \(scientific(Comparison.bound(c))), seed \(seed), \(engine.compile.cacheHit ? "cached" : "compiled \(formatFixed(engine.compile.seconds, 1)) s")\(engine.compile.kernel.rebuiltDrained ? ", wgmma drained per k tile (rebuild)" : "")\(engine.blockThreads == 256 ? ", two warpgroups" : "")\(engine.compile.kernel.spec.producer == true ? ", a producer warpgroup and two computing" : "")\(engine.compile.kernel.spec.pingPong == true ? " in ping-pong" : "")\(engine.compile.kernel.spec.tmaOperands == true ? ", TMA operands" : "")]"
+    let head = "\(ok ? "PASS" : "FAIL")  \(name) [H=\(c.hidden) D=\(c.ffn) E=\(c.experts) k=\(c.topK) \(c.dtype.rawValue)\(c.math == .tf32 ? "/tf32" : "") \(c.expertForm.rawValue) \(c.activation.rawValue), bound \(scientific(Comparison.bound(c))), seed \(seed), \(engine.compile.cacheHit ? "cached" : "compiled \(formatFixed(engine.compile.seconds, 1)) s")\(engine.compile.kernel.rebuiltDrained ? ", wgmma drained per k tile (rebuild)" : "")\(engine.blockThreads == 256 ? ", two warpgroups" : "")\(engine.compile.kernel.spec.producer == true ? ", a producer warpgroup and two computing" : "")\(engine.compile.kernel.spec.tmaOperands == true ? ", TMA operands" : "")]"
     return (ok, head + "\n      " + parts.joined(separator: "\n      "))
   }
 }

@@ -70,8 +70,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   if constexpr (S::kRanks > 1) dispatch<S>(p);
 
   if (blockIdx.x + 1 < gridDim.x) {
-    if constexpr (S::kPingPong) processor_pingpong<S>(p, shared.processor);
-    else if constexpr (S::kProducer) processor_with_producer<S>(p, shared.processor);
+    if constexpr (S::kProducer) processor_with_producer<S>(p, shared.processor);
     else processor<S>(p, shared.processor, &current);
   } else {
     // OS block: after OSShared come the Scheduler's per-Processor assignment counts and its

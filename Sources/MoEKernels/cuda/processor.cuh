@@ -38,27 +38,8 @@ struct ProcessorSharedWithProducer {
     CombineShared<S> combine;
   };
 };
-// Ping-pong (FLASHMOE_PINGPONG): six 32 KB stages of one column half each (no TMA barriers of
-// their own: the ring's are static), and a staging tile per computing warpgroup, whose epilogues
-// may overlap. Combine runs when both warpgroups have joined, so it shares the staging memory.
 template <class S>
-struct ProcessorSharedPingPong {
-  using G0 = TileGemm<PingPongHalf<S>, 1, S::kGemm0N / 2>;
-  using G1 = TileGemm<PingPongHalf<S>, 1, S::kTileN / 2>;
-  static constexpr int kStaging = G0::kStagingBytes > G1::kStagingBytes ? G0::kStagingBytes : G1::kStagingBytes;
-  union {
-    typename G0::SmemOperands gemm0;
-    typename G1::SmemOperands gemm1;
-  };
-  union {
-    alignas(16) unsigned char staging[2][kStaging];
-    CombineShared<S> combine;
-  };
-};
-template <class S>
-using ProcessorShared = typename Pick<
-    S::kPingPong, ProcessorSharedPingPong<S>,
-    typename Pick<S::kProducer, ProcessorSharedWithProducer<S>, ProcessorSharedOneRole<S>>::type>::type;
+using ProcessorShared = typename Pick<S::kProducer, ProcessorSharedWithProducer<S>, ProcessorSharedOneRole<S>>::type;
 
 // Expert parallelism: whether row tile `rowTile` lies in one of this GPU's own cells (its rows are
 // still in x) rather than a peer's (its rows arrived in the dispatch cell).
@@ -386,15 +367,13 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
 // ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
 
 // The producer warpgroup's GEMM0: this task's token rows (gathered) and W1 slice into the ring.
-// `Part` is S for the whole tile, PingPongHalf<S> for column half `half` of it (ping-pong).
-template <class S, class Part, class Stages>
-__device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<Part::kStages>& ring, unsigned g,
-                              const Task& task, const Watchdog& dog, int half = 0) {
-  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
-  using G = TileGemm<Part, 1, S::kGemm0N / kParts>;
+template <class S, class Stages>
+__device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<S::kStages>& ring, unsigned g,
+                              const Task& task, const Watchdog& dog) {
+  using G = TileGemm<S, 1, S::kGemm0N>;
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
-  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * S::kGemm0N + half * (S::kGemm0N / kParts);
+  const int e = task.expert, row0 = task.rowTile * TM, n0 = task.colTile * S::kGemm0N;
   const T* x = static_cast<const T*>(p.x);
   const T* bRows[1] = {static_cast<const T*>(p.w1) + ((size_t)e * D + n0) * H};
   OperandMaps<1> maps{};
@@ -432,14 +411,13 @@ __device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<Part::k
 }
 
 // The producer warpgroup's GEMM1: the intermediate's row tile and a W2 slice, both by TMA.
-template <class S, class Part, class Stages>
-__device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<Part::kStages>& ring, unsigned g,
-                              const Task& task, const Watchdog& dog, int half = 0) {
-  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
-  using G = TileGemm<Part, 1, S::kTileN / kParts>;
+template <class S, class Stages>
+__device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<S::kStages>& ring, unsigned g,
+                              const Task& task, const Watchdog& dog) {
+  using G = TileGemm<S, 1, S::kTileN>;
   using T = typename G::T;
   constexpr int H = S::kHidden, D = S::kFFN, TM = S::kTileM;
-  const int e = task.expert, n0 = task.colTile * S::kTileN + half * (S::kTileN / kParts);
+  const int e = task.expert, n0 = task.colTile * S::kTileN;
   const T* bRows[1] = {static_cast<const T*>(p.w2) + ((size_t)e * H + n0) * D};
   OperandMaps<1> maps{};
   maps.map[0] = static_cast<const char*>(p.tensorMaps) + 256;
@@ -450,16 +428,15 @@ __device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<Part::k
   G::template produce<D, true>(stages, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
 }
 
-// The math side of a GEMM task (or, ping-pong, of column half `half` of it) with a producer: the
-// k loop on the ring, then the epilogue (the bias, and GEMM0's activation) through `staging`.
-// Returns the ns of the k loop since `t0` where `timed`.
-template <class S, bool kGemm0, class Part, class Stages>
-__device__ unsigned long long consume_task(const Params& p, void* staging, Stages& stages, StageRing<Part::kStages>& ring,
+// The math side of a GEMM task with a producer: the k loop on the ring, then the epilogue (the
+// bias, and GEMM0's activation) through `staging`. Returns the ns of the k loop since `t0` where
+// `timed`.
+template <class S, bool kGemm0, class Stages>
+__device__ unsigned long long consume_task(const Params& p, void* staging, Stages& stages, StageRing<S::kStages>& ring,
                                            unsigned& g, const Task& task, const Watchdog& dog, unsigned long long t0,
-                                           bool timed, int half = 0, unsigned* turn = nullptr, unsigned turnHalf = 0) {
-  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
-  constexpr int TN = (kGemm0 ? S::kGemm0N : S::kTileN) / kParts;
-  using G = TileGemm<Part, 1, TN>;
+                                           bool timed) {
+  constexpr int TN = kGemm0 ? S::kGemm0N : S::kTileN;
+  using G = TileGemm<S, 1, TN>;
   using T = typename G::T;
   using St = typename G::St;
   constexpr int K = kGemm0 ? S::kHidden : S::kFFN;    // the k loop's length
@@ -470,12 +447,12 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
   // does not wait for them.
   typename G::BiasFragment early{};
   if constexpr (S::kBiases)
-    early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN * kParts + half * TN);
+    early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN);
 #endif
-  gemm.template consume<K, !kGemm0>(stages, ring, g, &dog, turn, turnHalf);
+  gemm.template consume<K, !kGemm0>(stages, ring, g, &dog);
   g += K / G::TK;
   const unsigned long long loop = timed ? ptx::globaltimer() - t0 : 0;
-  const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN * kParts + half * TN;
+  const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN;
   const T* bias = static_cast<const T*>(kGemm0 ? p.b1 : p.b2);
   auto value = [&](int c, int i) {
     float v = gemm.acc[0][i];
@@ -490,7 +467,6 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
   if constexpr (!kGemm0 && S::kRanks > 1) {
     // Expert parallelism (as gemm1_task, peer transport): the real rows go home into the source's
     // combine cell over NVLink; the source counts arrived column tiles per (expert, row tile).
-    static_assert(!Part::kWarpgroupTile, "ping-pong's halves would count twice per column tile");
     // (The same home and count as gemm1_task's; sharing a helper changed the default EP kernels'
     // SASS, so it waits for a GPU check.)
     constexpr int EL = S::kExperts / S::kRanks;
@@ -498,7 +474,7 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
     T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * S::kTileM) * N + n0;
     gemm.store_halves_via(staging, value, home, N, (int)task.rows);
-    math_sync<Part>();
+    math_sync<S>();
     if (threadIdx.x == S::kMathOffset) {
       __threadfence_system();
       atomicAdd_system(&p.peers[source].combineCount[expert * tiles + t], 1u);
@@ -512,16 +488,14 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
   return loop;
 }
 
-// The producer warpgroup's loop, both Processor forms: each task's k tiles into the ring (with
-// ping-pong, `Part` = PingPongHalf<S>: column half 0's, then half 1's) until Stop. 40 registers are
+// The producer warpgroup's loop: each task's k tiles into the ring until Stop. 40 registers are
 // enough to fill stages; the math warpgroups take the rest (40 + 2 × 232 = 3 × 168, the launch
 // bound's share).
-template <class S, class Part, class Shared>
-__device__ void producer_loop(const Params& p, Shared& sh, StageRing<Part::kStages>& ring, const Watchdog& dog,
+template <class S>
+__device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
                               Task (&slots)[2]) {
-  constexpr int kParts = Part::kWarpgroupTile ? 2 : 1;
-  using G0 = TileGemm<Part, 1, S::kGemm0N / kParts>;
-  using G1 = TileGemm<Part, 1, S::kTileN / kParts>;
+  using G0 = TileGemm<S, 1, S::kGemm0N>;
+  using G1 = TileGemm<S, 1, S::kTileN>;
   ptx::setmaxnreg_dec<40>();
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
@@ -530,15 +504,12 @@ __device__ void producer_loop(const Params& p, Shared& sh, StageRing<Part::kStag
     producer_sync();
     const Task task = *mine;
     if (task.type == kTaskStop) return;
-#pragma unroll
-    for (int half = 0; half < kParts; ++half) {
-      if (task.type == kTaskGEMM0) {
-        gemm0_produce<S, Part>(p, sh.gemm0, ring, g, task, dog, half);
-        g += S::kHidden / G0::TK;
-      } else if (task.type == kTaskGEMM1) {
-        gemm1_produce<S, Part>(p, sh.gemm1, ring, g, task, dog, half);
-        g += S::kFFN / G1::TK;
-      }
+    if (task.type == kTaskGEMM0) {
+      gemm0_produce<S>(p, sh.gemm0, ring, g, task, dog);
+      g += S::kHidden / G0::TK;
+    } else if (task.type == kTaskGEMM1) {
+      gemm1_produce<S>(p, sh.gemm1, ring, g, task, dog);
+      g += S::kFFN / G1::TK;
     }
   }
 }
@@ -566,7 +537,7 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    producer_loop<S, S>(p, sh, ring, dog, tasks[0]);
+    producer_loop<S>(p, sh, ring, dog, tasks[0]);
     return;
   }
 
@@ -590,9 +561,9 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
     unsigned long long loop = 0;
     if (task.type == kTaskGEMM0) {
-      loop = consume_task<S, true, S>(p, sh.staging, sh.gemm0, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, true>(p, sh.staging, sh.gemm0, ring, g, task, dog, t0, timed);
     } else if (task.type == kTaskGEMM1) {
-      loop = consume_task<S, false, S>(p, sh.staging, sh.gemm1, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, false>(p, sh.staging, sh.gemm1, ring, g, task, dog, t0, timed);
     } else {
       combine_task<S>(p, sh.combine, task);
     }
@@ -600,118 +571,6 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     if (lead) {
       signal_finished(p, me, seq, task.type, task.rowTile);
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
-    }
-  }
-}
-
-// Ping-pong (FLASHMOE_PINGPONG; an experiment): warpgroup 0 produces, for every task, column half
-// 0's k tiles and then half 1's into a ring of six 32 KB stages; computing warpgroup w (1, 2) takes
-// half w − 1 of every task. Warpgroup 2's k loop starts as warpgroup 1's ends, so each one's
-// epilogue runs while the other keeps the tensor cores busy (CUTLASS's ping-pong schedule). A task
-// is signalled by whichever warpgroup finishes its half last; Combine tasks join both.
-template <class S>
-__device__ void processor_pingpong(const Params& p, ProcessorShared<S>& sh) {
-  static_assert(S::kRanks == 1 && S::kDType != DType::fp32 && !S::kGated && S::kMathWarpgroups == 2,
-                "ping-pong is an experiment on one GPU, 16-bit storage, the plain form, two computing warpgroups");
-  using Half = PingPongHalf<S>;
-  using G0 = TileGemm<Half, 1, S::kGemm0N / 2>;
-  using G1 = TileGemm<Half, 1, S::kTileN / 2>;
-  constexpr int H = S::kHidden, D = S::kFFN;
-  constexpr unsigned k0 = H / G0::TK, k1 = D / G1::TK;  // ring slots of one half's k loop
-  // The turn (TileGemm::consume) starts a half's k loop only once the half before it has landed,
-  // so a warpgroup is never two tasks ahead of the other (halvesDone's parity, signal()'s order
-  // rely on it). (Without the turn, the first run at H = 2048 failed: warpgroup 2 waited on its
-  // first stage's parity five phases early and passed at once.)
-  static_assert(2 * k0 > Half::kStages && 2 * k1 > Half::kStages, "ping-pong needs H, D ≥ 4 k tiles");
-  __shared__ StageRing<Half::kStages> ring;
-  __shared__ Task tasks[3][2];       // [producer, warpgroup 1, warpgroup 2][sequence parity]
-  // Halves finished, by task parity: a task's second half finds an odd count. (A warpgroup is at
-  // most one task ahead of the other: the turn orders the halves.)
-  __shared__ unsigned halvesDone[2];
-  __shared__ unsigned signalled;      // the last task whose completion went out (finished only grows)
-  __shared__ unsigned turn;           // halves whose last k tile has landed (TileGemm::consume)
-  __shared__ ProcessorTrace tally[2];
-  const int me = blockIdx.x;
-  const Watchdog dog{p};
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < Half::kStages; ++s) {
-      ptx::mbarrier_init(&ring.full[s], StageRing<Half::kStages>::kFullArrivals);
-      ptx::mbarrier_init(&ring.empty[s], 4);  // the consuming warpgroup's warps
-    }
-    ptx::fence_mbarrier_init();
-    halvesDone[0] = halvesDone[1] = 0;
-    signalled = 0;
-    turn = 0;
-    tally[0].reset();
-    tally[1].reset();
-  }
-  __syncthreads();
-
-  if (threadIdx.x < 128) {
-    producer_loop<S, Half>(p, sh, ring, dog, tasks[0]);
-    return;
-  }
-
-  ptx::setmaxnreg_inc<232>();
-  const int wg = (int)(threadIdx.x / 128) - 1;  // 0 or 1: the column half this warpgroup computes
-  const bool lead = threadIdx.x % 128 == 0;
-  // A lead signals task `seq` once the one before it has gone out, so that `finished` only grows
-  // (the two leads write it in turn; the wait is short: the previous task's last half is done).
-  auto signal = [&](unsigned seq, unsigned type, unsigned rowTile) {
-    dog.wait(kRoleProcessor, kPhaseTasks, seq - 1, [&] { return (unsigned long long)ptx::ld_acquire_cta_shared(&signalled); },
-             [&](unsigned long long v) { return v == seq - 1; });
-    signal_finished(p, me, seq, type, rowTile);
-    ptx::st_release_cta_shared(&signalled, seq);
-  };
-  unsigned g = 0, gemmTasks = 0;
-  for (unsigned seq = 1;; ++seq) {
-    Task* mine = &tasks[1 + wg][seq & 1];
-    if (lead) {
-      if (seq == 1 && me == 0 && wg == 0) dog.stall_if(kRoleProcessor);
-      fetch_task(p, me, seq, dog, mine);
-    }
-    math_sync<Half>();
-    const Task task = *mine;
-    if (task.type == kTaskStop) {
-      // Both warpgroups' tallies go out as one Processor's.
-      if (p.trace) {
-        math_sync<S>();
-        if (threadIdx.x == S::kMathOffset) {
-          tally[0].merge(tally[1]);
-          tally[0].write(p, me);
-        }
-      }
-      return;
-    }
-    const bool timed = p.trace && lead;
-    const unsigned long long t0 = timed ? ptx::globaltimer() : 0;
-    if (timed && tally[wg].first == 0) trace_first(p, kTraceFirstTask);
-    unsigned long long loop = 0;
-    if (task.type == kTaskGEMM0 || task.type == kTaskGEMM1) {
-      const bool gemm0 = task.type == kTaskGEMM0;
-      const unsigned slots = gemm0 ? k0 : k1;
-      if (wg == 1) g += slots;  // half 0's k tiles come first in the ring
-      const unsigned half = 2 * gemmTasks++ + wg;  // halves before this one in the ring
-      if (gemm0) loop = consume_task<S, true, Half>(p, sh.staging[wg], sh.gemm0, ring, g, task, dog, t0, timed, wg, &turn, half);
-      else loop = consume_task<S, false, Half>(p, sh.staging[wg], sh.gemm1, ring, g, task, dog, t0, timed, wg, &turn, half);
-      if (wg == 0) g += slots;
-      math_sync<Half>();
-      if (lead) {
-        // Each half's stores are fenced by its own lead; the second half to finish signals the
-        // task, after a fence that pairs with the first's (observed through the count).
-        __threadfence();
-        if (atomicAdd(&halvesDone[seq & 1], 1u) % 2 == 1) signal(seq, task.type, task.rowTile);
-        if (p.trace) tally[wg].add(task.type, t0, ptx::globaltimer(), loop);
-      }
-    } else {
-      // Combine: both warpgroups together (the staging tiles are free once both have joined).
-      math_sync<S>();
-      combine_task<S>(p, sh.combine, task);
-      math_sync<S>();
-      if (threadIdx.x == S::kMathOffset) {
-        signal(seq, task.type, task.rowTile);
-        if (p.trace) tally[0].add(task.type, t0, ptx::globaltimer(), 0);
-      }
     }
   }
 }

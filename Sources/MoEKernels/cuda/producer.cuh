@@ -24,15 +24,6 @@ __device__ __forceinline__ void mbarrier_arrive(unsigned long long* bar) {
 __device__ __forceinline__ void cp_async_mbarrier_arrive(unsigned long long* bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_addr(bar)) : "memory");
 }
-// Acquire and release at block scope on shared memory (ping-pong: which task was signalled last).
-__device__ __forceinline__ unsigned ld_acquire_cta_shared(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.cta.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"(smem_addr(p)) : "memory");
-  return v;
-}
-__device__ __forceinline__ void st_release_cta_shared(unsigned* p, unsigned v) {
-  asm volatile("st.release.cta.shared::cta.u32 [%0], %1;" ::"r"(smem_addr(p)), "r"(v) : "memory");
-}
 // Register reallocation between warpgroups (every warp of the warpgroup executes it).
 template <int N>
 __device__ __forceinline__ void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N)); }
@@ -42,12 +33,10 @@ __device__ __forceinline__ void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.
 }  // namespace ptx
 
 // The math warpgroups' barrier, and the producer's (hardware barriers 1 and 2; the gate's groups
-// use 1 and 2 before the Processors start, never at the same time). A warpgroup computing a tile
-// alone (ping-pong) meets its own at barrier 3 or 4.
+// use 1 and 2 before the Processors start, never at the same time).
 template <class S>
 __device__ __forceinline__ void math_sync() {
-  if constexpr (S::kWarpgroupTile) ptx::named_barrier<128>(2 + (int)(threadIdx.x / 128));  // 3, 4: its own warpgroup
-  else if constexpr (S::kProducer) ptx::named_barrier<S::kMathThreads>(1);
+  if constexpr (S::kProducer) ptx::named_barrier<S::kMathThreads>(1);
   else __syncthreads();
 }
 __device__ __forceinline__ void producer_sync() { ptx::named_barrier<128>(2); }

@@ -41,17 +41,6 @@ struct Spec {
 #else
   static constexpr bool kProducer = false;
 #endif
-  // Ping-pong (FLASHMOE_PINGPONG, with a producer; an experiment): each computing warpgroup takes
-  // its own half of a task (128 × 128), the two offset in time so that one's epilogue runs while
-  // the other's k loop keeps the tensor cores busy (PingPongHalf, processor.cuh).
-#if defined(FLASHMOE_PINGPONG)
-  static constexpr bool kPingPong = kProducer;
-#else
-  static constexpr bool kPingPong = false;
-#endif
-  // Whether one warpgroup computes a tile alone (PingPongHalf): tile_gemm.cuh's thread index and
-  // barrier are then its warpgroup's.
-  static constexpr bool kWarpgroupTile = false;
   static constexpr int kMathThreads = kProducer ? kThreadsV - 128 : kThreadsV;
   static constexpr int kMathWarpgroups = kMathThreads / 128;
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
@@ -78,14 +67,6 @@ struct Spec {
   // let the producer run only two k tiles ahead.)
   static constexpr int kStages = kWarpgroups == 2 || kProducer ? 4 : 3;
 #endif
-};
-
-// The spec one warpgroup of a ping-pong Processor computes with: half of a task's columns, six
-// 32 KB stages (A is staged once per half), the warpgroup's own thread index and barrier.
-template <class S>
-struct PingPongHalf : S {
-  static constexpr int kMathThreads = 128, kMathWarpgroups = 1, kStages = 6;
-  static constexpr bool kWarpgroupTile = true;
 };
 
 }  // namespace flashmoe

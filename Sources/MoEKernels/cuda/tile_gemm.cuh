@@ -77,10 +77,7 @@ struct TileGemm {
   static_assert(TM * kChunks % S::kMathThreads == 0, "A staging");
   // This thread's index among the computing threads (after the producer warpgroup, if any).
   // (Unsigned, as threadIdx.x: without a producer the code is the same as with threadIdx.x.)
-  static __device__ __forceinline__ unsigned mt() {
-    if constexpr (S::kWarpgroupTile) return threadIdx.x % 128u;  // its own warpgroup's index
-    else return threadIdx.x - (unsigned)S::kMathOffset;
-  }
+  static __device__ __forceinline__ unsigned mt() { return threadIdx.x - (unsigned)S::kMathOffset; }
 #if defined(FLASHMOE_TMA_OPERANDS)
   static constexpr bool kTMA = true;
   static_assert(kWG, "TMA operands need the wgmma path (KernelSpec.validate says which layers have it)");
@@ -521,15 +518,8 @@ struct TileGemm {
   // Math warpgroups: the k loop on the ring. Each k tile waits for its stage, issues its wgmma
   // while the previous tile's may still run, then releases the previous tile's stage (one arrival
   // per warp once that tile's group has retired). No block barrier.
-  //
-  // Ping-pong (kWarpgroupTile): `turn` counts the halves (of every task, in ring order) whose last
-  // k tile has landed. A parity wait tells only the awaited phase from the one before it, so a
-  // warpgroup may wait for its half's first stage only once every stage's previous phase has
-  // completed: once `turn` reaches `half`, the number of halves before its own. Its last k tile
-  // landed, it passes the turn on.
   template <int K, bool kTmaA>
-  __device__ void consume(SmemOperands& sm, StageRing<STAGES>& ring, unsigned g, const Watchdog* dog,
-                          unsigned* turn = nullptr, unsigned half = 0) {
+  __device__ void consume(SmemOperands& sm, StageRing<STAGES>& ring, unsigned g, const Watchdog* dog) {
     static_assert(kWG, "the math warpgroups issue wgmma");
     constexpr int kTiles = K / TK;
 #pragma unroll
@@ -538,19 +528,11 @@ struct TileGemm {
       for (int i = 0; i < kAcc; ++i) acc[b][i] = 0.f;
     fence_accumulators();
     const int lane = mt() & 31;
-    if constexpr (S::kWarpgroupTile) {
-      if (ptx::ld_acquire_cta_shared(turn) < half)
-        dog->wait(kRoleProcessor, kPhaseOperands, half, [&] { return (unsigned long long)ptx::ld_acquire_cta_shared(turn); },
-                  [&](unsigned long long v) { return v >= half; });
-    }
 #pragma unroll 1
     for (int kt = 0; kt < kTiles; ++kt) {
       const unsigned gt = g + kt;
       const int stage = (int)(gt % STAGES);
       wait_operands(ring.full[stage], (gt / STAGES) & 1, dog);
-      if constexpr (S::kWarpgroupTile) {
-        if (kt == kTiles - 1 && mt() == 0) ptx::st_release_cta_shared(turn, half + 1);
-      }
       // Gathered rows came through the generic proxy (cp.async): make them visible to wgmma's.
       if constexpr (!kTmaA) ptx::fence_proxy_async();
       compute(sm, stage);

@@ -50,13 +50,6 @@ struct ProcessorTrace {
     else if (type == kTaskGEMM1) { busy1 += t1 - t0; loop1 += loop; ++count1; }
     else { busyC += t1 - t0; ++countC; }
   }
-  // Ping-pong: the other warpgroup's tally joins this one (first start, last end, sums).
-  __device__ void merge(const ProcessorTrace& o) {
-    if (o.first != 0 && (first == 0 || o.first < first)) first = o.first;
-    if (o.last > last) last = o.last;
-    busy0 += o.busy0; busy1 += o.busy1; busyC += o.busyC; loop0 += o.loop0; loop1 += o.loop1;
-    count0 += o.count0; count1 += o.count1; countC += o.countC;
-  }
   __device__ void write(const Params& p, int processor) const {
     if (!p.trace) return;
     unsigned long long* w = p.trace + kTraceEvents + (size_t)processor * kTracePerProcessor;
