@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|gatencu|producerpeers|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|gatencu|producerpeers|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -457,6 +457,27 @@ if [ "$MODE" = session11 ]; then
   step 60 $B bench --backend cuda --gpus 2 --dtype fp32 --math tf32 $A --sweep-tokens 8192
   for T in 4096 8192 16384; do step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32; done
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
+if [ "$MODE" = handout ]; then
+  # Eleventh session, 2 GPUs: the capacity scan's loads ahead (FLASHMOE_SCAN_PREFETCH) and the
+  # Scheduler's hand-out with its release store alone (FLASHMOE_SCHED_RELEASE_ONLY): both batteries
+  # with both, then each against the default at 8K on one GPU (two rounds, the first traced) and
+  # both against the default on two.
+  BOTH="FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY"
+  step 150 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20262821} --repeats 2
+  step 90 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262822} --repeats 3
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
+  for i in 1 2; do
+    for D in "" FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY "$BOTH"; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" "$BOTH"; do
+    echo "## defines '$D'"
+    step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 $A
+  done
   exit 0
 fi
 if [ "$MODE" = gatencu ]; then
