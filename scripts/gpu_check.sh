@@ -463,7 +463,8 @@ if [ "$MODE" = handout ]; then
   # Eleventh session, 2 GPUs: the capacity scan's loads ahead (FLASHMOE_SCAN_PREFETCH) and the
   # Scheduler's hand-out with its release store alone (FLASHMOE_SCHED_RELEASE_ONLY): both batteries
   # with both, then each against the default at 8K on one GPU (two rounds, the first traced) and
-  # both against the default on two.
+  # both against the default on two. Neither changed the timeline or the forward (BENCHMARKS.md,
+  # eleventh session, call 5); both removed after the call: run it at d8ba8e8.
   BOTH="FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY"
   step 150 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20262821} --repeats 2
   step 90 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262822} --repeats 3

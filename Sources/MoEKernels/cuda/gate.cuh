@@ -428,28 +428,9 @@ __device__ void gate_scan(const Params& p) {
   const int tiles = (p.tokens + S::kGateTokens - 1) / S::kGateTokens;
   for (int e = blockIdx.x * S::kWarps + (threadIdx.x >> 5); e < E; e += warps) {
     int running = 0;
-#if defined(FLASHMOE_SCAN_PREFETCH)
-    // An experiment: the first 8 × 32 tiles' counts (8K tokens) are loaded before any is scanned,
-    // so that the loads overlap instead of one L2 round trip per 32 tiles.
-    constexpr int kAhead = 8;
-    int ahead[kAhead];
-#pragma unroll
-    for (int i = 0; i < kAhead; ++i) {
-      const int c = i * 32 + lane;
-      ahead[i] = c < tiles ? __ldcg(&p.chunkCount[c * E + e]) : 0;
-    }
-#endif
     for (int base = 0; base < tiles; base += 32) {
       int c = base + lane;
-#if defined(FLASHMOE_SCAN_PREFETCH)
-      int v = 0;
-#pragma unroll
-      for (int i = 0; i < kAhead; ++i)
-        if (base == i * 32) v = ahead[i];
-      if (base >= kAhead * 32) v = c < tiles ? __ldcg(&p.chunkCount[c * E + e]) : 0;
-#else
       int v = c < tiles ? __ldcg(&p.chunkCount[c * E + e]) : 0;
-#endif
       int incl = v;
       for (int o = 1; o < 32; o <<= 1) {
         int n = __shfl_up_sync(0xffffffffu, incl, o);

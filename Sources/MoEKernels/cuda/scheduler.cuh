@@ -252,11 +252,7 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
         t->colTile = task.colTile;
         t->expert = task.expert;
         t->rows = task.rows;
-#if !defined(FLASHMOE_SCHED_RELEASE_ONLY)
         __threadfence();
-#endif
-        // (FLASHMOE_SCHED_RELEASE_ONLY, an experiment: the release store alone orders the task's
-        // fields before its tag, as the Processor's acquire of the tag needs; no full fence.)
         ptx::st_release(&slot->tag, epochTag | (unsigned)seq);
         assigned[pid] = draining ? -1 : seq;
       }
