@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|gatencu|producerpeers|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -471,6 +471,29 @@ if [ "$MODE" = handout ]; then
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
   for i in 1 2; do
     for D in "" FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY "$BOTH"; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" "$BOTH"; do
+    echo "## defines '$D'"
+    step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 $A
+  done
+  exit 0
+fi
+if [ "$MODE" = signal ]; then
+  # Prepared in the eleventh session, not yet run (2 GPUs): what a task costs between its stores
+  # and the next task's k loop. FLASHMOE_SIGNAL_RELEASE signals a finished task with one
+  # acquire-release fence and relaxed writes (the default: __threadfence, then st.release);
+  # FLASHMOE_TASK_HANDOVER gives the math warpgroups the task the producer fetched (an mbarrier
+  # per slot) instead of their own mailbox read. Both batteries with both, each against the
+  # default at 8K on one GPU (two rounds, the first traced), both against the default on two.
+  BOTH="FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER"
+  step 240 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
+  step 120 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
+  for i in 1 2; do
+    for D in "" FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH"; do
       echo "## defines '$D'"
       step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
     done

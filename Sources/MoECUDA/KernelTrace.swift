@@ -4,12 +4,14 @@
 public struct KernelTrace: Sendable {
   static let eventWords = 16, perProcessor = 10
   /// Events recorded with atomicMin start at the largest value; the others at 0 ("not reached").
-  static let earliestEvents: Set<Int> = [0, 8, 9, 12]
+  static let earliestEvents: Set<Int> = [0, 8, 9, 12, 15]
   static let names: [Int: String] = [
     1: "gate tiles done", 2: "capacity scan done", 3: "slots done", 4: "every cell's signal seen",
     5: "last task handed out", 6: "dispatch rows stored", 7: "results complete (Combine opens)",
     8: "first task started", 9: "first cell from a peer seen", 10: "end", 11: "last block started",
     12: "first block past the gate (a block without gate tiles: at once)",
+    13: "every block past the gate's barrier", 14: "every block past the slots' barrier",
+    15: "first task handed out",
   ]
 
   static func words(processors: Int) -> Int { eventWords + perProcessor * processors }

@@ -38,10 +38,31 @@ struct KernelTraceTests {
     #expect(t.marks.map(\.microseconds) == [0.3, 51.2, 53, 600])
     #expect(t.marks[0].name == "last block started" && t.marks[1].name.hasPrefix("first block past the gate"))
     // Unreached (the kernel of an older build): both left out.
+    #expect(initial[13] == 0 && initial[14] == 0 && initial[15] == UInt64.max)
     var old = initial
     old[0] = Self.start
     old[10] = Self.start + 600_000
     #expect(KernelTrace(words: old, gpu: 0, processors: 1).marks.map(\.name) == ["end"])
+  }
+
+  @Test("the start of the forward: barrier passages are latest events, the first hand-out an earliest one")
+  func startOfForward() {
+    var w = Self.words(processors: 1)
+    w[0] = Self.start
+    w[1] = Self.start + 24_000       // gate tiles done
+    w[13] = Self.start + 26_500      // every block past the gate's barrier
+    w[2] = Self.start + 31_000       // capacity scan done
+    w[3] = Self.start + 35_000       // slots done
+    w[14] = Self.start + 37_250      // every block past the slots' barrier
+    w[15] = Self.start + 39_000      // first task handed out
+    w[8] = Self.start + 42_500       // first task started
+    w[10] = Self.start + 600_000
+    let t = KernelTrace(words: w, gpu: 0, processors: 1)
+    #expect(t.marks.map(\.name) == [
+      "gate tiles done", "every block past the gate's barrier", "capacity scan done", "slots done",
+      "every block past the slots' barrier", "first task handed out", "first task started", "end",
+    ])
+    #expect(t.marks.map(\.microseconds) == [24, 26.5, 31, 35, 37.25, 39, 42.5, 600])
   }
 
   @Test("busy time, task counts, utilisation and the spread of Processors' last task")

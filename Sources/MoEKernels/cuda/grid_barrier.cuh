@@ -29,6 +29,8 @@ __device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk) {
                     [&] { return (unsigned long long)ptx::ld_acquire(generation); },
                     [&](unsigned long long g) { return (unsigned)g != gen; });
     }
+    if (phase == kPhaseGate) trace_last(p, kTraceGatePassed);
+    if (phase == kPhaseSlots) trace_last(p, kTraceSlotsPassed);
     *blockOk = ok;
   }
   __syncthreads();

@@ -52,10 +52,20 @@ __device__ __forceinline__ bool own_row_tile(const Params& p, unsigned rowTile) 
 // a block barrier or a block-scope release) are fenced, then the row tile's GEMM0 count or the
 // GEMM1 count grows and `finished` tells the Scheduler the mailbox slot is free.
 __device__ __forceinline__ void signal_finished(const Params& p, int me, unsigned seq, unsigned type, unsigned rowTile) {
+#if defined(FLASHMOE_SIGNAL_RELEASE)
+  // An experiment: one acquire-release fence orders everything before it (the stores, through the
+  // barrier; the mailbox read) before both relaxed writes: a release pattern for each, where the
+  // default pays a sequentially consistent fence and then st.release's own fence.
+  ptx::fence_acq_rel_gpu();
+  if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
+  else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+  ptx::st_relaxed(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+#else
   __threadfence();
   if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
   else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
   ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
+#endif
 }
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
@@ -491,16 +501,27 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
 // The producer warpgroup's loop: each task's k tiles into the ring until Stop. 40 registers are
 // enough to fill stages; the math warpgroups take the rest (40 + 2 × 232 = 3 × 168, the launch
 // bound's share).
+//
+// FLASHMOE_TASK_HANDOVER (an experiment): the producer's thread 0 also hands each task to the math
+// warpgroups, arriving on `handed[seq & 1]` once it is in `slots`, so that they do not read the
+// mailbox themselves (one global round trip between tasks). The producer reaches task seq + 2 only
+// after the math warpgroups have finished task seq (the mailbox holds two), so a slot and its
+// barrier's phase are never overwritten unread.
 template <class S>
 __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
-                              Task (&slots)[2]) {
+                              Task (&slots)[2], unsigned long long (&handed)[2]) {
   using G0 = TileGemm<S, 1, S::kGemm0N>;
   using G1 = TileGemm<S, 1, S::kTileN>;
   ptx::setmaxnreg_dec<40>();
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
     Task* mine = &slots[seq & 1];
-    if (threadIdx.x == 0) fetch_task(p, blockIdx.x, seq, dog, mine);
+    if (threadIdx.x == 0) {
+      fetch_task(p, blockIdx.x, seq, dog, mine);
+#if defined(FLASHMOE_TASK_HANDOVER)
+      ptx::mbarrier_arrive(&handed[seq & 1]);
+#endif
+    }
     producer_sync();
     const Task task = *mine;
     if (task.type == kTaskStop) return;
@@ -523,6 +544,7 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
 #endif
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
+  __shared__ unsigned long long handed[2];  // FLASHMOE_TASK_HANDOVER: task slot [parity] is filled
   __shared__ ProcessorTrace tally;
   const int me = blockIdx.x;
   const Watchdog dog{p};
@@ -531,13 +553,15 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
       ptx::mbarrier_init(&ring.full[s], StageRing<S::kStages>::kFullArrivals);
       ptx::mbarrier_init(&ring.empty[s], S::kMathThreads / 32);
     }
+    ptx::mbarrier_init(&handed[0], 1);
+    ptx::mbarrier_init(&handed[1], 1);
     ptx::fence_mbarrier_init();
     tally.reset();
   }
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    producer_loop<S>(p, sh, ring, dog, tasks[0]);
+    producer_loop<S>(p, sh, ring, dog, tasks[0], handed);
     return;
   }
 
@@ -548,7 +572,16 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     Task* mine = &tasks[1][seq & 1];
     if (lead) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
+#if defined(FLASHMOE_TASK_HANDOVER)
+      // The task the producer fetched: its slot's (seq − 1) / 2-th phase. A wait that gives up
+      // (the watchdog has recorded why) ends the loop as Stop would.
+      const unsigned parity = ((seq - 1) >> 1) & 1;
+      auto ready = [&] { return (unsigned long long)ptx::mbarrier_try_wait(&handed[seq & 1], parity); };
+      const bool ok = ready() != 0 || dog.wait(kRoleProcessor, kPhaseTasks, seq, ready, [](unsigned long long v) { return v != 0; });
+      *mine = ok ? tasks[0][seq & 1] : Task{kTaskStop, 0, 0, 0, 0};
+#else
       fetch_task(p, me, seq, dog, mine);
+#endif
     }
     math_sync<S>();
     const Task task = *mine;

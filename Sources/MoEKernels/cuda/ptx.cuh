@@ -33,6 +33,12 @@ __device__ __forceinline__ unsigned long long globaltimer() {
 FLASHMOE_ACQUIRE_RELEASE(, "gpu")
 FLASHMOE_ACQUIRE_RELEASE(_sys, "sys")
 #undef FLASHMOE_ACQUIRE_RELEASE
+// A release fence without sequential consistency (__threadfence is fence.sc.gpu), and the
+// relaxed store that, after it, makes a release pattern.
+__device__ __forceinline__ void fence_acq_rel_gpu() { asm volatile("fence.acq_rel.gpu;" ::: "memory"); }
+__device__ __forceinline__ void st_relaxed(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
 
 // A barrier among kThreads threads (a multiple of 32) on hardware barrier `id` (1–15; 0 is
 // __syncthreads'): the gate's groups, and with a producer warpgroup its two roles.

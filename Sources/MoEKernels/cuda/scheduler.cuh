@@ -254,6 +254,7 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
         t->rows = task.rows;
         __threadfence();
         ptx::st_release(&slot->tag, epochTag | (unsigned)seq);
+        if (seq == 1) trace_first(p, kTraceFirstHanded);
         assigned[pid] = draining ? -1 : seq;
       }
       if (draining) stopped += __reduce_add_sync(kFull, take);

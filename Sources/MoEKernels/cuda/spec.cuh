@@ -50,8 +50,8 @@ struct Spec {
   // passes of at most 32, rounded up to whole n8 tiles of the tensor cores (gate.cuh).
   static constexpr int kGatePasses = (E + 31) / 32;
   static constexpr int kGateExpertsPerPass = ((E + kGatePasses - 1) / kGatePasses + 7) / 8 * 8;
-  // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds): a
-  // quarter of it from each quarter of H (gate.cuh).
+  // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds; the
+  // fp32 gate takes a quarter of it from each quarter of H, gate.cuh).
   static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
   // Columns of the output a combine task produces.
   static constexpr int kCombineN = H % 256 == 0 ? 256 : H % 128 == 0 ? 128 : 64;

@@ -23,6 +23,9 @@ enum TraceEvent : int {
   kTraceEnd = 10,         // last block leaving the kernel
   kTraceLastStart = 11,   // last block running
   kTraceFirstGate = 12,   // first block past the gate's tiles (earliest; a block without tiles at once)
+  kTraceGatePassed = 13,  // last block out of the gate's grid barrier
+  kTraceSlotsPassed = 14, // last block out of the slots' grid barrier
+  kTraceFirstHanded = 15, // the Scheduler wrote its first task into a mailbox (earliest)
   kTraceEvents = 16
 };
 // Per Processor, after the global words: first task start, last task end, busy ns of GEMM0,
