@@ -553,8 +553,10 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
       ptx::mbarrier_init(&ring.full[s], StageRing<S::kStages>::kFullArrivals);
       ptx::mbarrier_init(&ring.empty[s], S::kMathThreads / 32);
     }
+#if defined(FLASHMOE_TASK_HANDOVER)
     ptx::mbarrier_init(&handed[0], 1);
     ptx::mbarrier_init(&handed[1], 1);
+#endif
     ptx::fence_mbarrier_init();
     tally.reset();
   }
