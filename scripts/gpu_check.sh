@@ -486,19 +486,21 @@ if [ "$MODE" = signal ]; then
   # and the next task's k loop. FLASHMOE_SIGNAL_RELEASE signals a finished task with one
   # acquire-release fence and relaxed writes (the default: __threadfence, then st.release);
   # FLASHMOE_TASK_HANDOVER gives the math warpgroups the task the producer fetched (an mbarrier
-  # per slot) instead of their own mailbox read. Both batteries with both, each against the
-  # default at 8K on one GPU (two rounds, the first traced), both against the default on two.
+  # per slot) instead of their own mailbox read; FLASHMOE_SIGNALLER (with the hand-over) moves the
+  # signal to a thread of the producer warpgroup. Both batteries with all three, then the builds
+  # against the default at 8K on one GPU (two rounds, the first traced), all three on two GPUs.
   BOTH="FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER"
-  step 240 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
-  step 120 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
+  ALL="$BOTH FLASHMOE_SIGNALLER"
+  step 240 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
+  step 120 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
   for i in 1 2; do
-    for D in "" FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH"; do
+    for D in "" FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH" "$ALL"; do
       echo "## defines '$D'"
       step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
     done
   done
-  for D in "" "$BOTH"; do
+  for D in "" "$ALL"; do
     echo "## defines '$D'"
     step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 $A
   done

@@ -500,19 +500,33 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
 
 // The producer warpgroup's loop: each task's k tiles into the ring until Stop. 40 registers are
 // enough to fill stages; the math warpgroups take the rest (40 + 2 × 232 = 3 × 168, the launch
-// bound's share).
+// bound's share; Spec::kProducerRegisters, kMathRegisters).
 //
 // FLASHMOE_TASK_HANDOVER (an experiment): the producer's thread 0 also hands each task to the math
 // warpgroups, arriving on `handed[seq & 1]` once it is in `slots`, so that they do not read the
 // mailbox themselves (one global round trip between tasks). The producer reaches task seq + 2 only
 // after the math warpgroups have finished task seq (the mailbox holds two), so a slot and its
 // barrier's phase are never overwritten unread.
+//
+// FLASHMOE_SIGNALLER (an experiment, on top of the hand-over): warps 0–1 fill the stages and
+// thread 64 signals finished tasks (signaller_loop), so that the math warpgroups go from a task's
+// last stores straight to the next task's k loop instead of waiting for the fences of the signal.
+template <class S>
+__device__ void signaller_loop(const Params& p, const Task (&ran)[2], unsigned long long (&stored)[2], const Watchdog& dog);
+
 template <class S>
 __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
-                              Task (&slots)[2], unsigned long long (&handed)[2]) {
+                              Task (&slots)[2], unsigned long long (&handed)[2], const Task (&ran)[2],
+                              unsigned long long (&stored)[2]) {
   using G0 = TileGemm<S, 1, S::kGemm0N>;
   using G1 = TileGemm<S, 1, S::kTileN>;
-  ptx::setmaxnreg_dec<40>();
+  ptx::setmaxnreg_dec<S::kProducerRegisters>();
+#if defined(FLASHMOE_SIGNALLER)
+  if (threadIdx.x >= S::kProducerThreads) {
+    if (threadIdx.x == S::kProducerThreads) signaller_loop<S>(p, ran, stored, dog);
+    return;
+  }
+#endif
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
     Task* mine = &slots[seq & 1];
@@ -522,7 +536,7 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
       ptx::mbarrier_arrive(&handed[seq & 1]);
 #endif
     }
-    producer_sync();
+    producer_sync<S>();
     const Task task = *mine;
     if (task.type == kTaskStop) return;
     if (task.type == kTaskGEMM0) {
@@ -535,8 +549,29 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
   }
 }
 
+// The signaller (FLASHMOE_SIGNALLER): task seq is signalled once the math warpgroups' lead has
+// arrived on `stored[seq & 1]` after the task's closing barrier. Their stores are ordered before
+// the arrival (the barrier, then the arrival's release), the arrival before this thread's wait
+// (acquire), and signal_finished's fence orders all of it before the counts at GPU scope. `ran`
+// is the task as the math warpgroups ran it (Stop after a wait that gave up): its slot is not
+// rewritten before task seq + 2, which needs this signal first (the mailbox holds two).
+template <class S>
+__device__ void signaller_loop(const Params& p, const Task (&ran)[2], unsigned long long (&stored)[2], const Watchdog& dog) {
+  for (unsigned seq = 1;; ++seq) {
+    const unsigned parity = ((seq - 1) >> 1) & 1;
+    auto ready = [&] { return (unsigned long long)ptx::mbarrier_try_wait(&stored[seq & 1], parity); };
+    if (ready() == 0 && !dog.wait(kRoleProcessor, kPhaseTasks, seq, ready, [](unsigned long long v) { return v != 0; })) return;
+    const Task task = ran[seq & 1];
+    if (task.type == kTaskStop) return;
+    signal_finished(p, blockIdx.x, seq, task.type, task.rowTile);
+  }
+}
+
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
+#if defined(FLASHMOE_SIGNALLER) && !defined(FLASHMOE_TASK_HANDOVER)
+#error "FLASHMOE_SIGNALLER needs FLASHMOE_TASK_HANDOVER (the math warpgroups then take their task from the producer)"
+#endif
   static_assert(S::kDType != DType::fp32 && !S::kGated,
                 "the producer warpgroup is built for 16-bit storage, the plain form (KernelSpec.producerApplies)");
 #if defined(FLASHMOE_TRANSPORT_NVSHMEM)
@@ -545,17 +580,22 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
   __shared__ unsigned long long handed[2];  // FLASHMOE_TASK_HANDOVER: task slot [parity] is filled
+  __shared__ unsigned long long stored[2];  // FLASHMOE_SIGNALLER: task [parity]'s stores are done
   __shared__ ProcessorTrace tally;
   const int me = blockIdx.x;
   const Watchdog dog{p};
   if (threadIdx.x == 0) {
     for (int s = 0; s < S::kStages; ++s) {
-      ptx::mbarrier_init(&ring.full[s], StageRing<S::kStages>::kFullArrivals);
+      ptx::mbarrier_init(&ring.full[s], 1 + S::kProducerThreads);  // the TMA bytes, each filling thread
       ptx::mbarrier_init(&ring.empty[s], S::kMathThreads / 32);
     }
 #if defined(FLASHMOE_TASK_HANDOVER)
     ptx::mbarrier_init(&handed[0], 1);
     ptx::mbarrier_init(&handed[1], 1);
+#endif
+#if defined(FLASHMOE_SIGNALLER)
+    ptx::mbarrier_init(&stored[0], 1);
+    ptx::mbarrier_init(&stored[1], 1);
 #endif
     ptx::fence_mbarrier_init();
     tally.reset();
@@ -563,11 +603,11 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    producer_loop<S>(p, sh, ring, dog, tasks[0], handed);
+    producer_loop<S>(p, sh, ring, dog, tasks[0], handed, tasks[1], stored);
     return;
   }
 
-  ptx::setmaxnreg_inc<232>();
+  ptx::setmaxnreg_inc<S::kMathRegisters>();
   const bool lead = threadIdx.x == S::kMathOffset;
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
@@ -588,7 +628,12 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     math_sync<S>();
     const Task task = *mine;
     if (task.type == kTaskStop) {
-      if (lead) tally.write(p, me);
+      if (lead) {
+        tally.write(p, me);
+#if defined(FLASHMOE_SIGNALLER)
+        ptx::mbarrier_arrive(&stored[seq & 1]);  // the signaller stops too
+#endif
+      }
       return;
     }
     const bool timed = p.trace && lead;
@@ -604,7 +649,11 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     }
     math_sync<S>();
     if (lead) {
+#if defined(FLASHMOE_SIGNALLER)
+      ptx::mbarrier_arrive(&stored[seq & 1]);
+#else
       signal_finished(p, me, seq, task.type, task.rowTile);
+#endif
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
     }
   }

@@ -39,14 +39,14 @@ __device__ __forceinline__ void math_sync() {
   if constexpr (S::kProducer) ptx::named_barrier<S::kMathThreads>(1);
   else __syncthreads();
 }
-__device__ __forceinline__ void producer_sync() { ptx::named_barrier<128>(2); }
+template <class S>
+__device__ __forceinline__ void producer_sync() { ptx::named_barrier<S::kProducerThreads>(2); }
 
 // The ring's barriers, persistent for the whole forward (outside the shared-storage union).
 template <int kStages>
 struct StageRing {
-  unsigned long long full[kStages];   // 1 (the TMA bytes) + 128 (producer threads) arrivals
+  unsigned long long full[kStages];   // 1 (the TMA bytes) + one per filling producer thread
   unsigned long long empty[kStages];  // one arrival per math warp
-  static constexpr unsigned kFullArrivals = 1 + 128;
 };
 
 }  // namespace flashmoe
