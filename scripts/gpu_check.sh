@@ -47,6 +47,22 @@ switch_ab() {
   for E in 0 1; do step 60 env $1=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
 }
 
+# Opt-in kernel defines against the default at 8K bf16: two alternating rounds on one GPU over
+# the define sets "" and "$@" (the first round traced), then "" against the last set on two GPUs.
+defines_rounds() {
+  local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192" D i
+  for i in 1 2; do
+    for D in "" "$@"; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" "${@: -1}"; do
+    echo "## defines '$D'"
+    step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 $A
+  done
+}
+
 # An opt-in kernel define against the default: the single-GPU and 2-GPU batteries with
 # FLASHMOE_NVRTC_DEFINES=$1 (seeds $3, $3 + 1), then two alternating rounds of $2 "ENV" ROUND, each
 # round without the define and with it.
@@ -468,17 +484,7 @@ if [ "$MODE" = handout ]; then
   BOTH="FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY"
   step 150 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20262821} --repeats 2
   step 90 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262822} --repeats 3
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
-  for i in 1 2; do
-    for D in "" FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY "$BOTH"; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" "$BOTH"; do
-    echo "## defines '$D'"
-    step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 $A
-  done
+  defines_rounds FLASHMOE_SCAN_PREFETCH FLASHMOE_SCHED_RELEASE_ONLY "$BOTH"
   exit 0
 fi
 if [ "$MODE" = signal ]; then
@@ -493,17 +499,7 @@ if [ "$MODE" = signal ]; then
   ALL="$BOTH FLASHMOE_SIGNALLER"
   step 240 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
   step 120 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
-  for i in 1 2; do
-    for D in "" FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH" "$ALL"; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" "$ALL"; do
-    echo "## defines '$D'"
-    step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 $A
-  done
+  defines_rounds FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH" "$ALL"
   exit 0
 fi
 if [ "$MODE" = gatencu ]; then
