@@ -468,9 +468,9 @@ struct TileGemm {
 
   // ---- The producer warpgroup's side and the math warpgroups' side (producer.cuh). ----
 
-  // Producer warpgroup (its filling threads): fills the stages of this task's k tiles, k tile kt into
-  // stage (g + kt) % STAGES once every math warp has released what it held. Eight threads gather
-  // each row of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes.
+  // Producer warpgroup (its filling threads): fills the stages of this task's k tiles, k tile kt
+  // into stage (g + kt) % STAGES once every math warp has released what it held. The filling
+  // threads gather the rows of A by cp.async unless A comes by TMA; thread 0 asks for the boxes.
   template <int K, bool kTmaA, class ARow>
   static __device__ void produce(SmemOperands& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
                           const OperandMaps<NB>& maps) {
