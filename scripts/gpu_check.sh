@@ -500,6 +500,14 @@ if [ "$MODE" = signal ]; then
   step 240 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
   step 120 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
   defines_rounds FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH" "$ALL"
+  # Two GPUs run the producer only with FLASHMOE_PRODUCER=all: the benchmark's layer checked with
+  # all three, then timed against the same without them.
+  step 90 env FLASHMOE_PRODUCER=all FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --only "E = 32" --seed 20262903 --repeats 3
+  for D in "" "$ALL"; do
+    echo "## producer all, defines '$D'"
+    step 40 env FLASHMOE_PRODUCER=all FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 \
+      --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192
+  done
   exit 0
 fi
 if [ "$MODE" = gatencu ]; then
