@@ -497,12 +497,15 @@ if [ "$MODE" = signal ]; then
   # against the default at 8K on one GPU (two rounds, the first traced), all three on two GPUs.
   BOTH="FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER"
   ALL="$BOTH FLASHMOE_SIGNALLER"
-  step 240 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
-  step 120 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
+  # More than one call's 10 minutes in all: PART=verify (the checks), then PART=time.
+  if [ "${PART:-verify}" = verify ]; then
+    step 260 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --seed ${SEED:-20262901} --repeats 3
+    step 120 env FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --seed ${SEED:-20262902} --repeats 3
+    # Two GPUs run the producer only with FLASHMOE_PRODUCER=all: the benchmark's layer with all three.
+    step 90 env FLASHMOE_PRODUCER=all FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --only "E = 32" --seed 20262903 --repeats 3
+    exit 0
+  fi
   defines_rounds FLASHMOE_SIGNAL_RELEASE FLASHMOE_TASK_HANDOVER "$BOTH" "$ALL"
-  # Two GPUs run the producer only with FLASHMOE_PRODUCER=all: the benchmark's layer checked with
-  # all three, then timed against the same without them.
-  step 90 env FLASHMOE_PRODUCER=all FLASHMOE_NVRTC_DEFINES="$ALL" $B verify --backend cuda --gpus 2 --only "E = 32" --seed 20262903 --repeats 3
   for D in "" "$ALL"; do
     echo "## producer all, defines '$D'"
     step 40 env FLASHMOE_PRODUCER=all FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 \
