@@ -377,8 +377,8 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
 // ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
 
 // The producer warpgroup's GEMM0: this task's token rows (gathered) and W1 slice into the ring.
-template <class S, class Stages>
-__device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<S::kStages>& ring, unsigned g,
+template <class S>
+__device__ void gemm0_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
                               const Task& task, const Watchdog& dog) {
   using G = TileGemm<S, 1, S::kGemm0N>;
   using T = typename G::T;
@@ -402,7 +402,7 @@ __device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<S::kSta
     if (kPeerRowsTMA && !own) {
       maps.aMap = static_cast<const char*>(p.tensorMaps) + 512;
       maps.aRow0 = row0;
-      G::template produce<H, true>(stages, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
+      G::template produce<H, true>(sh.gemm0, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
       return;
     }
     const T* incoming = static_cast<const T*>(p.peers[p.rank].dispatchIn);
@@ -410,19 +410,19 @@ __device__ void gemm0_produce(const Params& p, Stages& stages, StageRing<S::kSta
       if (r >= (int)task.rows) return nullptr;
       return own ? x + (size_t)__ldcg(&p.rowToken[row0 + r]) * H : incoming + (size_t)(row0 + r) * H;
     };
-    G::template produce<H, false>(stages, ring, g, aRow, bRows, maps);
+    G::template produce<H, false>(sh.gemm0, ring, g, aRow, bRows, maps);
   } else {
     auto aRow = [&](int r) -> const T* {
       const int token = __ldcg(&p.rowToken[row0 + r]);
       return token >= 0 ? x + (size_t)token * H : nullptr;
     };
-    G::template produce<H, false>(stages, ring, g, aRow, bRows, maps);
+    G::template produce<H, false>(sh.gemm0, ring, g, aRow, bRows, maps);
   }
 }
 
 // The producer warpgroup's GEMM1: the intermediate's row tile and a W2 slice, both by TMA.
-template <class S, class Stages>
-__device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<S::kStages>& ring, unsigned g,
+template <class S>
+__device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
                               const Task& task, const Watchdog& dog) {
   using G = TileGemm<S, 1, S::kTileN>;
   using T = typename G::T;
@@ -435,14 +435,14 @@ __device__ void gemm1_produce(const Params& p, Stages& stages, StageRing<S::kSta
   maps.dog = &dog;
   maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
   maps.aRow0 = task.rowTile * TM;
-  G::template produce<D, true>(stages, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
+  G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
 }
 
 // The math side of a GEMM task with a producer: the k loop on the ring, then the epilogue (the
-// bias, and GEMM0's activation) through `staging`. Returns the ns of the k loop since `t0` where
-// `timed`.
-template <class S, bool kGemm0, class Stages>
-__device__ unsigned long long consume_task(const Params& p, void* staging, Stages& stages, StageRing<S::kStages>& ring,
+// bias, and GEMM0's activation) through the staging tile. Returns the ns of the k loop since `t0`
+// where `timed`.
+template <class S, bool kGemm0>
+__device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring,
                                            unsigned& g, const Task& task, const Watchdog& dog, unsigned long long t0,
                                            bool timed) {
   constexpr int TN = kGemm0 ? S::kGemm0N : S::kTileN;
@@ -459,7 +459,8 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
   if constexpr (S::kBiases)
     early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN);
 #endif
-  gemm.template consume<K, !kGemm0>(stages, ring, g, &dog);
+  if constexpr (kGemm0) gemm.template consume<K, false>(sh.gemm0, ring, g, &dog);
+  else gemm.template consume<K, true>(sh.gemm1, ring, g, &dog);
   g += K / G::TK;
   const unsigned long long loop = timed ? ptx::globaltimer() - t0 : 0;
   const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN;
@@ -483,7 +484,7 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
     const int tiles = p.cellRows / S::kTileM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
     T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * S::kTileM) * N + n0;
-    gemm.store_halves_via(staging, value, home, N, (int)task.rows);
+    gemm.store_halves_via(sh.staging, value, home, N, (int)task.rows);
     math_sync<S>();
     if (threadIdx.x == S::kMathOffset) {
       __threadfence_system();
@@ -492,7 +493,7 @@ __device__ unsigned long long consume_task(const Params& p, void* staging, Stage
     return loop;
   }
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
-  gemm.store_halves_via(staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
+  gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();
   return loop;
@@ -540,10 +541,10 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
     const Task task = *mine;
     if (task.type == kTaskStop) return;
     if (task.type == kTaskGEMM0) {
-      gemm0_produce<S>(p, sh.gemm0, ring, g, task, dog);
+      gemm0_produce<S>(p, sh, ring, g, task, dog);
       g += S::kHidden / G0::TK;
     } else if (task.type == kTaskGEMM1) {
-      gemm1_produce<S>(p, sh.gemm1, ring, g, task, dog);
+      gemm1_produce<S>(p, sh, ring, g, task, dog);
       g += S::kFFN / G1::TK;
     }
   }
@@ -641,9 +642,9 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
     unsigned long long loop = 0;
     if (task.type == kTaskGEMM0) {
-      loop = consume_task<S, true>(p, sh.staging, sh.gemm0, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed);
     } else if (task.type == kTaskGEMM1) {
-      loop = consume_task<S, false>(p, sh.staging, sh.gemm1, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed);
     } else {
       combine_task<S>(p, sh.combine, task);
     }
