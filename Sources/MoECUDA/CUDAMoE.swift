@@ -66,9 +66,16 @@ public final class CUDAMoE: @unchecked Sendable {
   /// and no faster on 2 × H200, eleventh session); "0" never. Measured on an H200 (tenth session, 8K tokens,
   /// bf16): 0.624 against 0.638–0.642 ms, 16K 1.170 against 1.181, 4K the same.
   public static let producerVariable = "FLASHMOE_PRODUCER"
+  /// Environment variable, an experiment (twelfth session): "plain" launches the forward with
+  /// cuLaunchKernel instead of cuLaunchCooperativeKernel, to measure what the cooperative launch
+  /// costs the host. The grid is one block per SM either way, but only the cooperative launch
+  /// promises that every block runs at once; without it a busy GPU can make the grid barriers wait
+  /// (the watchdog then turns that into an error).
+  public static let launchVariable = "FLASHMOE_LAUNCH"
   /// The TMA operands' tensor maps (W1, W3, W2, the intermediate; layout.cuh) when the kernel uses TMA.
   let tensorMaps: DeviceBuffer?
   let dispatchers: Int
+  let cooperativeLaunch: Bool
   let stall: DebugStall?
 
   /// Whether FLASHMOE_TMA asks for TMA operands and `spec` can take them (a process-wide request:
@@ -159,6 +166,10 @@ public final class CUDAMoE: @unchecked Sendable {
     let producerText = CUDAEnvironment.value(Self.producerVariable) ?? "1"
     guard ["0", "1", "all"].contains(producerText) else {
       throw ConfigError(field: Self.producerVariable, value: "'\(producerText)'", expected: "0, 1 or all")
+    }
+    let launchText = CUDAEnvironment.value(Self.launchVariable) ?? "cooperative"
+    guard ["cooperative", "plain"].contains(launchText) else {
+      throw ConfigError(field: Self.launchVariable, value: "'\(launchText)'", expected: "cooperative or plain")
     }
     func build(warpgroups: Int) throws -> (
       spec: KernelSpec, compile: CompileResult, kernel: Kernel, shared: Int, perSM: Int, grid: Int
@@ -289,6 +300,7 @@ public final class CUDAMoE: @unchecked Sendable {
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
     let wanted = CUDAEnvironment.value(Self.dispatchersVariable).flatMap { Int($0) } ?? grid / 4
     self.dispatchers = min(max(wanted, 1), grid - 1)
+    self.cooperativeLaunch = launchText == "cooperative"
     self.stall = stall
   }
 
@@ -431,7 +443,7 @@ public final class CUDAMoE: @unchecked Sendable {
     // The trace words must have been reset (`resetTrace`) before: not here, inside a timed span.
     if trace { p.trace = work.trace.address }
     try kernel.launch(
-      grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
+      grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: cooperativeLaunch,
       arguments: [.bytes(p.bytes, alignment: 8)])
   }
 
@@ -530,6 +542,35 @@ public final class CUDAMoE: @unchecked Sendable {
       if i >= warmup { times.append(Double(try end.elapsedMilliseconds(since: start))) }
     }
     return times
+  }
+
+  /// A diagnostic of the launch path (`flashmoe bench --pipelined`): every timed forward enqueued
+  /// before any is waited for, so the host's launch call overlaps the forward before it; CUDA
+  /// events around each as `time` records them. Also returns the host's wall time per launch call
+  /// in microseconds. The difference from `time`'s medians is what the host adds to a forward that
+  /// waits for the one before (as `time` and torch_moe.py measure).
+  public func timePipelined(_ input: [Float], tokens: Int, warmup: Int, runs: Int) throws -> (milliseconds: [Double], hostLaunchMicroseconds: [Double]) {
+    try serial.withLock { _ in
+      try upload(input, to: work.input)
+      for _ in 0..<warmup { try launch(input: work.input.address, output: work.output.address, tokens: tokens) }
+      try stream.synchronize()
+      try checkStatus()
+      let events = try (0...runs).map { _ in try Event(context: context) }
+      let clock = ContinuousClock()
+      var host: [Double] = []
+      try events[0].record(on: stream)
+      for i in 1...runs {
+        let started = clock.now
+        try launch(input: work.input.address, output: work.output.address, tokens: tokens)
+        let took = started.duration(to: clock.now)
+        host.append(Double(took.components.seconds) * 1e6 + Double(took.components.attoseconds) / 1e12)
+        try events[i].record(on: stream)
+      }
+      try events[runs].synchronize()
+      try checkStatus()
+      let times = try (1...runs).map { Double(try events[$0].elapsedMilliseconds(since: events[$0 - 1])) }
+      return (times, host)
+    }
   }
 
   /// Device memory in use on this GPU (for leak checks over long runs).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchSuite
 import FlashMoE
 import MoELaunch
 
@@ -26,12 +27,15 @@ struct Bench: ParsableCommand {
   var gpus: String?
   @Flag(help: "After timing, run one more forward per size with the kernel's timeline recorded and print it (CUDA).")
   var trace = false
+  @Flag(help: "Diagnostic (one GPU): also time the forwards enqueued back to back, each launched while the one before runs, and the host's launch call.")
+  var pipelined = false
 
   func validate() throws {
     if let warmup, warmup < 0 { throw ConfigError(field: "warmup", value: warmup, expected: "≥ 0") }
     if let runs, runs < 1 { throw ConfigError(field: "runs", value: runs, expected: "≥ 1") }
     for s in sweepTokens where s < 1 { throw ConfigError(field: "sweep-tokens", value: s, expected: "≥ 1") }
     _ = try parseGPUList(gpus)
+    if pipelined, gpus != nil { throw ConfigError(field: "pipelined", value: "set", expected: "one GPU (not with --gpus)") }
     try validateSuite()
     _ = try layer.config(
       tokens: shape.tokens, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)
@@ -89,6 +93,7 @@ extension Bench {
     let engine = try CUDAMoE(config: config, weights: weights, deviceIndex: gpu)
     var reports: [BenchReport] = []
     var traces: [(Int, [KernelTrace])] = []
+    var pipelinedLines: [String] = []
     var rng = SeededGenerator(seed: seed &+ 1)
     let input = rng.normals(config.tokens * config.hidden)
     let cpu = try CPUBackend(threads: try backendOptions.threadCount() ?? CPUFeatures.activeCores)
@@ -99,6 +104,13 @@ extension Bench {
       let slice = Array(input[0..<(tokens * config.hidden)])
       let times = try engine.time(slice, tokens: tokens, warmup: warmup, runs: runs)
       if trace { traces.append((tokens, [try engine.trace(slice, tokens: tokens)])) }
+      if pipelined {
+        let (back, host) = try engine.timePipelined(slice, tokens: tokens, warmup: warmup, runs: runs)
+        let mid = { (v: [Double]) in Timing(milliseconds: v)?.medianMs ?? .nan }
+        pipelinedLines.append(
+          "S=\(tokens) back to back: median \(formatFixed(mid(back), 3)) ms per forward (waiting for each: \(formatFixed(mid(times), 3)));"
+            + " the host's launch call median \(formatFixed(mid(host), 1)) µs, max \(formatFixed(host.max() ?? .nan, 1))")
+      }
       let kept = keptPairs(slice, config: c, weights: engine.roundedWeights, groups: 1, cpu: cpu)
       reports.append(BenchReport(backend: "cuda \(engine.device.name)", config: c, threads: engine.gridBlocks, times: times.map { $0 / 1e3 }, keptPairs: kept))
     }
@@ -111,6 +123,7 @@ extension Bench {
         [String($0.config.tokens), formatFixed($0.medianMs, 3), formatFixed($0.meanMs, 3), formatFixed($0.minMs, 3), formatFixed($0.gflops / 1e3, 1), formatFixed($0.tokensPerSecond, 0)]
       }))
       printTraces(traces)
+      for line in pipelinedLines { print(line) }
     }
   }
 }

@@ -49,23 +49,16 @@ __device__ __forceinline__ bool own_row_tile(const Params& p, unsigned rowTile) 
 }
 
 // A finished task goes out: its stores (every computing thread's, ordered before this thread by
-// a block barrier or a block-scope release) are fenced, then the row tile's GEMM0 count or the
-// GEMM1 count grows and `finished` tells the Scheduler the mailbox slot is free.
+// a block barrier or a block-scope release) and its mailbox read are ordered by one acquire-release
+// fence before two relaxed writes, a release pattern for each: the row tile's GEMM0 count or the
+// GEMM1 count grows, and `finished` tells the Scheduler the mailbox slot is free. (A sequentially
+// consistent fence and then st.release's own fence cost 1–2 % of the forward: BENCHMARKS.md,
+// twelfth session.)
 __device__ __forceinline__ void signal_finished(const Params& p, int me, unsigned seq, unsigned type, unsigned rowTile) {
-#if defined(FLASHMOE_SIGNAL_RELEASE)
-  // An experiment: one acquire-release fence orders everything before it (the stores, through the
-  // barrier; the mailbox read) before both relaxed writes: a release pattern for each, where the
-  // default pays a sequentially consistent fence and then st.release's own fence.
   ptx::fence_acq_rel_gpu();
   if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
   else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
   ptx::st_relaxed(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
-#else
-  __threadfence();
-  if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
-  else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
-  ptx::st_release(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
-#endif
 }
 
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
@@ -502,41 +495,16 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
 // The producer warpgroup's loop: each task's k tiles into the ring until Stop. 40 registers are
 // enough to fill stages; the math warpgroups take the rest (40 + 2 × 232 = 3 × 168, the launch
 // bound's share; Spec::kProducerRegisters, kMathRegisters).
-//
-// FLASHMOE_TASK_HANDOVER (an experiment): the producer's thread 0 also hands each task to the math
-// warpgroups, arriving on `handed[seq & 1]` once it is in `slots`, so that they do not read the
-// mailbox themselves (one global round trip between tasks). The producer reaches task seq + 2 only
-// after the math warpgroups have finished task seq (the mailbox holds two), so a slot and its
-// barrier's phase are never overwritten unread.
-//
-// FLASHMOE_SIGNALLER (an experiment, on top of the hand-over): warps 0–1 fill the stages and
-// thread 64 signals finished tasks (signaller_loop), so that the math warpgroups go from a task's
-// last stores straight to the next task's k loop instead of waiting for the fences of the signal.
-template <class S>
-__device__ void signaller_loop(const Params& p, const Task (&ran)[2], unsigned long long (&stored)[2], const Watchdog& dog);
-
 template <class S>
 __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
-                              Task (&slots)[2], unsigned long long (&handed)[2], const Task (&ran)[2],
-                              unsigned long long (&stored)[2]) {
+                              Task (&slots)[2]) {
   using G0 = TileGemm<S, 1, S::kGemm0N>;
   using G1 = TileGemm<S, 1, S::kTileN>;
   ptx::setmaxnreg_dec<S::kProducerRegisters>();
-#if defined(FLASHMOE_SIGNALLER)
-  if (threadIdx.x >= S::kProducerThreads) {
-    if (threadIdx.x == S::kProducerThreads) signaller_loop<S>(p, ran, stored, dog);
-    return;
-  }
-#endif
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
     Task* mine = &slots[seq & 1];
-    if (threadIdx.x == 0) {
-      fetch_task(p, blockIdx.x, seq, dog, mine);
-#if defined(FLASHMOE_TASK_HANDOVER)
-      ptx::mbarrier_arrive(&handed[seq & 1]);
-#endif
-    }
+    if (threadIdx.x == 0) fetch_task(p, blockIdx.x, seq, dog, mine);
     producer_sync<S>();
     const Task task = *mine;
     if (task.type == kTaskStop) return;
@@ -550,29 +518,8 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
   }
 }
 
-// The signaller (FLASHMOE_SIGNALLER): task seq is signalled once the math warpgroups' lead has
-// arrived on `stored[seq & 1]` after the task's closing barrier. Their stores are ordered before
-// the arrival (the barrier, then the arrival's release), the arrival before this thread's wait
-// (acquire), and signal_finished's fence orders all of it before the counts at GPU scope. `ran`
-// is the task as the math warpgroups ran it (Stop after a wait that gave up): its slot is not
-// rewritten before task seq + 2, which needs this signal first (the mailbox holds two).
-template <class S>
-__device__ void signaller_loop(const Params& p, const Task (&ran)[2], unsigned long long (&stored)[2], const Watchdog& dog) {
-  for (unsigned seq = 1;; ++seq) {
-    const unsigned parity = ((seq - 1) >> 1) & 1;
-    auto ready = [&] { return (unsigned long long)ptx::mbarrier_try_wait(&stored[seq & 1], parity); };
-    if (ready() == 0 && !dog.wait(kRoleProcessor, kPhaseTasks, seq, ready, [](unsigned long long v) { return v != 0; })) return;
-    const Task task = ran[seq & 1];
-    if (task.type == kTaskStop) return;
-    signal_finished(p, blockIdx.x, seq, task.type, task.rowTile);
-  }
-}
-
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
-#if defined(FLASHMOE_SIGNALLER) && !defined(FLASHMOE_TASK_HANDOVER)
-#error "FLASHMOE_SIGNALLER needs FLASHMOE_TASK_HANDOVER (the math warpgroups then take their task from the producer)"
-#endif
   static_assert(S::kDType != DType::fp32 && !S::kGated,
                 "the producer warpgroup is built for 16-bit storage, the plain form (KernelSpec.producerApplies)");
 #if defined(FLASHMOE_TRANSPORT_NVSHMEM)
@@ -580,8 +527,6 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
 #endif
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
-  __shared__ unsigned long long handed[2];  // FLASHMOE_TASK_HANDOVER: task slot [parity] is filled
-  __shared__ unsigned long long stored[2];  // FLASHMOE_SIGNALLER: task [parity]'s stores are done
   __shared__ ProcessorTrace tally;
   const int me = blockIdx.x;
   const Watchdog dog{p};
@@ -590,21 +535,13 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
       ptx::mbarrier_init(&ring.full[s], 1 + S::kProducerThreads);  // the TMA bytes, each filling thread
       ptx::mbarrier_init(&ring.empty[s], S::kMathThreads / 32);
     }
-#if defined(FLASHMOE_TASK_HANDOVER)
-    ptx::mbarrier_init(&handed[0], 1);
-    ptx::mbarrier_init(&handed[1], 1);
-#endif
-#if defined(FLASHMOE_SIGNALLER)
-    ptx::mbarrier_init(&stored[0], 1);
-    ptx::mbarrier_init(&stored[1], 1);
-#endif
     ptx::fence_mbarrier_init();
     tally.reset();
   }
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    producer_loop<S>(p, sh, ring, dog, tasks[0], handed, tasks[1], stored);
+    producer_loop<S>(p, sh, ring, dog, tasks[0]);
     return;
   }
 
@@ -615,26 +552,12 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     Task* mine = &tasks[1][seq & 1];
     if (lead) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
-#if defined(FLASHMOE_TASK_HANDOVER)
-      // The task the producer fetched: its slot's (seq − 1) / 2-th phase. A wait that gives up
-      // (the watchdog has recorded why) ends the loop as Stop would.
-      const unsigned parity = ((seq - 1) >> 1) & 1;
-      auto ready = [&] { return (unsigned long long)ptx::mbarrier_try_wait(&handed[seq & 1], parity); };
-      const bool ok = ready() != 0 || dog.wait(kRoleProcessor, kPhaseTasks, seq, ready, [](unsigned long long v) { return v != 0; });
-      *mine = ok ? tasks[0][seq & 1] : Task{kTaskStop, 0, 0, 0, 0};
-#else
       fetch_task(p, me, seq, dog, mine);
-#endif
     }
     math_sync<S>();
     const Task task = *mine;
     if (task.type == kTaskStop) {
-      if (lead) {
-        tally.write(p, me);
-#if defined(FLASHMOE_SIGNALLER)
-        ptx::mbarrier_arrive(&stored[seq & 1]);  // the signaller stops too
-#endif
-      }
+      if (lead) tally.write(p, me);
       return;
     }
     const bool timed = p.trace && lead;
@@ -650,11 +573,7 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     }
     math_sync<S>();
     if (lead) {
-#if defined(FLASHMOE_SIGNALLER)
-      ptx::mbarrier_arrive(&stored[seq & 1]);
-#else
       signal_finished(p, me, seq, task.type, task.rowTile);
-#endif
       if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
     }
   }

@@ -41,16 +41,11 @@ struct Spec {
 #else
   static constexpr bool kProducer = false;
 #endif
-  // The producer warpgroup's threads that fill stages: all 128, or with FLASHMOE_SIGNALLER (an
-  // experiment) warps 0–1, thread 64 signalling finished tasks (processor.cuh). Registers per
-  // thread after setmaxnreg: the producer's and the math warpgroups' (the rest of 3 × 168, the
-  // launch bound's share). With the signaller 40 spilled (28–48 bytes) and 56 does not.
-#if defined(FLASHMOE_SIGNALLER)
-  static constexpr int kProducerThreads = 64;
-#else
+  // The producer warpgroup's threads, all of which fill stages, and the registers per thread after
+  // setmaxnreg: the producer's and the math warpgroups' (the rest of 3 × 168, the launch bound's
+  // share).
   static constexpr int kProducerThreads = 128;
-#endif
-  static constexpr int kProducerRegisters = kProducerThreads == 128 ? 40 : 56;
+  static constexpr int kProducerRegisters = 40;
   static constexpr int kMathRegisters = (3 * 168 - kProducerRegisters) / 2 / 8 * 8;
   static constexpr int kMathThreads = kProducer ? kThreadsV - 128 : kThreadsV;
   static constexpr int kMathWarpgroups = kMathThreads / 128;

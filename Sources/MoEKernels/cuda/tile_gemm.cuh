@@ -468,29 +468,25 @@ struct TileGemm {
 
   // ---- The producer warpgroup's side and the math warpgroups' side (producer.cuh). ----
 
-  // Producer warpgroup (its filling threads): fills the stages of this task's k tiles, k tile kt
-  // into stage (g + kt) % STAGES once every math warp has released what it held. The filling
-  // threads gather the rows of A by cp.async unless A comes by TMA; thread 0 asks for the boxes.
+  // Producer warpgroup (all 128 threads): fills the stages of this task's k tiles, k tile kt into
+  // stage (g + kt) % STAGES once every math warp has released what it held. Eight threads gather
+  // each row of A by cp.async unless A comes by TMA; thread 0 asks for the TMA boxes.
   template <int K, bool kTmaA, class ARow>
   static __device__ void produce(SmemOperands& sm, StageRing<STAGES>& ring, unsigned g, ARow aRow, const T* const (&bRows)[NB],
                           const OperandMaps<NB>& maps) {
     static_assert(kTMA && kWG && TM == 128, "the producer warpgroup needs the TMA pipeline and 128-row tiles");
-    constexpr int kTiles = K / TK, kThreads = S::kProducerThreads;
+    constexpr int kTiles = K / TK;
     const int t = threadIdx.x;
     // Eight threads per row, a chunk each, as the default loop: a warp's copy covers four whole
     // 128-byte rows (one row per thread made each copy 32 partial lines: GEMM0's k loop 15 %
-    // longer, tenth session). With 64 filling threads (FLASHMOE_SIGNALLER), four threads per row,
-    // two chunks each: a copy then covers eight half rows, as many 32-byte sectors, and a thread
-    // holds as many row addresses.
-    constexpr int kChunksPerThread = 128 / kThreads, kThreadsPerRow = kChunks / kChunksPerThread;
-    constexpr int kRowsPerThread = TM * kThreadsPerRow / kThreads;
-    static_assert(128 % kThreads == 0 && kChunks % kChunksPerThread == 0, "whole chunks per filling thread");
+    // longer, tenth session).
+    constexpr int kRowsPerThread = TM * kChunks / 128;
     const T* rows[kTmaA ? 1 : kRowsPerThread];
     if constexpr (!kTmaA) {
 #pragma unroll
-      for (int j = 0; j < kRowsPerThread; ++j) rows[j] = aRow(t / kThreadsPerRow + j * (kThreads / kThreadsPerRow));
+      for (int j = 0; j < kRowsPerThread; ++j) rows[j] = aRow(t / kChunks + j * (128 / kChunks));
     }
-    const int chunk0 = t % kThreadsPerRow;
+    const int chunk = t % kChunks;
     // A by TMA reads what other blocks' epilogues stored (their fence, then the Scheduler's
     // release, this warpgroup's acquire of the task): order those stores before the TMA's reads.
     if (t == 0 && kTmaA) ptx::fence_proxy_async_global();
@@ -508,13 +504,9 @@ struct TileGemm {
       if constexpr (!kTmaA) {
 #pragma unroll
         for (int j = 0; j < kRowsPerThread; ++j) {
-          const int r = t / kThreadsPerRow + j * (kThreads / kThreadsPerRow);
-#pragma unroll
-          for (int i = 0; i < kChunksPerThread; ++i) {
-            const int chunk = chunk0 + i * kThreadsPerRow;
-            ptx::cp_async16(&sm.a[stage][r][chunkAt(r, chunk) * kVec], rows[j] ? rows[j] + kt * TK + chunk * kVec : bRows[0],
-                            rows[j] ? 16 : 0);
-          }
+          const int r = t / kChunks + j * (128 / kChunks);
+          ptx::cp_async16(&sm.a[stage][r][chunkAt(r, chunk) * kVec], rows[j] ? rows[j] + kt * TK + chunk * kVec : bRows[0],
+                          rows[j] ? 16 : 0);
         }
         ptx::cp_async_mbarrier_arrive(&ring.full[stage]);
       } else {
