@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -513,6 +513,19 @@ if [ "$MODE" = signal ]; then
     step 40 env FLASHMOE_PRODUCER=all FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --gpus 2 --dtype bf16 \
       --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192
   done
+  exit 0
+fi
+if [ "$MODE" = launch ]; then
+  # Twelfth session (one GPU): the release-fence signal (now the default) through the battery, then
+  # what lies between the CUDA events and the kernel's own span (≈ 50 µs at 8K in the traces):
+  # forwards enqueued back to back against forwards waited for one by one, the host's launch call,
+  # cooperative and plain launches; torch_moe.py at the same sizes for the ratio.
+  step 200 $B verify --backend cuda --seed ${SEED:-20262911} --repeats 2
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --pipelined"
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 8192 16384 --trace
+  step 60 env FLASHMOE_LAUNCH=plain $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192
+  step 120 python3 .device/torch_moe.py --tokens 8192 --dtype bf16 --impl grouped
   exit 0
 fi
 if [ "$MODE" = gatencu ]; then
