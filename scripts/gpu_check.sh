@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -526,6 +526,18 @@ if [ "$MODE" = launch ]; then
   step 60 env FLASHMOE_LAUNCH=plain $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192
   step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192
   step 120 python3 .device/torch_moe.py --tokens 8192 --dtype bf16 --impl grouped
+  exit 0
+fi
+if [ "$MODE" = between ]; then
+  # Twelfth session: where a Processor's time between tasks goes (the trace's mailbox reads, the
+  # computing threads' and the producer's), at 4K / 8K / 16K on one GPU and 8K on two; then the
+  # forward's duration by ncu (no cache flush, no clock control) against its CUDA events, for the
+  # ≈ 40 µs between the events and the kernel's traced span.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 8192 16384 --trace
+  step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace --gpus 2
+  step 200 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum,sm__cycles_active.avg.pct_of_peak_sustained_elapsed \
+    --kernel-name flashmoe_forward --launch-skip 10 --launch-count 5 $B bench --backend cuda --dtype bf16 $A --tokens 8192 --warmup 12 --runs 5
   exit 0
 fi
 if [ "$MODE" = gatencu ]; then

@@ -2,7 +2,7 @@
 /// (Sources/MoEKernels/cuda/trace.cuh): when each phase was last (or first) reached, in
 /// microseconds from the first block's start, and how busy the Processors were.
 public struct KernelTrace: Sendable {
-  static let eventWords = 16, perProcessor = 10
+  static let eventWords = 16, perProcessor = 12
   /// Events recorded with atomicMin start at the largest value; the others at 0 ("not reached").
   static let earliestEvents: Set<Int> = [0, 8, 9, 12, 15]
   static let names: [Int: String] = [
@@ -31,6 +31,10 @@ public struct KernelTrace: Sendable {
   /// µs of GEMM0 and GEMM1 tasks spent in their k loop, summed over Processors (the rest of a task
   /// is its epilogue and the handing over of tasks).
   public let loopMicroseconds: [Double]
+  /// µs between a Processor's first task start and last task end spent outside tasks, summed over
+  /// Processors; and of it, µs the computing threads' lead spent reading the mailbox for the next
+  /// task; and µs the producer warpgroup's thread 0 spent so (it reads ahead; 0 without one).
+  public let betweenTasksMicroseconds: Double, fetchMicroseconds: Double, producerFetchMicroseconds: Double
   /// When Processors finished their last task (µs since start): earliest, median, latest.
   public let lastTaskEnd: (earliest: Double, median: Double, latest: Double)
   /// The first block's start and the last block's end by this GPU's %globaltimer (ns): comparable
@@ -57,8 +61,14 @@ public struct KernelTrace: Sendable {
     self.processors = processors
     var busy = [0.0, 0.0, 0.0], tasks = [0, 0, 0], loop = [0.0, 0.0]
     var ends: [Double] = []
+    var between = 0.0, fetch = 0.0, producerFetch = 0.0
     for i in 0..<processors {
       let base = Self.eventWords + i * Self.perProcessor
+      var taskBusy = 0.0
+      for t in 0..<3 { taskBusy += Double(w[base + 2 + t]) / 1e3 }
+      if w[base + 1] > w[base] { between += Double(w[base + 1] - w[base]) / 1e3 - taskBusy }
+      fetch += Double(w[base + 10]) / 1e3
+      producerFetch += Double(w[base + 11]) / 1e3
       for t in 0..<3 {
         busy[t] += Double(w[base + 2 + t]) / 1e3
         tasks[t] += Int(w[base + 5 + t])
@@ -68,6 +78,9 @@ public struct KernelTrace: Sendable {
     }
     busyMicroseconds = busy
     loopMicroseconds = loop
+    betweenTasksMicroseconds = between
+    fetchMicroseconds = fetch
+    producerFetchMicroseconds = producerFetch
     self.tasks = tasks
     ends.sort()
     lastTaskEnd = ends.isEmpty ? (0, 0, 0) : (ends[0], ends[ends.count / 2], ends[ends.count - 1])
@@ -94,6 +107,11 @@ public struct KernelTrace: Sendable {
       return "\(kinds[k]) \(tasks[k]) × \(f(busyMicroseconds[k] / Double(tasks[k]))) µs\(loop)"
     }
     out.append("  tasks: " + perTask.joined(separator: ", "))
+    if processors > 0, tasks.reduce(0, +) > 0 {
+      let n = Double(processors)
+      let producer = producerFetchMicroseconds > 0 ? ", its producer \(f(producerFetchMicroseconds / n)) µs" : ""
+      out.append("  per Processor: \(f(betweenTasksMicroseconds / n)) µs between its first task's start and last task's end outside tasks; reading the mailbox: \(f(fetchMicroseconds / n)) µs\(producer)")
+    }
     out.append("  Processors' last task ended: earliest \(f(lastTaskEnd.earliest)) µs, median \(f(lastTaskEnd.median)) µs, latest \(f(lastTaskEnd.latest)) µs")
     return out
   }

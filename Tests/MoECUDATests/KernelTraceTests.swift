@@ -65,17 +65,21 @@ struct KernelTraceTests {
     #expect(t.marks.map(\.microseconds) == [24, 26.5, 31, 35, 37.25, 39, 42.5, 600])
   }
 
-  @Test("busy time, task counts, utilisation and the spread of Processors' last task")
+  @Test("busy time, task counts, utilisation, time between tasks and the spread of Processors' last task")
   func processors() {
     var w = Self.words(processors: 2)
     w[0] = Self.start
     w[10] = Self.start + 1_000_000
     // Processor 0: first 10 µs, last 900 µs, 400 µs GEMM0 (4 tasks, 320 of them in the k loop),
-    // 300 µs GEMM1 (3, 270 in the loop), 0 Combine.
-    w[16 ..< 26] = [Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0, 320_000, 270_000]
-    // Processor 1: 100 µs of Combine (2 tasks), last task at 1000 µs.
-    w[26 ..< 36] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2, 0, 0]
+    // 300 µs GEMM1 (3, 270 in the loop), 0 Combine; 150 µs reading the mailbox, its producer 40.
+    w[16 ..< 28] = [Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0, 320_000, 270_000, 150_000, 40_000]
+    // Processor 1: 100 µs of Combine (2 tasks) from 800 to 1000 µs; 50 µs reading the mailbox.
+    w[28 ..< 40] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2, 0, 0, 50_000, 0]
     let t = KernelTrace(words: w, gpu: 0, processors: 2)
+    #expect(KernelTrace.words(processors: 2) == 16 + 2 * 12)
+    // (890 − 700) + (200 − 100) µs outside tasks, over two Processors.
+    #expect(t.betweenTasksMicroseconds == 290 && t.fetchMicroseconds == 200 && t.producerFetchMicroseconds == 40)
+    #expect(t.lines.contains { $0.contains("per Processor: 145.0 µs between") && $0.contains("mailbox: 100.0 µs, its producer 20.0 µs") })
     #expect(t.busyMicroseconds == [400, 300, 100])
     #expect(t.tasks == [4, 3, 2])
     #expect(t.loopMicroseconds == [320, 270])

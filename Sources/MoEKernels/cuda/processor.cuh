@@ -331,6 +331,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
   for (unsigned seq = 1;; ++seq) {
     if (threadIdx.x == 0) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
+      const unsigned long long asked = p.trace ? ptx::globaltimer() : 0;
       // (fetch_task's read; calling it here changed this kernel's SASS, so it waits for a GPU check.)
       MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
       const unsigned long long want = ((unsigned long long)p.epoch << 32) | seq;
@@ -346,6 +347,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
       } else {
         current->type = kTaskStop;
       }
+      if (p.trace) tally.fetch += ptx::globaltimer() - asked;
     }
     __syncthreads();
     const Task task = *current;
@@ -502,12 +504,20 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
   using G1 = TileGemm<S, 1, S::kTileN>;
   ptx::setmaxnreg_dec<S::kProducerRegisters>();
   unsigned g = 0;
+  unsigned long long fetching = 0;  // thread 0, traced forwards: ns spent reading the mailbox
   for (unsigned seq = 1;; ++seq) {
     Task* mine = &slots[seq & 1];
-    if (threadIdx.x == 0) fetch_task(p, blockIdx.x, seq, dog, mine);
+    if (threadIdx.x == 0) {
+      const unsigned long long asked = p.trace ? ptx::globaltimer() : 0;
+      fetch_task(p, blockIdx.x, seq, dog, mine);
+      if (p.trace) fetching += ptx::globaltimer() - asked;
+    }
     producer_sync<S>();
     const Task task = *mine;
-    if (task.type == kTaskStop) return;
+    if (task.type == kTaskStop) {
+      if (threadIdx.x == 0) trace_producer_fetch(p, blockIdx.x, fetching);
+      return;
+    }
     if (task.type == kTaskGEMM0) {
       gemm0_produce<S>(p, sh, ring, g, task, dog);
       g += S::kHidden / G0::TK;
@@ -552,7 +562,9 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     Task* mine = &tasks[1][seq & 1];
     if (lead) {
       if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
+      const unsigned long long asked = p.trace ? ptx::globaltimer() : 0;
       fetch_task(p, me, seq, dog, mine);
+      if (p.trace) tally.fetch += ptx::globaltimer() - asked;
     }
     math_sync<S>();
     const Task task = *mine;

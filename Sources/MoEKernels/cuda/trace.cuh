@@ -29,9 +29,11 @@ enum TraceEvent : int {
   kTraceEvents = 16
 };
 // Per Processor, after the global words: first task start, last task end, busy ns of GEMM0,
-// GEMM1 and Combine tasks, their counts, and the ns GEMM0 and GEMM1 tasks spent in their k loop
-// (the rest of a task: its epilogue, and waiting for and signalling the task).
-constexpr int kTracePerProcessor = 10;
+// GEMM1 and Combine tasks, their counts, the ns GEMM0 and GEMM1 tasks spent in their k loop
+// (the rest of a task: its epilogue, and signalling the task), and the ns spent reading the
+// mailbox for the next task: by the computing threads' lead, and by the producer warpgroup's
+// thread 0 (which reads ahead; 0 without a producer).
+constexpr int kTracePerProcessor = 12;
 
 __device__ __forceinline__ void trace_last(const Params& p, int event) {
   if (p.trace) atomicMax(&p.trace[event], ptx::globaltimer());
@@ -43,9 +45,9 @@ __device__ __forceinline__ void trace_first(const Params& p, int event) {
 // One Processor's tally, kept by its thread 0 in shared memory (registers are the GEMM's) and
 // written once at Stop.
 struct ProcessorTrace {
-  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1;
+  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1, fetch;
   unsigned count0, count1, countC;
-  __device__ void reset() { first = last = busy0 = busy1 = busyC = loop0 = loop1 = 0; count0 = count1 = countC = 0; }
+  __device__ void reset() { first = last = busy0 = busy1 = busyC = loop0 = loop1 = fetch = 0; count0 = count1 = countC = 0; }
   __device__ void add(unsigned type, unsigned long long t0, unsigned long long t1, unsigned long long loop) {
     if (first == 0) first = t0;
     last = t1;
@@ -59,7 +61,14 @@ struct ProcessorTrace {
     w[0] = first; w[1] = last; w[2] = busy0; w[3] = busy1; w[4] = busyC;
     w[5] = count0; w[6] = count1; w[7] = countC;
     w[8] = loop0; w[9] = loop1;
+    w[10] = fetch;  // w[11]: the producer's own (trace_producer_fetch)
   }
 };
+
+// The producer warpgroup's thread 0 writes its mailbox time itself when it stops (the computing
+// threads' lead may write the tally before or after that).
+__device__ __forceinline__ void trace_producer_fetch(const Params& p, int processor, unsigned long long ns) {
+  if (p.trace) p.trace[kTraceEvents + (size_t)processor * kTracePerProcessor + 11] = ns;
+}
 
 }  // namespace flashmoe
