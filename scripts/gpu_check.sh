@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -538,6 +538,17 @@ if [ "$MODE" = between ]; then
   step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace --gpus 2
   step 200 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum,sm__cycles_active.avg.pct_of_peak_sustained_elapsed \
     --kernel-name flashmoe_forward --launch-skip 10 --launch-count 5 $B bench --backend cuda --dtype bf16 $A --tokens 8192 --warmup 12 --runs 5
+  exit 0
+fi
+if [ "$MODE" = mailbox ]; then
+  # Twelfth session (one GPU): the Processors wait ≈ 2 µs per task for their next one, their
+  # producers ≈ 4.5 (mode between). Deeper mailboxes (FLASHMOE_MAILBOX_DEPTH: tasks handed out
+  # further ahead) against the default depth 2 at 8K, two rounds, the first traced; 4K and 16K.
+  defines_rounds FLASHMOE_MAILBOX_DEPTH=3 FLASHMOE_MAILBOX_DEPTH=4
+  for D in "" FLASHMOE_MAILBOX_DEPTH=3; do
+    echo "## defines '$D'"
+    step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 4096 16384
+  done
   exit 0
 fi
 if [ "$MODE" = gatencu ]; then

@@ -214,9 +214,9 @@ public final class CUDAMoE: @unchecked Sendable {
       let kernel = try module.kernel(named: CompiledKernel.entryName)
       let layout = try module.global(named: "flashmoe_layout", as: UInt64.self)
       guard layout.count >= 6, Int(layout[2]) == KernelParams.size, Int(layout[4]) == ErrorRecord.size,
-            Int(layout[3]) == Workspace.mailboxSlotSize, Int(layout[5]) == Workspace.mailboxDepth
+            Int(layout[3]) == Workspace.mailboxSlotSize, (2...Workspace.maxMailboxDepth).contains(Int(layout[5]))
       else {
-        throw CUDABackendError.layoutMismatch("flashmoe_layout = \(layout); host expects Params \(KernelParams.size) B, ErrorRecord \(ErrorRecord.size) B, mailbox slot \(Workspace.mailboxSlotSize) B × \(Workspace.mailboxDepth)")
+        throw CUDABackendError.layoutMismatch("flashmoe_layout = \(layout); host expects Params \(KernelParams.size) B, ErrorRecord \(ErrorRecord.size) B, mailbox slot \(Workspace.mailboxSlotSize) B × 2...\(Workspace.maxMailboxDepth)")
       }
       let storageBytes = Int(layout[0]), osBytes = Int(layout[1])
 

@@ -7,7 +7,9 @@ import MoEJIT
 /// itself and tags mailboxes, finished counters and the error record with the forward's epoch.
 final class Workspace: @unchecked Sendable {
   static let tileM = 128
-  static let mailboxDepth = 2
+  /// The kernel's mailbox depth (kMailboxDepth, layout.cuh) by default; the slots allocated per
+  /// Processor cover any depth an experimental build may set (FLASHMOE_MAILBOX_DEPTH ≤ 4).
+  static let mailboxDepth = 2, maxMailboxDepth = 4
   static let mailboxSlotSize = 32
   let maxRows: Int
   let input, output: DeviceBuffer
@@ -56,7 +58,7 @@ final class Workspace: @unchecked Sendable {
       ("chunkCount", chunks * e * 4), ("chunkOffset", chunks * e * 4), ("expertCount", e * 4),
       ("rowToken", rows * 4), ("rowTileExpert", rowTiles * 4), ("readyRows", rowTiles * 4), ("rowDone", rowTiles * 4),
       ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
-      ("gemm1Done", 4), ("mailbox", processors * mailboxDepth * mailboxSlotSize), ("finished", processors * 8),
+      ("gemm1Done", 4), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
       ("xRounded", config.math == .tf32 ? maxTokens * config.hidden * 4 : 8),
     ]

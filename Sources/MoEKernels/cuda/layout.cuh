@@ -39,7 +39,15 @@ struct MailboxSlot {
   unsigned long long tag;
   Task task;
 };
+// Tasks a Processor can hold at once (the one it runs and those handed out ahead). The host
+// allocates up to 4 (Workspace.maxMailboxDepth); FLASHMOE_MAILBOX_DEPTH is an experiment
+// (twelfth session: the Processors wait for their next task at 2).
+#if defined(FLASHMOE_MAILBOX_DEPTH)
+static constexpr int kMailboxDepth = FLASHMOE_MAILBOX_DEPTH;
+#else
 static constexpr int kMailboxDepth = 2;
+#endif
+static_assert(kMailboxDepth >= 2 && kMailboxDepth <= 4, "the host allocates 4 mailbox slots per Processor");
 
 // Expert parallelism (P > 1): where each GPU's symmetric buffers are, as seen from this GPU
 // (peer pointers, valid after cuCtxEnablePeerAccess). The same table is on every GPU.
