@@ -24,11 +24,10 @@ __device__ bool release_rows(const Params& p, unsigned char* released, int& scan
   const int lane = threadIdx.x & 31;
   bool progress = false;
   const int scanTo = min(pendingCount, scanFrom + kWindow);
-  // A batch of 32 row tiles from `base`, `count` the lane's row tile's GEMM0 tiles done.
-  auto release = [&](int base, unsigned count) {
+  for (int base = scanFrom; base < scanTo; base += 32) {
     const int i = base + lane;
     const int rt = i < scanTo ? pending(i) : 0;
-    const bool ready = i < scanTo && !released[rt] && count == (unsigned)g0PerRow;
+    const bool ready = i < scanTo && !released[rt] && ptx::ld_acquire(&p.rowDone[rt]) == (unsigned)g0PerRow;
     const unsigned m = __ballot_sync(kFull, ready);
     if (ready) {
       p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt;
@@ -36,34 +35,6 @@ __device__ bool release_rows(const Params& p, unsigned char* released, int& scan
     }
     rowsReleased += __popc(m);
     progress |= m != 0;
-  };
-  auto unreleased = [&](int i, int& rt) {
-    rt = i < scanTo ? pending(i) : 0;
-    return i < scanTo && !released[rt];
-  };
-#if defined(FLASHMOE_SCHED_BATCH)
-  constexpr bool kBatched = kWindow <= 256;
-#else
-  constexpr bool kBatched = false;
-#endif
-  if constexpr (kBatched) {
-    // An experiment: the window's counts all in flight at once (relaxed loads, then one acquire
-    // fence) rather than an acquire load per 32 row tiles, each holding back the next.
-    unsigned counts[kWindow / 32];
-#pragma unroll
-    for (int b = 0; b < kWindow / 32; ++b) {
-      int rt;
-      counts[b] = unreleased(scanFrom + b * 32 + lane, rt) ? ptx::ld_relaxed(&p.rowDone[rt]) : 0u;
-    }
-    ptx::fence_acq_rel_gpu();
-#pragma unroll
-    for (int b = 0; b < kWindow / 32; ++b)
-      if (scanFrom + b * 32 < scanTo) release(scanFrom + b * 32, counts[b]);
-  } else {
-    for (int base = scanFrom; base < scanTo; base += 32) {
-      int rt;
-      release(base, unreleased(base + lane, rt) ? ptx::ld_acquire(&p.rowDone[rt]) : 0u);
-    }
   }
   __syncwarp();
   if (lane == 0) while (scanFrom < pendingCount && released[pending(scanFrom)]) ++scanFrom;
@@ -218,82 +189,6 @@ struct PeerBook {
   }
 };
 
-#if defined(FLASHMOE_SCHED_BATCH)
-// An experiment (twelfth session: Processors wait ≈ 2 µs for each next task, their producers
-// ≈ 4.5): one sweep's hand-outs with one fence. Every Processor's finished counter is loaded at
-// once (relaxed loads, then one acquire fence: a 32-Processor batch at a time took an acquire
-// round trip each); every task's body is stored, then one fence, then every tag (a relaxed store
-// after the fence: a release pattern), where the default pays a full fence and a release store
-// per task. Returns the tasks handed out, in the order the default hands them.
-constexpr int kSchedRounds = 9;  // Processors ≤ 288: two blocks per SM on 144 SMs
-template <class S, class Book>
-__device__ int hand_out_batched(const Params& p, const Book& book, int* assigned, int avail, int availG1, int availG0,
-                                int cPerRow, unsigned long long epochTag) {
-  const int lane = threadIdx.x & 31, processors = p.processors;
-  unsigned long long fin[kSchedRounds];
-#pragma unroll
-  for (int r = 0; r < kSchedRounds; ++r) {
-    const int pid = r * 32 + lane;
-    fin[r] = pid < processors && assigned[pid] >= 0 ? ptx::ld_relaxed(&p.finished[pid]) : 0;
-  }
-  ptx::fence_acq_rel_gpu();
-  int take[kSchedRounds], first[kSchedRounds];
-  int handed = 0;
-#pragma unroll
-  for (int r = 0; r < kSchedRounds; ++r) {
-    const int pid = r * 32 + lane;
-    int free = 0;
-    if (pid < processors && assigned[pid] >= 0) {
-      const int done = (fin[r] >> 32) == p.epoch ? (int)(unsigned)fin[r] : 0;
-      free = kMailboxDepth - (assigned[pid] - done);
-    }
-    int incl = free;
-    for (int o = 1; o < 32; o <<= 1) {
-      const int n = __shfl_up_sync(kFull, incl, o);
-      if (lane >= o) incl += n;
-    }
-    const int before = incl - free, total = __shfl_sync(kFull, incl, 31);
-    take[r] = max(0, min(free, avail - handed - before));
-    first[r] = handed + before;
-    handed += min(total, max(0, avail - handed));
-  }
-  if (handed == 0) return 0;
-#pragma unroll
-  for (int r = 0; r < kSchedRounds; ++r) {
-    const int pid = r * 32 + lane;
-    for (int s = 0; s < take[r]; ++s) {
-      const int idx = first[r] + s;
-      Task task;
-      if (idx < availG1) task = book.gemm1(book.g1Next + idx);
-      else if (idx < availG1 + availG0) task = book.gemm0At(idx - availG1);
-      else {
-        const int j = book.cNext + idx - availG1 - availG0;
-        task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u, 0u};
-      }
-      const int seq = assigned[pid] + 1 + s;
-      volatile Task* t = &p.mailbox[pid * kMailboxDepth + (seq - 1) % kMailboxDepth].task;
-      t->type = task.type;
-      t->rowTile = task.rowTile;
-      t->colTile = task.colTile;
-      t->expert = task.expert;
-      t->rows = task.rows;
-    }
-  }
-  __threadfence();
-#pragma unroll
-  for (int r = 0; r < kSchedRounds; ++r) {
-    const int pid = r * 32 + lane;
-    for (int s = 0; s < take[r]; ++s) {
-      const int seq = assigned[pid] + 1 + s;
-      ptx::st_relaxed(&p.mailbox[pid * kMailboxDepth + (seq - 1) % kMailboxDepth].tag, epochTag | (unsigned)seq);
-      if (seq == 1) trace_first(p, kTraceFirstHanded);
-    }
-    if (take[r] > 0) assigned[pid] += take[r];
-  }
-  return handed;
-}
-#endif
-
 template <class S, class Book>
 __device__ void schedule(const Params& p, Book& book, int* assigned) {
   const int lane = threadIdx.x & 31;
@@ -319,11 +214,6 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
     }
     // Hand out tasks (or, when draining, Stop) to Processors with free mailbox slots.
     int handed = 0;
-#if defined(FLASHMOE_SCHED_BATCH)
-    if (!draining && processors <= 32 * kSchedRounds)
-      handed = hand_out_batched<S>(p, book, assigned, avail, availG1, availG0, cPerRow, epochTag);
-    else
-#endif
     for (int base = 0; base < processors; base += 32) {
       const int pid = base + lane;
       int free = 0;
