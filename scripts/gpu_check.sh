@@ -519,7 +519,8 @@ if [ "$MODE" = launch ]; then
   # Twelfth session (one GPU): the release-fence signal (now the default) through the battery, then
   # what lies between the CUDA events and the kernel's own span (≈ 50 µs at 8K in the traces):
   # forwards enqueued back to back against forwards waited for one by one, the host's launch call,
-  # cooperative and plain launches; torch_moe.py at the same sizes for the ratio.
+  # cooperative and plain launches (FLASHMOE_LAUNCH=plain, removed after the call: no difference;
+  # the host's launch call takes 5-6 µs); torch_moe.py at the same sizes for the ratio.
   step 200 $B verify --backend cuda --seed ${SEED:-20262911} --repeats 2
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --pipelined"
   step 60 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 8192 16384 --trace
@@ -573,10 +574,13 @@ if [ "$MODE" = sched ]; then
   exit 0
 fi
 if [ "$MODE" = fused ]; then
-  # Twelfth session (one GPU): the Combine phase folded into GEMM1 (FLASHMOE_FUSED_COMBINE: the task
-  # that brings a token's last result combines its columns; Processors otherwise wait ≈ 30 µs for
-  # Combine to open). The battery with it, then against the default at 8K (two rounds, the first
-  # traced), 4K and 16K.
+  # Twelfth session, call 7 (one GPU): the Combine phase folded into GEMM1 (FLASHMOE_FUSED_COMBINE:
+  # the task that brings a token's last result combines its columns; Processors otherwise wait
+  # ≈ 30 µs for Combine to open). The battery with it, then against the default at 8K (two rounds,
+  # the first traced), 4K and 16K. Correct where it compiled clean (29/35; six variants spilled
+  # 8-16 bytes) and slower: 8K 0.615-0.623 ms against 0.575-0.578, GEMM1 tasks 33.3 µs against
+  # 25.1, and the last tasks ended 498-605 µs apart (the tasks that complete tokens are the late
+  # ones). Removed after the call: run it at e92628f.
   step 200 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_FUSED_COMBINE $B verify --backend cuda --seed ${SEED:-20262931} --repeats 2
   defines_rounds FLASHMOE_FUSED_COMBINE
   for D in "" FLASHMOE_FUSED_COMBINE; do

@@ -66,16 +66,9 @@ public final class CUDAMoE: @unchecked Sendable {
   /// and no faster on 2 × H200, eleventh session); "0" never. Measured on an H200 (tenth session, 8K tokens,
   /// bf16): 0.624 against 0.638–0.642 ms, 16K 1.170 against 1.181, 4K the same.
   public static let producerVariable = "FLASHMOE_PRODUCER"
-  /// Environment variable, an experiment (twelfth session): "plain" launches the forward with
-  /// cuLaunchKernel instead of cuLaunchCooperativeKernel, to measure what the cooperative launch
-  /// costs the host. The grid is one block per SM either way, but only the cooperative launch
-  /// promises that every block runs at once; without it a busy GPU can make the grid barriers wait
-  /// (the watchdog then turns that into an error).
-  public static let launchVariable = "FLASHMOE_LAUNCH"
   /// The TMA operands' tensor maps (W1, W3, W2, the intermediate; layout.cuh) when the kernel uses TMA.
   let tensorMaps: DeviceBuffer?
   let dispatchers: Int
-  let cooperativeLaunch: Bool
   let stall: DebugStall?
 
   /// Whether FLASHMOE_TMA asks for TMA operands and `spec` can take them (a process-wide request:
@@ -166,10 +159,6 @@ public final class CUDAMoE: @unchecked Sendable {
     let producerText = CUDAEnvironment.value(Self.producerVariable) ?? "1"
     guard ["0", "1", "all"].contains(producerText) else {
       throw ConfigError(field: Self.producerVariable, value: "'\(producerText)'", expected: "0, 1 or all")
-    }
-    let launchText = CUDAEnvironment.value(Self.launchVariable) ?? "cooperative"
-    guard ["cooperative", "plain"].contains(launchText) else {
-      throw ConfigError(field: Self.launchVariable, value: "'\(launchText)'", expected: "cooperative or plain")
     }
     func build(warpgroups: Int) throws -> (
       spec: KernelSpec, compile: CompileResult, kernel: Kernel, shared: Int, perSM: Int, grid: Int
@@ -300,7 +289,6 @@ public final class CUDAMoE: @unchecked Sendable {
     self.timeoutNs = UInt64(max(ms, 1)) * 1_000_000
     let wanted = CUDAEnvironment.value(Self.dispatchersVariable).flatMap { Int($0) } ?? grid / 4
     self.dispatchers = min(max(wanted, 1), grid - 1)
-    self.cooperativeLaunch = launchText == "cooperative"
     self.stall = stall
   }
 
@@ -443,7 +431,7 @@ public final class CUDAMoE: @unchecked Sendable {
     // The trace words must have been reset (`resetTrace`) before: not here, inside a timed span.
     if trace { p.trace = work.trace.address }
     try kernel.launch(
-      grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: cooperativeLaunch,
+      grid: Dim3(gridBlocks), block: Dim3(blockThreads), sharedBytes: sharedBytes, stream: stream ?? self.stream, cooperative: true,
       arguments: [.bytes(p.bytes, alignment: 8)])
   }
 

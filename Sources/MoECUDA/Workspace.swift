@@ -20,7 +20,6 @@ final class Workspace: @unchecked Sendable {
   let gemm1Done, mailbox, finished, barrier, abortEpoch, error: DeviceBuffer
   /// The timeline of a traced forward (trace.cuh; KernelTrace decodes it).
   let trace: DeviceBuffer
-  let combineDone: DeviceBuffer
   /// Expert parallelism (P > 1): rows of one cell of the symmetric tensor, and this GPU's incoming
   /// halves of L (dispatch and combine), their signals and the peer table.
   let cellRows: Int
@@ -62,8 +61,6 @@ final class Workspace: @unchecked Sendable {
       ("gemm1Done", 4), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
       ("xRounded", config.math == .tf32 ? maxTokens * config.hidden * 4 : 8),
-      // FLASHMOE_FUSED_COMBINE (an experiment): a count per token and output column tile (≥ 64 wide).
-      ("combineDone", ranks == 1 ? maxTokens * (config.hidden / 64) * 4 : 8),
     ]
     if ranks > 1 {
       plan += [
@@ -129,7 +126,6 @@ final class Workspace: @unchecked Sendable {
     abortEpoch = take("abortEpoch")
     error = take("error")
     trace = take("trace")
-    combineDone = take("combineDone")
   }
 
   func fill(_ p: inout KernelParams) {
@@ -160,7 +156,6 @@ final class Workspace: @unchecked Sendable {
     p.barrier = barrier.address
     p.abortEpoch = abortEpoch.address
     p.error = error.address
-    p.combineDone = combineDone.address
   }
 }
 

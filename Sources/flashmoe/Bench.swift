@@ -35,7 +35,9 @@ struct Bench: ParsableCommand {
     if let runs, runs < 1 { throw ConfigError(field: "runs", value: runs, expected: "≥ 1") }
     for s in sweepTokens where s < 1 { throw ConfigError(field: "sweep-tokens", value: s, expected: "≥ 1") }
     _ = try parseGPUList(gpus)
-    if pipelined, gpus != nil { throw ConfigError(field: "pipelined", value: "set", expected: "one GPU (not with --gpus)") }
+    if pipelined, gpus != nil || suite.suite {
+      throw ConfigError(field: "pipelined", value: "set", expected: "one GPU, outside the suite (not with --gpus or --suite)")
+    }
     try validateSuite()
     _ = try layer.config(
       tokens: shape.tokens, hidden: shape.hidden, ffn: shape.ffn, experts: shape.experts, topK: shape.topk)

@@ -59,6 +59,8 @@ func temporaryDirectory() throws -> String {
     (["bench", "--suite", "--gpu", "1"], "gpu"),
     (["bench", "--suite", "--hidden", "512"], "hidden"),
     (["bench", "--suite", "--dtype", "bf16"], "dtype"),
+    (["bench", "--pipelined", "--gpus", "2"], "pipelined"),
+    (["bench", "--suite", "--pipelined"], "pipelined"),
   ])
   func invalidFlagsAreRejected(arguments: [String], field: String) {
     do {

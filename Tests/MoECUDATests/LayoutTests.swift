@@ -74,24 +74,21 @@ struct LayoutTests {
     fields.append(("xRounded", offset, 8)); offset += 8
     // TMA: the tensor maps.
     fields.append(("tensorMaps", offset, 8)); offset += 8
-    // FLASHMOE_FUSED_COMBINE: the per-token column-tile counts.
-    fields.append(("combineDone", offset, 8)); offset += 8
     return fields
   }()
 
-  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304, dispatchArrive/combineArrive/stageOut at 304..<328, xRounded at 328, tensorMaps at 336, combineDone at 344")
+  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304, dispatchArrive/combineArrive/stageOut at 304..<328, xRounded at 328, tensorMaps at 336")
   func handOffsets() {
     let offsets = Dictionary(uniqueKeysWithValues: Self.paramsFields.map { ($0.name, $0.offset) })
-    #expect(Self.paramsFields.count == 50)
+    #expect(Self.paramsFields.count == 49)
     #expect(offsets["dispatchArrive"] == 304 && offsets["stageOut"] == 320 && offsets["xRounded"] == 328 && offsets["tensorMaps"] == 336)
-    #expect(offsets["combineDone"] == 344)
     #expect(offsets["rank"] == 256 && offsets["ranks"] == 264 && offsets["peers"] == 272 && offsets["trace"] == 280 && offsets["dispatchSent"] == 288)
     #expect(offsets["x"] == 0 && offsets["b3"] == 64)
     #expect(offsets["tokens"] == 72 && offsets["processors"] == 88)
     #expect(offsets["epoch"] == 92 && offsets["timeoutNs"] == 96)
     #expect(offsets["pairExpert"] == 104 && offsets["error"] == 248)
     #expect(offsets["dispatchers"] == 268)
-    // Contiguous and naturally aligned, no padding, 352 bytes.
+    // Contiguous and naturally aligned, no padding, 344 bytes.
     var end = 0
     for field in Self.paramsFields {
       #expect(field.offset == end && field.offset % field.width == 0, "\(field)")
@@ -126,8 +123,7 @@ struct LayoutTests {
     p.dispatchArrive = pointer("dispatchArrive"); p.combineArrive = pointer("combineArrive"); p.stageOut = pointer("stageOut")
     p.xRounded = pointer("xRounded")
     p.tensorMaps = pointer("tensorMaps")
-    p.combineDone = pointer("combineDone")
-    #expect(pointers.count == 37)
+    #expect(pointers.count == 36)
     let words: [String: UInt32] = [
       "tokens": 0xC0DE_0010, "capacity": 0xC0DE_0020, "renormalize": 0xC0DE_0030, "maxRows": 0xC0DE_0040,
       "processors": 0xC0DE_0050, "epoch": 0xC0DE_0060, "rank": 0xC0DE_0070, "cellRows": 0xC0DE_0080, "ranks": 0xC0DE_0090,

@@ -126,10 +126,6 @@ struct Params {
   // GEMM1's, the intermediate a and, P > 1, the dispatch cells in 128-row boxes), 64-byte aligned,
   // encoded by the host; null otherwise.
   const void* tensorMaps;
-  // FLASHMOE_FUSED_COMBINE (an experiment, one GPU): per token and output column tile, the picks
-  // whose result is in (or that were dropped) [maxTokens][H / 64]; the GEMM1 task that completes
-  // a token combines it.
-  unsigned* combineDone;
 };
 
 }  // namespace flashmoe

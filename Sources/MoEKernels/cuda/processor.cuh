@@ -433,82 +433,6 @@ __device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing
   G::template produce<D, true>(sh.gemm1, ring, g, [](int) -> const T* { return nullptr; }, bRows, maps);
 }
 
-// FLASHMOE_FUSED_COMBINE (an experiment): once a GEMM1 task's rows are stored, each of its tokens
-// counts this column tile in, and the task that brings a token's count to k combines the token's
-// columns of the tile (Eq. 2–4 as combine_task: pick order, each product and sum rounded), so that
-// no Combine phase waits for the last GEMM1 task. The counting threads' fences make the release
-// (this tile's stores, ordered before them by the barrier) and the acquire (the other picks'
-// results, stored before their tasks' counts) of each count.
-template <class S>
-__device__ void fused_combine(const Params& p, ProcessorShared<S>& sh, const Task& task) {
-  using St = Storage<S::kDType>;
-  using T = typename St::T;
-  constexpr int H = S::kHidden, K = S::kTopK, TM = S::kTileM, TN = S::kTileN, CT = H / TN;
-  constexpr int kVec = 16 / sizeof(T);
-  static_assert(TN == 32 * kVec, "a warp's 16-byte vectors span the tile's columns");
-  constexpr int kWarps = S::kMathThreads / 32, kBatch = K <= 2 ? 4 : K <= 4 ? 2 : 1;
-  static_assert(TM % (kWarps * kBatch) == 0, "whole batches of rows per warp");
-  const int mt = (int)threadIdx.x - S::kMathOffset, lane = mt & 31, warp = mt >> 5;
-  int* completed = &sh.combine.row[0][0];  // [TM]: the token this task completes at each row, or −1
-  math_sync<S>();                          // the tile's stores are issued; the staging area is free
-  if (mt < TM) {
-    const int token = __ldcg(&p.rowToken[task.rowTile * TM + mt]);
-    int done = -1;
-    if (token >= 0) {
-      ptx::fence_acq_rel_gpu();
-      if (atomicAdd(&p.combineDone[token * CT + task.colTile], 1u) + 1 == (unsigned)K) done = token;
-      ptx::fence_acq_rel_gpu();
-    }
-    completed[mt] = done;
-  }
-  math_sync<S>();
-  union Vec { uint4 raw; T v[kVec]; };
-  const T* y = static_cast<const T*>(p.expertOut);
-  T* out = static_cast<T*>(p.out);
-  const int c = task.colTile * TN + lane * kVec;
-  for (int r0 = warp * kBatch; r0 < TM; r0 += kWarps * kBatch) {
-    int token[kBatch], row[kBatch][K];
-    float w[kBatch][K];
-    bool any = false;
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      token[b] = completed[r0 + b];
-      any |= token[b] >= 0;
-    }
-    if (!any) continue;
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b)
-#pragma unroll
-      for (int j = 0; j < K; ++j) {
-        row[b][j] = token[b] >= 0 ? __ldcg(&p.pairRow[token[b] * K + j]) : -1;
-        w[b][j] = token[b] >= 0 ? __ldcg(&p.pairWeight[token[b] * K + j]) : 0.f;
-      }
-    Vec in[kBatch][K];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b)
-#pragma unroll
-      for (int j = 0; j < K; ++j)
-        in[b][j].raw = row[b][j] >= 0 ? __ldcg(reinterpret_cast<const uint4*>(&y[(size_t)row[b][j] * H + c])) : make_uint4(0, 0, 0, 0);
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      if (token[b] < 0) continue;
-      float acc[kVec];
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) acc[v] = 0.f;
-#pragma unroll
-      for (int j = 0; j < K; ++j) {
-        if (row[b][j] < 0) continue;
-#pragma unroll
-        for (int v = 0; v < kVec; ++v) acc[v] = __fadd_rn(acc[v], __fmul_rn(w[b][j], St::load(in[b][j].v[v])));
-      }
-      Vec result;
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) result.v[v] = St::store(acc[v]);
-      *reinterpret_cast<uint4*>(&out[(size_t)token[b] * H + c]) = result.raw;
-    }
-  }
-}
-
 // The math side of a GEMM task with a producer: the k loop on the ring, then the epilogue (the
 // bias, and GEMM0's activation) through the staging tile. Returns the ns of the k loop since `t0`
 // where `timed`.
@@ -567,7 +491,6 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
   gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();
-  if constexpr (!kGemm0 && S::kFusedCombine) fused_combine<S>(p, sh, task);
   return loop;
 }
 

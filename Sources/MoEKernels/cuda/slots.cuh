@@ -16,10 +16,6 @@ __device__ void reset_counters(const Params& p) {
   const int rowTiles = p.maxRows / S::kTileM;
   for (int rt = first; rt < rowTiles; rt += stride) p.rowDone[rt] = 0;
   if (first == 0) *p.gemm1Done = 0;
-  if constexpr (S::kFusedCombine) {
-    const int counts = p.tokens * (S::kHidden / S::kTileN);
-    for (int i = first; i < counts; i += stride) p.combineDone[i] = 0;
-  }
   if constexpr (S::kRanks > 1) {
     const int counters = S::kExperts * (p.cellRows / S::kTileM);
     unsigned* combineCount = p.peers[p.rank].combineCount;
@@ -45,20 +41,6 @@ __device__ void row_bases(const Params& p, int* rowBase) {
   __syncthreads();
 }
 
-// FLASHMOE_FUSED_COMBINE: a dropped pick counts as in for each of its token's column tiles (the
-// GEMM1 tasks that bring the kept ones come after the slots' grid barrier). A token whose picks
-// were all dropped is combined here: zeros, as Combine sums no result.
-template <class S>
-__device__ void drop_into_combine(const Params& p, int token) {
-  using T = typename Storage<S::kDType>::T;
-  constexpr int CT = S::kHidden / S::kTileN;
-  for (int c = 0; c < CT; ++c) {
-    if (atomicAdd(&p.combineDone[token * CT + c], 1u) + 1 != (unsigned)S::kTopK) continue;
-    T* out = static_cast<T*>(p.out) + (size_t)token * S::kHidden + c * S::kTileN;
-    for (int i = 0; i < S::kTileN; i += 16 / (int)sizeof(T)) *reinterpret_cast<uint4*>(out + i) = make_uint4(0, 0, 0, 0);
-  }
-}
-
 // Every pair's slot and row; on one GPU the padding rows are marked and each row tile's expert
 // recorded, with peers this GPU's own cells get their token map.
 template <class S>
@@ -72,7 +54,6 @@ __device__ void gate_slots(const Params& p, const int* rowBase) {
     const int slot = __ldcg(&p.chunkOffset[tile * E + e]) + __ldcg(&p.pairRank[q]);
     if (slot >= p.capacity) {
       p.pairRow[q] = -1;
-      if constexpr (S::kFusedCombine) drop_into_combine<S>(p, q / K);
       continue;
     }
     if constexpr (S::kRanks > 1) {

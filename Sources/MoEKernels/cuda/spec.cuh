@@ -61,15 +61,6 @@ struct Spec {
   static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
   // Columns of the output a combine task produces.
   static constexpr int kCombineN = H % 256 == 0 ? 256 : H % 128 == 0 ? 128 : 64;
-  // FLASHMOE_FUSED_COMBINE (an experiment; one GPU, the producer warpgroup's kernels): no Combine
-  // tasks; the GEMM1 task that brings a token's last result in combines the token's columns of
-  // its tile (processor.cuh, fused_combine), and the slots combine a token whose picks were all
-  // dropped (to zeros).
-#if defined(FLASHMOE_FUSED_COMBINE)
-  static constexpr bool kFusedCombine = kProducer && kRanksV == 1;
-#else
-  static constexpr bool kFusedCombine = false;
-#endif
   // Pipeline depth of the tile GEMM: three 32 KB stages for a 128 × 128 tile (two blocks per SM),
   // four 48 KB stages for the two-warpgroup 128 × 256 tile (one block per SM, 192 KB).
 #if defined(FLASHMOE_STAGES)

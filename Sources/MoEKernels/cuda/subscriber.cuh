@@ -185,8 +185,7 @@ __device__ void publish_local_counts(const Params& p, OSShared<S>& os, const int
   os.combinePerRow = (S::kHidden + S::kCombineN - 1) / S::kCombineN;
   os.gemm0Total = rowTiles * os.gemm0PerRow;
   os.gemm1Total = rowTiles * os.gemm1PerRow;
-  // FLASHMOE_FUSED_COMBINE: the GEMM1 tasks combine (no Combine tasks).
-  os.combineTotal = S::kFusedCombine ? 0 : (p.tokens + S::kTileM - 1) / S::kTileM * os.combinePerRow;
+  os.combineTotal = (p.tokens + S::kTileM - 1) / S::kTileM * os.combinePerRow;
   for (int e = 0; e <= S::kExperts; ++e) {
     os.firstRowTile[e] = rowBase[e] / S::kTileM;
     os.gemm0Base[e] = os.firstRowTile[e] * os.gemm0PerRow;
