@@ -65,14 +65,15 @@ public struct KernelTrace: Sendable {
     for i in 0..<processors {
       let base = Self.eventWords + i * Self.perProcessor
       var taskBusy = 0.0
-      for t in 0..<3 { taskBusy += Double(w[base + 2 + t]) / 1e3 }
+      for t in 0..<3 {
+        let b = Double(w[base + 2 + t]) / 1e3
+        busy[t] += b
+        taskBusy += b
+        tasks[t] += Int(w[base + 5 + t])
+      }
       if w[base + 1] > w[base] { between += Double(w[base + 1] - w[base]) / 1e3 - taskBusy }
       fetch += Double(w[base + 10]) / 1e3
       producerFetch += Double(w[base + 11]) / 1e3
-      for t in 0..<3 {
-        busy[t] += Double(w[base + 2 + t]) / 1e3
-        tasks[t] += Int(w[base + 5 + t])
-      }
       for t in 0..<2 { loop[t] += Double(w[base + 8 + t]) / 1e3 }
       if w[base + 1] != 0 { ends.append(us(w[base + 1])) }
     }
