@@ -83,13 +83,6 @@ public final class MoELayer: Sendable {
   }
 }
 
-extension Duration {
-  /// The duration in seconds as a Double.
-  public var seconds: Double {
-    let (s, attoseconds) = components
-    return Double(s) + Double(attoseconds) * 1e-18
-  }
-}
 
 extension Routing {
   /// The GPU's routing in the CPU's terms: experts and kept flags (weights and slots are not read
