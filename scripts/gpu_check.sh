@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -571,6 +571,27 @@ if [ "$MODE" = sched ]; then
     echo "## defines '$D'"
     step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
   done
+  exit 0
+fi
+if [ "$MODE" = atomic ]; then
+  # Thirteenth session (one GPU): Combine done by GEMM1's epilogue as red.add of w · y into the
+  # zeroed output (FLASHMOE_COMBINE_ATOMIC; k <= 2, one GPU, the producer warpgroup). The battery
+  # with it, then against the default at 8K (two rounds, the first traced), 4K and 16K, and
+  # torch_moe.py at 8K for the ratio.
+  X=FLASHMOE_COMBINE_ATOMIC
+  step 220 env FLASHMOE_NVRTC_DEFINES=$X $B verify --backend cuda --seed ${SEED:-20261129} --repeats 2
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  for i in 1 2; do
+    for D in "" $X; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" $X; do
+    echo "## defines '$D'"
+    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  done
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = fused ]; then

@@ -21,8 +21,9 @@ struct KernelParams {
   var dispatchArrive: UInt64 = 0, combineArrive: UInt64 = 0, stageOut: UInt64 = 0
   var xRounded: UInt64 = 0
   var tensorMaps: UInt64 = 0
+  var rowWeight: UInt64 = 0
 
-  static let size = 344
+  static let size = 352
 
   var bytes: [UInt8] {
     var b = ByteWriter()
@@ -39,7 +40,7 @@ struct KernelParams {
     b.u64(dispatchSent)
     b.u32(stallRole)
     b.i32(stallRank)
-    for p in [dispatchArrive, combineArrive, stageOut, xRounded, tensorMaps] { b.u64(p) }
+    for p in [dispatchArrive, combineArrive, stageOut, xRounded, tensorMaps, rowWeight] { b.u64(p) }
     b.align(8)
     return b.bytes
   }

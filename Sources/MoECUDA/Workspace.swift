@@ -15,7 +15,7 @@ final class Workspace: @unchecked Sendable {
   let input, output: DeviceBuffer
   let pairExpert, pairWeight, pairRank, pairRow: DeviceBuffer
   let chunkCount, chunkOffset, expertCount: DeviceBuffer
-  let rowToken, rowTileExpert, readyRows, rowDone: DeviceBuffer
+  let rowToken, rowWeight, rowTileExpert, readyRows, rowDone: DeviceBuffer
   let hidden, expertOut: DeviceBuffer
   let gemm1Done, mailbox, finished, barrier, abortEpoch, error: DeviceBuffer
   /// The timeline of a traced forward (trace.cuh; KernelTrace decodes it).
@@ -56,7 +56,7 @@ final class Workspace: @unchecked Sendable {
       ("input", maxTokens * config.hidden * size), ("output", maxTokens * config.hidden * size),
       ("pairExpert", pairs * 4), ("pairWeight", pairs * 4), ("pairRank", pairs * 4), ("pairRow", pairs * 4),
       ("chunkCount", chunks * e * 4), ("chunkOffset", chunks * e * 4), ("expertCount", e * 4),
-      ("rowToken", rows * 4), ("rowTileExpert", rowTiles * 4), ("readyRows", rowTiles * 4), ("rowDone", rowTiles * 4),
+      ("rowToken", rows * 4), ("rowWeight", rows * 4), ("rowTileExpert", rowTiles * 4), ("readyRows", rowTiles * 4), ("rowDone", rowTiles * 4),
       ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
       ("gemm1Done", 4), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
@@ -104,6 +104,7 @@ final class Workspace: @unchecked Sendable {
     chunkOffset = take("chunkOffset")
     expertCount = take("expertCount")
     rowToken = take("rowToken")
+    rowWeight = take("rowWeight")
     rowTileExpert = take("rowTileExpert")
     readyRows = take("readyRows")
     rowDone = take("rowDone")
@@ -137,6 +138,7 @@ final class Workspace: @unchecked Sendable {
     p.chunkOffset = chunkOffset.address
     p.expertCount = expertCount.address
     p.rowToken = rowToken.address
+    p.rowWeight = rowWeight.address
     p.rowTileExpert = rowTileExpert.address
     p.readyRows = readyRows.address
     p.hidden = hidden.address

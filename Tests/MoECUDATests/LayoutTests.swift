@@ -74,21 +74,23 @@ struct LayoutTests {
     fields.append(("xRounded", offset, 8)); offset += 8
     // TMA: the tensor maps.
     fields.append(("tensorMaps", offset, 8)); offset += 8
+    // Atomic combine: each row's pick weight.
+    fields.append(("rowWeight", offset, 8)); offset += 8
     return fields
   }()
 
-  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304, dispatchArrive/combineArrive/stageOut at 304..<328, xRounded at 328, tensorMaps at 336")
+  @Test("the hand-computed Params offsets: 9 pointers at 0..<72, ints at 72..<92, epoch 92, timeoutNs 96, 19 pointers from 104, rank/cellRows/ranks/dispatchers at 256..<272, peers at 272, trace at 280, dispatchSent at 288, stallRole/stallRank at 296..<304, dispatchArrive/combineArrive/stageOut at 304..<328, xRounded at 328, tensorMaps at 336, rowWeight at 344")
   func handOffsets() {
     let offsets = Dictionary(uniqueKeysWithValues: Self.paramsFields.map { ($0.name, $0.offset) })
-    #expect(Self.paramsFields.count == 49)
-    #expect(offsets["dispatchArrive"] == 304 && offsets["stageOut"] == 320 && offsets["xRounded"] == 328 && offsets["tensorMaps"] == 336)
+    #expect(Self.paramsFields.count == 50)
+    #expect(offsets["dispatchArrive"] == 304 && offsets["stageOut"] == 320 && offsets["xRounded"] == 328 && offsets["tensorMaps"] == 336 && offsets["rowWeight"] == 344)
     #expect(offsets["rank"] == 256 && offsets["ranks"] == 264 && offsets["peers"] == 272 && offsets["trace"] == 280 && offsets["dispatchSent"] == 288)
     #expect(offsets["x"] == 0 && offsets["b3"] == 64)
     #expect(offsets["tokens"] == 72 && offsets["processors"] == 88)
     #expect(offsets["epoch"] == 92 && offsets["timeoutNs"] == 96)
     #expect(offsets["pairExpert"] == 104 && offsets["error"] == 248)
     #expect(offsets["dispatchers"] == 268)
-    // Contiguous and naturally aligned, no padding, 344 bytes.
+    // Contiguous and naturally aligned, no padding, 352 bytes.
     var end = 0
     for field in Self.paramsFields {
       #expect(field.offset == end && field.offset % field.width == 0, "\(field)")

@@ -63,6 +63,7 @@ __device__ __forceinline__ void forward(const Params& p) {
 #endif
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
+  if constexpr (S::kAtomicCombine) zero_output<S>(p);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
   row_bases<S>(p, rowBase);
   gate_slots<S>(p, rowBase);

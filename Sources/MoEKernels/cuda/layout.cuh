@@ -126,6 +126,9 @@ struct Params {
   // GEMM1's, the intermediate a and, P > 1, the dispatch cells in 128-row boxes), 64-byte aligned,
   // encoded by the host; null otherwise.
   const void* tensorMaps;
+  // Atomic combine (Spec::kAtomicCombine): the weight of each row's pair [maxRows], written with
+  // the slots, so that GEMM1's epilogue reads a row's token and weight without a search.
+  float* rowWeight;
 };
 
 }  // namespace flashmoe

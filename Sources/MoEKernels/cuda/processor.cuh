@@ -304,6 +304,22 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
   }
 }
 
+// Atomic combine (Spec::kAtomicCombine): adds w · y for eight values of one result row y (a 16-byte
+// chunk in the storage dtype) to the output at `dst`. Each product is rounded to the storage dtype
+// and the sum of a token's two picks once more, in either order (k ≤ 2); Combine tasks instead
+// round only the fp32 sum (docs/SEMANTICS.md).
+template <class S>
+__device__ __forceinline__ void add_weighted(typename Storage<S::kDType>::T* dst, const uint4& chunk, float weight) {
+  using St = Storage<S::kDType>;
+  static_assert(S::kDType != DType::fp32, "16-bit storage: packed pairs");
+  union Vec { uint4 raw; typename St::T v[8]; };
+  Vec in, product;
+  in.raw = chunk;
+#pragma unroll
+  for (int v = 0; v < 8; ++v) product.v[v] = St::store(__fmul_rn(weight, St::load(in.v[v])));
+  ptx::red_add_x8<S::kDType == DType::bf16>(dst, product.raw);
+}
+
 // Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).
 __device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst) {
   MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
@@ -454,6 +470,21 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
   if constexpr (S::kBiases)
     early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN);
 #endif
+  // Atomic combine: the token and weight of the rows this warp's chunks go to, read before the k
+  // loop so that the epilogue does not wait for them. The epilogue gives warp w the rows r with
+  // r % 8 == w (one row of BN columns per warp and pass), so lane r / 8 holds row r's.
+  [[maybe_unused]] int routeToken = -1;
+  [[maybe_unused]] float routeWeight = 0.f;
+  if constexpr (!kGemm0 && S::kAtomicCombine) {
+    static_assert(S::kMathThreads == 256 && TN / (16 / sizeof(T)) == 32 && S::kTileM == 128,
+                  "eight math warps, a whole row's chunks per warp, 16 rows per warp");
+    const unsigned lane = G::mt() & 31, warp = G::mt() >> 5;
+    if (lane < 16) {
+      const int row = task.rowTile * S::kTileM + 8 * (int)lane + (int)warp;
+      routeToken = __ldcg(&p.rowToken[row]);
+      routeWeight = __ldcg(&p.rowWeight[row]);
+    }
+  }
   if constexpr (kGemm0) gemm.template consume<K, false>(sh.gemm0, ring, g, &dog);
   else gemm.template consume<K, true>(sh.gemm1, ring, g, &dog);
   g += K / G::TK;
@@ -470,6 +501,16 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     if constexpr (kGemm0) v = activate<S::kAct>(v);
     return v;
   };
+  if constexpr (!kGemm0 && S::kAtomicCombine) {
+    // Each result row, times its pick's weight, goes straight into its token's output row.
+    T* out = static_cast<T*>(p.out);
+    gemm.stage_halves_via(sh.staging, value, S::kTileM, [&](int r, int c, const uint4& chunk) {
+      const int token = __shfl_sync(0xffffffffu, routeToken, r >> 3);
+      const float weight = __shfl_sync(0xffffffffu, routeWeight, r >> 3);
+      if (token >= 0) add_weighted<S>(out + (size_t)token * N + n0 + c, chunk, weight);
+    });
+    return loop;
+  }
   if constexpr (!kGemm0 && S::kRanks > 1) {
     // Expert parallelism (as gemm1_task, peer transport): the real rows go home into the source's
     // combine cell over NVLink; the source counts arrived column tiles per (expert, row tile).

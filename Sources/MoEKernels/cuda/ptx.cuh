@@ -40,6 +40,18 @@ __device__ __forceinline__ void st_relaxed(unsigned long long* p, unsigned long 
   asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
 }
 
+// Eight 16-bit values (four packed pairs) added to global memory by one vector reduction (sm_90),
+// each sum rounded to nearest: the atomic combine (Spec::kAtomicCombine).
+template <bool kBF16>
+__device__ __forceinline__ void red_add_x8(void* gmem, const uint4& v) {
+  if constexpr (kBF16)
+    asm volatile("red.global.add.noftz.v4.bf16x2 [%0], {%1, %2, %3, %4};" ::"l"(gmem), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+  else
+    asm volatile("red.global.add.noftz.v4.f16x2 [%0], {%1, %2, %3, %4};" ::"l"(gmem), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+                 : "memory");
+}
+
 // A barrier among kThreads threads (a multiple of 32) on hardware barrier `id` (1–15; 0 is
 // __syncthreads'): the gate's groups, and with a producer warpgroup its two roles.
 template <int kThreads>

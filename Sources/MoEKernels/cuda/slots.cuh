@@ -26,6 +26,19 @@ __device__ void reset_counters(const Params& p) {
   }
 }
 
+// Atomic combine (Spec::kAtomicCombine): GEMM1's epilogues add into the output, so it starts at
+// zero. Called after the scan, before its barrier: most blocks wait there on the few that scan. The
+// barriers order these stores before any GEMM1 task is handed out.
+template <class S>
+__device__ void zero_output(const Params& p) {
+  using T = typename Storage<S::kDType>::T;
+  static_assert(S::kHidden * sizeof(T) % 16 == 0, "whole 16-byte chunks per token row");
+  uint4* out = static_cast<uint4*>(p.out);
+  const size_t chunks = (size_t)p.tokens * S::kHidden * sizeof(T) / 16;
+  for (size_t i = (size_t)blockIdx.x * S::kThreads + threadIdx.x; i < chunks; i += (size_t)gridDim.x * S::kThreads)
+    out[i] = make_uint4(0u, 0u, 0u, 0u);
+}
+
 // Row layout of the grouped buffers (one GPU): expert e owns rows [rowBase[e], rowBase[e+1]),
 // padded to the tile height so that a row tile never spans two experts (in-place padding, §3.2.1).
 template <class S>
@@ -71,6 +84,7 @@ __device__ void gate_slots(const Params& p, const int* rowBase) {
       const int row = rowBase[e] + slot;
       p.pairRow[q] = row;
       p.rowToken[row] = q / K;
+      if constexpr (S::kAtomicCombine) p.rowWeight[row] = __ldcg(&p.pairWeight[q]);
     }
   }
   if constexpr (S::kRanks == 1) {

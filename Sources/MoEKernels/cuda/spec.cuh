@@ -48,6 +48,16 @@ struct Spec {
   static constexpr int kProducerRegisters = 40;
   static constexpr int kMathRegisters = (3 * 168 - kProducerRegisters) / 2 / 8 * 8;
   static constexpr int kMathThreads = kProducer ? kThreadsV - 128 : kThreadsV;
+  // Combine in GEMM1's epilogue by reductions into the zeroed output (FLASHMOE_COMBINE_ATOMIC, an
+  // experiment): each result row, times its pick's weight and rounded to the storage dtype, is
+  // added to its token's row with red.add, so no Combine tasks run. Only where that sum does not
+  // depend on the order the reductions land in (k ≤ 2: a + b = b + a, and 0 + a is exact), on one
+  // GPU, and with the producer warpgroup's 16-bit epilogue.
+#if defined(FLASHMOE_COMBINE_ATOMIC)
+  static constexpr bool kAtomicCombine = kProducer && K <= 2 && kRanksV == 1;
+#else
+  static constexpr bool kAtomicCombine = false;
+#endif
   static constexpr int kMathWarpgroups = kMathThreads / 128;
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).

@@ -185,7 +185,8 @@ __device__ void publish_local_counts(const Params& p, OSShared<S>& os, const int
   os.combinePerRow = (S::kHidden + S::kCombineN - 1) / S::kCombineN;
   os.gemm0Total = rowTiles * os.gemm0PerRow;
   os.gemm1Total = rowTiles * os.gemm1PerRow;
-  os.combineTotal = (p.tokens + S::kTileM - 1) / S::kTileM * os.combinePerRow;
+  // Atomic combine: GEMM1's epilogues combine, so there are no Combine tasks.
+  os.combineTotal = S::kAtomicCombine ? 0 : (p.tokens + S::kTileM - 1) / S::kTileM * os.combinePerRow;
   for (int e = 0; e <= S::kExperts; ++e) {
     os.firstRowTile[e] = rowBase[e] / S::kTileM;
     os.gemm0Base[e] = os.firstRowTile[e] * os.gemm0PerRow;

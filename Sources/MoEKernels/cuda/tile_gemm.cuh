@@ -424,6 +424,14 @@ struct TileGemm {
   static constexpr int kStagingBytes = (int)sizeof(T) * (TM / 2) * kCRow;
   template <class Value>
   __device__ void store_halves_via(void* area, Value value, T* out, size_t ld, int rows) const {
+    stage_halves_via(area, value, rows, [&](int r, int c, const uint4& chunk) {
+      *reinterpret_cast<uint4*>(out + r * ld + c) = chunk;
+    });
+  }
+  // The two passes, with each staged 16-byte chunk (tile row r, columns c ..< c + kVec) handed to
+  // `emit`. Thread mt() emits chunk mt() + j · kMathThreads of each half, j = 0, 1, …
+  template <class Value, class Emit>
+  __device__ void stage_halves_via(void* area, Value value, int rows, Emit emit) const {
     static_assert(kWG, "rows r and r + 8 of a fragment lie in the same half only on wgmma");
     T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
     constexpr int kPerRow = BN / kVec, kHalf = TM / 2;
@@ -440,7 +448,7 @@ struct TileGemm {
       const int n = min(rows - h * kHalf, kHalf) * kPerRow;
       for (int i = (int)mt(); i < n; i += S::kMathThreads) {
         const int r = i / kPerRow, c = (i % kPerRow) * kVec;
-        *reinterpret_cast<uint4*>(out + (h * kHalf + r) * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
+        emit(h * kHalf + r, c, *reinterpret_cast<const uint4*>(&tile[r][c]));
       }
     }
   }
