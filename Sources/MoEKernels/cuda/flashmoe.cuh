@@ -53,6 +53,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   // The gate runs on the computing warpgroups (with a producer warpgroup, the first two).
   if constexpr (S::kProducer) {
     if (threadIdx.x < S::kMathThreads) gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
+    else if constexpr (S::kAtomicCombine) zero_output<S>(p, threadIdx.x - S::kMathThreads, S::kThreads - S::kMathThreads);
   } else {
     gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
   }
@@ -63,7 +64,6 @@ __device__ __forceinline__ void forward(const Params& p) {
 #endif
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
-  if constexpr (S::kAtomicCombine) zero_output<S>(p);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
   row_bases<S>(p, rowBase);
   gate_slots<S>(p, rowBase);

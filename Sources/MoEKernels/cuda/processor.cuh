@@ -317,7 +317,13 @@ __device__ __forceinline__ void add_weighted(typename Storage<S::kDType>::T* dst
   in.raw = chunk;
 #pragma unroll
   for (int v = 0; v < 8; ++v) product.v[v] = St::store(__fmul_rn(weight, St::load(in.v[v])));
+#if defined(FLASHMOE_EXP_COMBINE_STORE)
+  // Experiment (wrong results): a plain store instead of the reduction, to time what the
+  // reductions cost the k loops running beside them.
+  *reinterpret_cast<uint4*>(dst) = product.raw;
+#else
   ptx::red_add_x8<S::kDType == DType::bf16>(dst, product.raw);
+#endif
 }
 
 // Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).

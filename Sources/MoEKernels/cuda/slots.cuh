@@ -27,15 +27,16 @@ __device__ void reset_counters(const Params& p) {
 }
 
 // Atomic combine (Spec::kAtomicCombine): GEMM1's epilogues add into the output, so it starts at
-// zero. Called after the scan, before its barrier: most blocks wait there on the few that scan. The
-// barriers order these stores before any GEMM1 task is handed out.
+// zero. The producer warpgroups store the zeros while the computing ones run the gate (after the
+// scan instead, the forward's first task started 13 µs later); the barriers order these stores
+// before any GEMM1 task is handed out. `thread` counts from 0 in each block, `threads` per block.
 template <class S>
-__device__ void zero_output(const Params& p) {
+__device__ void zero_output(const Params& p, int thread, int threads) {
   using T = typename Storage<S::kDType>::T;
   static_assert(S::kHidden * sizeof(T) % 16 == 0, "whole 16-byte chunks per token row");
   uint4* out = static_cast<uint4*>(p.out);
   const size_t chunks = (size_t)p.tokens * S::kHidden * sizeof(T) / 16;
-  for (size_t i = (size_t)blockIdx.x * S::kThreads + threadIdx.x; i < chunks; i += (size_t)gridDim.x * S::kThreads)
+  for (size_t i = (size_t)blockIdx.x * threads + thread; i < chunks; i += (size_t)gridDim.x * threads)
     out[i] = make_uint4(0u, 0u, 0u, 0u);
 }
 
