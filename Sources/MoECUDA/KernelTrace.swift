@@ -2,7 +2,7 @@
 /// (Sources/MoEKernels/cuda/trace.cuh): when each phase was last (or first) reached, in
 /// microseconds from the first block's start, and how busy the Processors were.
 public struct KernelTrace: Sendable {
-  static let eventWords = 16, perProcessor = 12
+  static let eventWords = 16, perProcessor = 14
   /// Events recorded with atomicMin start at the largest value; the others at 0 ("not reached").
   static let earliestEvents: Set<Int> = [0, 8, 9, 12, 15]
   static let names: [Int: String] = [
@@ -35,6 +35,10 @@ public struct KernelTrace: Sendable {
   /// Processors; and of it, µs the computing threads' lead spent reading the mailbox for the next
   /// task; and µs the producer warpgroup's thread 0 spent so (it reads ahead; 0 without one).
   public let betweenTasksMicroseconds: Double, fetchMicroseconds: Double, producerFetchMicroseconds: Double
+  /// Over GEMM tasks, summed over Processors: µs from the k loop's end to the computing threads'
+  /// lead having issued its epilogue stores, and µs of its signal that the task is done. The rest
+  /// of a task outside its k loop is the lead waiting for the other warps' stores.
+  public let epilogueMicroseconds: Double, signalMicroseconds: Double
   /// When Processors finished their last task (µs since start): earliest, median, latest.
   public let lastTaskEnd: (earliest: Double, median: Double, latest: Double)
   /// The first block's start and the last block's end by this GPU's %globaltimer (ns): comparable
@@ -61,7 +65,7 @@ public struct KernelTrace: Sendable {
     self.processors = processors
     var busy = [0.0, 0.0, 0.0], tasks = [0, 0, 0], loop = [0.0, 0.0]
     var ends: [Double] = []
-    var between = 0.0, fetch = 0.0, producerFetch = 0.0
+    var between = 0.0, fetch = 0.0, producerFetch = 0.0, epilogue = 0.0, signal = 0.0
     for i in 0..<processors {
       let base = Self.eventWords + i * Self.perProcessor
       var taskBusy = 0.0
@@ -74,6 +78,8 @@ public struct KernelTrace: Sendable {
       if w[base + 1] > w[base] { between += Double(w[base + 1] - w[base]) / 1e3 - taskBusy }
       fetch += Double(w[base + 10]) / 1e3
       producerFetch += Double(w[base + 11]) / 1e3
+      epilogue += Double(w[base + 12]) / 1e3
+      signal += Double(w[base + 13]) / 1e3
       for t in 0..<2 { loop[t] += Double(w[base + 8 + t]) / 1e3 }
       if w[base + 1] != 0 { ends.append(us(w[base + 1])) }
     }
@@ -82,6 +88,8 @@ public struct KernelTrace: Sendable {
     betweenTasksMicroseconds = between
     fetchMicroseconds = fetch
     producerFetchMicroseconds = producerFetch
+    epilogueMicroseconds = epilogue
+    signalMicroseconds = signal
     self.tasks = tasks
     ends.sort()
     lastTaskEnd = ends.isEmpty ? (0, 0, 0) : (ends[0], ends[ends.count / 2], ends[ends.count - 1])
@@ -112,6 +120,12 @@ public struct KernelTrace: Sendable {
       let n = Double(processors)
       let producer = producerFetchMicroseconds > 0 ? ", its producer \(f(producerFetchMicroseconds / n)) µs" : ""
       out.append("  per Processor: \(f(betweenTasksMicroseconds / n)) µs between its first task's start and last task's end outside tasks; reading the mailbox: \(f(fetchMicroseconds / n)) µs\(producer)")
+    }
+    let gemmTasks = Double(tasks[0] + tasks[1])
+    if gemmTasks > 0, epilogueMicroseconds + signalMicroseconds > 0 {
+      let outside = busyMicroseconds[0] + busyMicroseconds[1] - loopMicroseconds[0] - loopMicroseconds[1]
+      let waiting = outside - epilogueMicroseconds - signalMicroseconds
+      out.append("  per GEMM task outside its k loop: epilogue \(f(epilogueMicroseconds / gemmTasks)) µs, waiting for the other warps' stores \(f(waiting / gemmTasks)) µs, signal \(f(signalMicroseconds / gemmTasks)) µs")
     }
     out.append("  Processors' last task ended: earliest \(f(lastTaskEnd.earliest)) µs, median \(f(lastTaskEnd.median)) µs, latest \(f(lastTaskEnd.latest)) µs")
     return out

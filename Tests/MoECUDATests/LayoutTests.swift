@@ -125,7 +125,8 @@ struct LayoutTests {
     p.dispatchArrive = pointer("dispatchArrive"); p.combineArrive = pointer("combineArrive"); p.stageOut = pointer("stageOut")
     p.xRounded = pointer("xRounded")
     p.tensorMaps = pointer("tensorMaps")
-    #expect(pointers.count == 36)
+    p.rowWeight = pointer("rowWeight")
+    #expect(pointers.count == 37)
     let words: [String: UInt32] = [
       "tokens": 0xC0DE_0010, "capacity": 0xC0DE_0020, "renormalize": 0xC0DE_0030, "maxRows": 0xC0DE_0040,
       "processors": 0xC0DE_0050, "epoch": 0xC0DE_0060, "rank": 0xC0DE_0070, "cellRows": 0xC0DE_0080, "ranks": 0xC0DE_0090,

@@ -326,6 +326,14 @@ __device__ __forceinline__ void add_weighted(typename Storage<S::kDType>::T* dst
 #endif
 }
 
+// A traced task into the Processor's tally: started at t0, k loop `loop` ns, the lead's epilogue
+// stores issued at `stored`, its signal from `signalled` to t1.
+__device__ __forceinline__ void tally_task(ProcessorTrace& tally, unsigned type, unsigned long long t0, unsigned long long loop,
+                                           unsigned long long stored, unsigned long long signalled, unsigned long long t1) {
+  tally.add(type, t0, t1, loop);
+  if (type != kTaskCombine) tally.add_tail(t0, loop, stored, signalled, t1);
+}
+
 // Reads task `seq` from this Processor's mailbox into *dst (Stop when the wait gave up).
 __device__ __forceinline__ void fetch_task(const Params& p, int me, unsigned seq, const Watchdog& dog, Task* dst) {
   MailboxSlot* slot = &p.mailbox[me * kMailboxDepth + (seq - 1) % kMailboxDepth];
@@ -383,10 +391,12 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
     if (task.type == kTaskGEMM0) loop = gemm0_task<S>(p, sh, task);
     else if (task.type == kTaskGEMM1) loop = gemm1_task<S>(p, sh, task);
     else combine_task<S>(p, sh.combine, task);
+    const unsigned long long stored = p.trace && threadIdx.x == 0 ? ptx::globaltimer() : 0;
     __syncthreads();
     if (threadIdx.x == 0) {
+      const unsigned long long signalled = p.trace ? ptx::globaltimer() : 0;
       signal_finished(p, me, seq, task.type, task.rowTile);
-      if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
+      if (p.trace) tally_task(tally, task.type, t0, loop, stored, signalled, ptx::globaltimer());
     }
   }
 }
@@ -630,10 +640,12 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     } else {
       combine_task<S>(p, sh.combine, task);
     }
+    const unsigned long long stored = timed ? ptx::globaltimer() : 0;
     math_sync<S>();
     if (lead) {
+      const unsigned long long signalled = p.trace ? ptx::globaltimer() : 0;
       signal_finished(p, me, seq, task.type, task.rowTile);
-      if (p.trace) tally.add(task.type, t0, ptx::globaltimer(), loop);
+      if (p.trace) tally_task(tally, task.type, t0, loop, stored, signalled, ptx::globaltimer());
     }
   }
 }

@@ -48,15 +48,17 @@ struct Spec {
   static constexpr int kProducerRegisters = 40;
   static constexpr int kMathRegisters = (3 * 168 - kProducerRegisters) / 2 / 8 * 8;
   static constexpr int kMathThreads = kProducer ? kThreadsV - 128 : kThreadsV;
-  // Combine in GEMM1's epilogue by reductions into the zeroed output (FLASHMOE_COMBINE_ATOMIC, an
-  // experiment): each result row, times its pick's weight and rounded to the storage dtype, is
-  // added to its token's row with red.add, so no Combine tasks run. Only where that sum does not
-  // depend on the order the reductions land in (k ≤ 2: a + b = b + a, and 0 + a is exact), on one
-  // GPU, and with the producer warpgroup's 16-bit epilogue.
-#if defined(FLASHMOE_COMBINE_ATOMIC)
-  static constexpr bool kAtomicCombine = kProducer && K <= 2 && kRanksV == 1;
-#else
+  // Combine in GEMM1's epilogue by reductions into the zeroed output: each result row, times its
+  // pick's weight and rounded to the storage dtype, is added to its token's row with red.add, so
+  // no Combine tasks run (thirteenth session: 8K 0.569-0.576 ms against 0.590-0.593, 4K 0.361
+  // against 0.387). Only where that sum does not depend on the order the reductions land in
+  // (k ≤ 2: a + b = b + a, and 0 + a is exact), on one GPU, and with the producer warpgroup's
+  // 16-bit epilogue. FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_TASKS gives Combine tasks back (one
+  // rounding of the fp32 sum instead of three: docs/SEMANTICS.md).
+#if defined(FLASHMOE_COMBINE_TASKS)
   static constexpr bool kAtomicCombine = false;
+#else
+  static constexpr bool kAtomicCombine = kProducer && K <= 2 && kRanksV == 1;
 #endif
   static constexpr int kMathWarpgroups = kMathThreads / 128;
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread

@@ -32,8 +32,10 @@ enum TraceEvent : int {
 // GEMM1 and Combine tasks, their counts, the ns GEMM0 and GEMM1 tasks spent in their k loop
 // (the rest of a task: its epilogue, and signalling the task), and the ns spent reading the
 // mailbox for the next task: by the computing threads' lead, and by the producer warpgroup's
-// thread 0 (which reads ahead; 0 without a producer).
-constexpr int kTracePerProcessor = 12;
+// thread 0 (which reads ahead; 0 without a producer); then, over GEMM tasks, the ns from the end
+// of the k loop to the lead's last store of the epilogue, and the ns of its signal that the task
+// is done (what is left of a task: the lead waiting for the other warps' stores).
+constexpr int kTracePerProcessor = 14;
 
 __device__ __forceinline__ void trace_last(const Params& p, int event) {
   if (p.trace) atomicMax(&p.trace[event], ptx::globaltimer());
@@ -45,9 +47,18 @@ __device__ __forceinline__ void trace_first(const Params& p, int event) {
 // One Processor's tally, kept by its thread 0 in shared memory (registers are the GEMM's) and
 // written once at Stop.
 struct ProcessorTrace {
-  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1, fetch;
+  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1, fetch, epilogue, signal;
   unsigned count0, count1, countC;
-  __device__ void reset() { first = last = busy0 = busy1 = busyC = loop0 = loop1 = fetch = 0; count0 = count1 = countC = 0; }
+  __device__ void reset() {
+    first = last = busy0 = busy1 = busyC = loop0 = loop1 = fetch = epilogue = signal = 0;
+    count0 = count1 = countC = 0;
+  }
+  // A GEMM task's epilogue ended (the lead's stores issued) at `stored`; its signal took t1 − signalled.
+  __device__ void add_tail(unsigned long long t0, unsigned long long loop, unsigned long long stored,
+                           unsigned long long signalled, unsigned long long t1) {
+    epilogue += stored - t0 - loop;
+    signal += t1 - signalled;
+  }
   __device__ void add(unsigned type, unsigned long long t0, unsigned long long t1, unsigned long long loop) {
     if (first == 0) first = t0;
     last = t1;
@@ -62,6 +73,7 @@ struct ProcessorTrace {
     w[5] = count0; w[6] = count1; w[7] = countC;
     w[8] = loop0; w[9] = loop1;
     w[10] = fetch;  // w[11]: the producer's own (trace_producer_fetch)
+    w[12] = epilogue; w[13] = signal;
   }
 };
 
