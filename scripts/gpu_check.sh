@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -625,6 +625,22 @@ if [ "$MODE" = session13b ]; then
     step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384
   done
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
+if [ "$MODE" = session13c ]; then
+  # Thirteenth session, call 4 (one GPU; no two-GPU machine was lent): experts 8 / 32 / 128 at 16K
+  # (a second round of call 3's, E = 128 traced), then the early bias and three mailbox slots
+  # against the default at 8K now that no Combine phase follows GEMM1 (two rounds).
+  for E in 8 32 128; do
+    step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384 $([ $E = 128 ] && echo --trace)
+  done
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
+  for i in 1 2; do
+    for D in "" FLASHMOE_BIAS_EARLY FLASHMOE_MAILBOX_DEPTH=3; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A
+    done
+  done
   exit 0
 fi
 if [ "$MODE" = atomic2 ]; then
