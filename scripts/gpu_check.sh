@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -641,6 +641,19 @@ if [ "$MODE" = session13c ]; then
       step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A
     done
   done
+  exit 0
+fi
+if [ "$MODE" = gatepass ]; then
+  # Thirteenth session, call 5 (one GPU): the tensor-core gate stages all experts' Wg chunks with
+  # each x chunk (one pass up to 128 experts; at 16K and E = 128 four passes of 32 took 160 µs). The
+  # battery, then experts 8 / 32 / 128 at 16K in two rounds (E = 128 traced in the first), 8K.
+  step 220 $B verify --backend cuda --seed ${SEED:-20261429} --repeats 2
+  for i in 1 2; do
+    for E in 8 32 128; do
+      step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384 $([ $E$i = 1281 ] && echo --trace)
+    done
+  done
+  step 40 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192
   exit 0
 fi
 if [ "$MODE" = atomic2 ]; then

@@ -90,9 +90,12 @@ struct GateMMA {
   using T = typename Sh::T;
   static constexpr int H = S::kHidden, E = S::kExperts, GT = Sh::GT, GK = Sh::GK, kPass = Sh::kPass;
   static constexpr int kStages = Sh::kStages, kNT = kPass / 8;
+  // n8 tiles per warp: warps 2j and 2j + 1 take tiles j, j + 2, j + 4, … (two slots at least, the
+  // form of up to 32 experts).
+  static constexpr int kJ = kNT <= 4 ? 2 : (kNT + 1) / 2;
   static constexpr int kPasses = (E + kPass - 1) / kPass, kChunks = H / GK, kPerTile = kPasses * kChunks;
   static constexpr int kRowVecs = GK / 8, kVecs = (GT + kPass) * kRowVecs;
-  static_assert(GT == 32 && kPass % 8 == 0 && kNT <= 4 && GK % 32 == 0, "two m16 tiles, up to four n8 tiles, k steps of 32");
+  static_assert(GT == 32 && kPass % 8 == 0 && kNT <= 16 && GK % 32 == 0, "two m16 tiles, up to sixteen n8 tiles, k steps of 32");
   const Params& p;
   Sh& sh;
   const GateGroup<S>& g;
@@ -147,7 +150,7 @@ struct GateMMA {
     const int lane = g.thread & 31, warp = g.thread >> 5, m = warp & 1;
 #pragma unroll 1
     for (int pass = 0; pass < kPasses; ++pass) {
-      float acc[2][4] = {};
+      float acc[kJ][4] = {};
 #pragma unroll 1
       for (int chunk = 0; chunk < kChunks; ++chunk) {
         // Step s (this one) has landed for every thread, and every warp is done with step s − 1,
@@ -163,7 +166,7 @@ struct GateMMA {
           ptx::ldmatrix_x4(a[0], xs + k);
           ptx::ldmatrix_x4(a[1], xs + k + 16);
 #pragma unroll
-          for (int j = 0; j < 2; ++j) {
+          for (int j = 0; j < kJ; ++j) {
             const int nt = (warp >> 1) + 2 * j;
             if (nt < kNT) {
               unsigned b[4];
@@ -175,7 +178,7 @@ struct GateMMA {
         }
       }
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
+      for (int j = 0; j < kJ; ++j) {
         const int nt = (warp >> 1) + 2 * j, t = m * 16 + (lane >> 2), e = pass * kPass + nt * 8 + 2 * (lane & 3);
         if (nt >= kNT) continue;
 #pragma unroll

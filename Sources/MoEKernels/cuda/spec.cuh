@@ -64,13 +64,18 @@ struct Spec {
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
   // Tokens per gate tile: the unit of the deterministic capacity scan (one chunk count per expert).
   static constexpr int kGateTokens = 32;
-  // Experts whose logits one pass of the gate GEMM computes: all of them up to 32, else equal
-  // passes of at most 32, rounded up to whole n8 tiles of the tensor cores (gate.cuh).
-  static constexpr int kGatePasses = (E + 31) / 32;
+  // Experts whose logits one pass of the gate GEMM computes, rounded up to whole n8 tiles of the
+  // tensor cores (gate.cuh): on FMA (fp32 storage) all of them up to 32, else equal passes of at
+  // most 32; on the tensor cores all of them up to 128, so that each x chunk is staged once
+  // (thirteenth session: at 16K tokens and E = 128 the gate took 160 µs in four passes of 32),
+  // beyond 128 in passes of at most 64 (two passes of 128 spilled at E = 256).
+  static constexpr int kGatePassMax = kDTypeV == DType::fp32 ? 32 : E <= 128 ? 128 : 64;
+  static constexpr int kGatePasses = (E + kGatePassMax - 1) / kGatePassMax;
   static constexpr int kGateExpertsPerPass = ((E + kGatePasses - 1) / kGatePasses + 7) / 8 * 8;
   // K-chunk of the gate GEMM staged in shared memory (wide, so few load-then-sync rounds; the
-  // fp32 gate takes a quarter of it from each quarter of H, gate.cuh).
-  static constexpr int kGateK = H % 128 == 0 ? 128 : 64;
+  // fp32 gate takes a quarter of it from each quarter of H, gate.cuh). Passes of more than 32
+  // experts take chunks of 64, so that two gate groups' four stages fit in a block.
+  static constexpr int kGateK = H % 128 == 0 && kGateExpertsPerPass <= 32 ? 128 : 64;
   // Columns of the output a combine task produces.
   static constexpr int kCombineN = H % 256 == 0 ? 256 : H % 128 == 0 ? 128 : 64;
   // Pipeline depth of the tile GEMM: three 32 KB stages for a 128 × 128 tile (two blocks per SM),
