@@ -64,6 +64,9 @@ __device__ __forceinline__ void forward(const Params& p) {
 #endif
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
+  // Without a producer warpgroup the output is zeroed here, where most blocks wait on the few
+  // that scan (with one, during the gate: slots.cuh, zero_output).
+  if constexpr (S::kAtomicCombine && !S::kProducer) zero_output<S>(p, threadIdx.x, S::kThreads);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
   row_bases<S>(p, rowBase);
   gate_slots<S>(p, rowBase);

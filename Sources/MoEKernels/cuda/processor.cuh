@@ -61,6 +61,59 @@ __device__ __forceinline__ void signal_finished(const Params& p, int me, unsigne
   ptx::st_relaxed(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
 }
 
+// Atomic combine (Spec::kAtomicCombine): adds w · y for eight values of one result row y (a 16-byte
+// chunk in the storage dtype) to the output at `dst`. Each product is rounded to the storage dtype
+// and the sum of a token's two picks once more, in either order (k ≤ 2); Combine tasks instead
+// round only the fp32 sum (docs/SEMANTICS.md).
+template <class S>
+__device__ __forceinline__ void add_weighted(typename Storage<S::kDType>::T* dst, const uint4& chunk, float weight) {
+  using St = Storage<S::kDType>;
+  static_assert(S::kDType != DType::fp32, "16-bit storage: packed pairs");
+  union Vec { uint4 raw; typename St::T v[8]; };
+  Vec in, product;
+  in.raw = chunk;
+#pragma unroll
+  for (int v = 0; v < 8; ++v) product.v[v] = St::store(__fmul_rn(weight, St::load(in.v[v])));
+#if defined(FLASHMOE_EXP_COMBINE_STORE)
+  // Experiment (wrong results): a plain store instead of the reduction, to time what the
+  // reductions cost the k loops running beside them.
+  *reinterpret_cast<uint4*>(dst) = product.raw;
+#else
+  ptx::red_add_x8<S::kDType == DType::bf16>(dst, product.raw);
+#endif
+}
+
+// Atomic combine: the token and weight of the rows whose chunks this thread adds, read before the
+// k loop so that the epilogue does not wait for them. Both epilogues (TileGemm::stage_via and
+// stage_halves_via) hand warp w the rows r with r % 8 == w, a whole row of 256 16-bit columns per
+// warp and step, so lane r / 8 of each warp holds row r's.
+template <class S>
+struct CombineRoute {
+  static_assert(!S::kAtomicCombine || (S::kMathThreads == 256 && S::kTileN == 256 && S::kTileM == 128 && S::kDType != DType::fp32),
+                "eight computing warps, 16-byte chunks of 256 16-bit columns: one row per warp");
+  int token = -1;
+  float weight = 0.f;
+  __device__ void load(const Params& p, unsigned rowTile, unsigned mathThread) {
+    const int lane = (int)(mathThread & 31), warp = (int)(mathThread >> 5);
+    if (lane < S::kTileM / 8) {
+      const int row = (int)rowTile * S::kTileM + 8 * lane + warp;
+      token = __ldcg(&p.rowToken[row]);
+      weight = __ldcg(&p.rowWeight[row]);
+    }
+  }
+  // The epilogue's `emit`: w · (a chunk of row r's results) into its token's output row (padding
+  // rows, token −1, add nothing). Every lane of the warp calls it (the shuffles).
+  __device__ auto adder(const Params& p, int n0) const {
+    using T = typename Storage<S::kDType>::T;
+    T* out = static_cast<T*>(p.out);
+    return [=, *this](int r, int c, const uint4& chunk) {
+      const int t = __shfl_sync(0xffffffffu, token, r >> 3);
+      const float w = __shfl_sync(0xffffffffu, weight, r >> 3);
+      if (t >= 0) add_weighted<S>(out + (size_t)t * S::kHidden + n0 + c, chunk, w);
+    };
+  }
+};
+
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 // GEMM0 and GEMM1 return, in thread 0 of a traced forward, the ns their k loop took (else 0).
@@ -184,6 +237,8 @@ __device__ unsigned long long gemm1_task(const Params& p, ProcessorShared<S>& sh
     maps.aMap = static_cast<const char*>(p.tensorMaps) + 384;
     maps.aRow0 = row0;
   }
+  [[maybe_unused]] CombineRoute<S> route;
+  if constexpr (S::kAtomicCombine) route.load(p, task.rowTile, G::mt());
   const bool timed = p.trace && threadIdx.x == 0;
   const unsigned long long loopStart = timed ? ptx::globaltimer() : 0;
   g.template run<D, G::kTMA>(sh.gemm1, aRow, bRows, maps);
@@ -227,6 +282,10 @@ __device__ unsigned long long gemm1_task(const Params& p, ProcessorShared<S>& sh
       __threadfence_system();
       atomicAdd_system(&p.peers[source].combineCount[expert * tiles + t], 1u);
     }
+    return loop;
+  }
+  if constexpr (S::kAtomicCombine) {
+    g.stage_via(&sh.gemm1, value, TM, route.adder(p, n0));
     return loop;
   }
   g.store(sh.gemm1, value, static_cast<T*>(p.expertOut) + (size_t)row0 * H + n0, H, TM);
@@ -302,28 +361,6 @@ __device__ void combine_task(const Params& p, CombineShared<S>& sh, const Task& 
       *reinterpret_cast<uint4*>(&out[(size_t)(token0 + t) * H + c]) = result.raw;
     }
   }
-}
-
-// Atomic combine (Spec::kAtomicCombine): adds w · y for eight values of one result row y (a 16-byte
-// chunk in the storage dtype) to the output at `dst`. Each product is rounded to the storage dtype
-// and the sum of a token's two picks once more, in either order (k ≤ 2); Combine tasks instead
-// round only the fp32 sum (docs/SEMANTICS.md).
-template <class S>
-__device__ __forceinline__ void add_weighted(typename Storage<S::kDType>::T* dst, const uint4& chunk, float weight) {
-  using St = Storage<S::kDType>;
-  static_assert(S::kDType != DType::fp32, "16-bit storage: packed pairs");
-  union Vec { uint4 raw; typename St::T v[8]; };
-  Vec in, product;
-  in.raw = chunk;
-#pragma unroll
-  for (int v = 0; v < 8; ++v) product.v[v] = St::store(__fmul_rn(weight, St::load(in.v[v])));
-#if defined(FLASHMOE_EXP_COMBINE_STORE)
-  // Experiment (wrong results): a plain store instead of the reduction, to time what the
-  // reductions cost the k loops running beside them.
-  *reinterpret_cast<uint4*>(dst) = product.raw;
-#else
-  ptx::red_add_x8<S::kDType == DType::bf16>(dst, product.raw);
-#endif
 }
 
 // A traced task into the Processor's tally: started at t0, k loop `loop` ns, the lead's epilogue
@@ -486,21 +523,8 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
   if constexpr (S::kBiases)
     early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN);
 #endif
-  // Atomic combine: the token and weight of the rows this warp's chunks go to, read before the k
-  // loop so that the epilogue does not wait for them. The epilogue gives warp w the rows r with
-  // r % 8 == w (one row of BN columns per warp and pass), so lane r / 8 holds row r's.
-  [[maybe_unused]] int routeToken = -1;
-  [[maybe_unused]] float routeWeight = 0.f;
-  if constexpr (!kGemm0 && S::kAtomicCombine) {
-    static_assert(S::kMathThreads == 256 && TN / (16 / sizeof(T)) == 32 && S::kTileM == 128,
-                  "eight math warps, a whole row's chunks per warp, 16 rows per warp");
-    const unsigned lane = G::mt() & 31, warp = G::mt() >> 5;
-    if (lane < 16) {
-      const int row = task.rowTile * S::kTileM + 8 * (int)lane + (int)warp;
-      routeToken = __ldcg(&p.rowToken[row]);
-      routeWeight = __ldcg(&p.rowWeight[row]);
-    }
-  }
+  [[maybe_unused]] CombineRoute<S> route;
+  if constexpr (!kGemm0 && S::kAtomicCombine) route.load(p, task.rowTile, G::mt());
   if constexpr (kGemm0) gemm.template consume<K, false>(sh.gemm0, ring, g, &dog);
   else gemm.template consume<K, true>(sh.gemm1, ring, g, &dog);
   g += K / G::TK;
@@ -518,13 +542,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return v;
   };
   if constexpr (!kGemm0 && S::kAtomicCombine) {
-    // Each result row, times its pick's weight, goes straight into its token's output row.
-    T* out = static_cast<T*>(p.out);
-    gemm.stage_halves_via(sh.staging, value, S::kTileM, [&](int r, int c, const uint4& chunk) {
-      const int token = __shfl_sync(0xffffffffu, routeToken, r >> 3);
-      const float weight = __shfl_sync(0xffffffffu, routeWeight, r >> 3);
-      if (token >= 0) add_weighted<S>(out + (size_t)token * N + n0 + c, chunk, weight);
-    });
+    gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0));
     return loop;
   }
   if constexpr (!kGemm0 && S::kRanks > 1) {

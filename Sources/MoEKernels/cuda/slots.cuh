@@ -28,8 +28,9 @@ __device__ void reset_counters(const Params& p) {
 
 // Atomic combine (Spec::kAtomicCombine): GEMM1's epilogues add into the output, so it starts at
 // zero. The producer warpgroups store the zeros while the computing ones run the gate (after the
-// scan instead, the forward's first task started 13 µs later); the barriers order these stores
-// before any GEMM1 task is handed out. `thread` counts from 0 in each block, `threads` per block.
+// scan instead, the forward's first task started 13 µs later); without them, every thread does
+// after the scan. The barriers order these stores before any GEMM1 task is handed out. `thread`
+// counts from 0 in each block, `threads` per block.
 template <class S>
 __device__ void zero_output(const Params& p, int thread, int threads) {
   using T = typename Storage<S::kDType>::T;

@@ -52,13 +52,15 @@ struct Spec {
   // pick's weight and rounded to the storage dtype, is added to its token's row with red.add, so
   // no Combine tasks run (thirteenth session: 8K 0.569-0.576 ms against 0.590-0.593, 4K 0.361
   // against 0.387). Only where that sum does not depend on the order the reductions land in
-  // (k ≤ 2: a + b = b + a, and 0 + a is exact), on one GPU, and with the producer warpgroup's
-  // 16-bit epilogue. FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_TASKS gives Combine tasks back (one
-  // rounding of the fp32 sum instead of three: docs/SEMANTICS.md).
-#if defined(FLASHMOE_COMBINE_TASKS)
+  // (k ≤ 2: a + b = b + a, and 0 + a is exact), on one GPU, for 16-bit storage on sm_90 (vector
+  // reductions of packed pairs) with two computing warpgroups on 128 × 256 tiles (the epilogue's
+  // rows by warp: processor.cuh, CombineRoute). FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_TASKS gives
+  // Combine tasks back (one rounding of the fp32 sum instead of three: docs/SEMANTICS.md).
+#if defined(FLASHMOE_COMBINE_TASKS) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 900
   static constexpr bool kAtomicCombine = false;
 #else
-  static constexpr bool kAtomicCombine = kProducer && K <= 2 && kRanksV == 1;
+  static constexpr bool kAtomicCombine = K <= 2 && kRanksV == 1 && kDTypeV != DType::fp32 && kTileNV == 256 &&
+                                         kTileMV == 128 && kThreadsV == (kProducer ? 384 : 256);
 #endif
   static constexpr int kMathWarpgroups = kMathThreads / 128;
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread

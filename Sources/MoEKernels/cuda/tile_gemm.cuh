@@ -407,13 +407,19 @@ struct TileGemm {
   }
   template <class Value>
   __device__ void store_via(void* area, Value value, T* out, size_t ld, int rows) const {
+    stage_via(area, value, rows, [&](int r, int c, const uint4& chunk) { *reinterpret_cast<uint4*>(out + r * ld + c) = chunk; });
+  }
+  // The same with each staged 16-byte chunk (tile row r, columns c ..< c + kVec) handed to `emit`.
+  // Thread mt() emits chunk mt() + j · kMathThreads, j = 0, 1, …
+  template <class Value, class Emit>
+  __device__ void stage_via(void* area, Value value, int rows, Emit emit) const {
     T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
     for_each([&](int r, int c, int i) { tile[r][c] = St::store(value(c, i)); });
     math_sync<S>();
     constexpr int kPerRow = BN / kVec;
     for (int i = (int)mt(); i < rows * kPerRow; i += S::kMathThreads) {
       const int r = i / kPerRow, c = (i % kPerRow) * kVec;
-      *reinterpret_cast<uint4*>(out + r * ld + c) = *reinterpret_cast<const uint4*>(&tile[r][c]);
+      emit(r, c, *reinterpret_cast<const uint4*>(&tile[r][c]));
     }
   }
 
