@@ -308,6 +308,33 @@ struct RealKernelTests {
     }
   }
 
+  /// The atomic combine (spec.cuh, kAtomicCombine) is where it should be, read in the SASS: GEMM1's
+  /// epilogue adds into the output by 8-wide bf16 reductions in the one-GPU producer kernel at
+  /// k = 2, and no kernel has them where the sum would depend on the order (k = 3) or without a
+  /// producer (the gated forms keep Combine tasks by default). Describes the default build, so it
+  /// is skipped while FLASHMOE_NVRTC_DEFINES asks for experiments.
+  @Test(.enabled(if: Gate.runRealKernelTests && (Gate.nvdisasm != nil || Gate.nvdisasmRequired)
+    && CUDAEnvironment.value(KernelCompiler.definesVariable) == nil))
+  func atomicCombineWhereItApplies() throws {
+    let nvdisasm = try #require(Gate.nvdisasm, "nvdisasm not found")
+    let compiler = try KernelCompiler(cache: nil)
+    func reductions(_ spec: KernelSpec) throws -> Int {
+      let sass = try SASS.disassemble(try compiler.compileUncached(spec).cubin, nvdisasm: nvdisasm)
+      return sass.split(separator: "\n").filter { $0.contains("REDG.E.ADD.BF16x8") }.count
+    }
+    func producer(topK: Int) -> KernelSpec {
+      var spec = KernelSpec(hidden: 512, ffn: 512, experts: 8, topK: topK, dtype: .bf16, tileN: 256, threads: 384)
+      spec.tmaOperands = true
+      spec.producer = true
+      return spec
+    }
+    #expect(try reductions(producer(topK: 2)) > 0)
+    #expect(try reductions(producer(topK: 3)) == 0)
+    var gated = KernelSpec(hidden: 512, ffn: 512, experts: 8, topK: 2, dtype: .bf16, form: .gated, activation: .silu, tileN: 256, threads: 256)
+    gated.tmaOperands = true
+    #expect(try reductions(gated) == 0)
+  }
+
   /// The embedded sources with the tile GEMM's k loop unrolled by two again: the second build that
   /// ptxas miscompiled (wrong on an H200 at relative L2 error 0.13, fifth session), and its layer.
   static func unrolledSources() throws -> [(name: String, contents: String)] {

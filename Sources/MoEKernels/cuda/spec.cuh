@@ -54,13 +54,23 @@ struct Spec {
   // against 0.387). Only where that sum does not depend on the order the reductions land in
   // (k ≤ 2: a + b = b + a, and 0 + a is exact), on one GPU, for 16-bit storage on sm_90 (vector
   // reductions of packed pairs) with two computing warpgroups on 128 × 256 tiles (the epilogue's
-  // rows by warp: processor.cuh, CombineRoute). FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_TASKS gives
-  // Combine tasks back (one rounding of the fp32 sum instead of three: docs/SEMANTICS.md).
+  // rows by warp: processor.cuh, CombineRoute), and a producer warpgroup, whose threads zero the
+  // output during the gate. Without one (the gated forms) the output is zeroed after the scan and
+  // the gated SiLU layer at 8K took 0.897 ms against 0.874 with Combine tasks (call 6): opt-in
+  // there, FLASHMOE_COMBINE_ATOMIC_TWO_WARPGROUPS. FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_TASKS
+  // gives Combine tasks back everywhere (one rounding of the fp32 sum instead of three:
+  // docs/SEMANTICS.md).
+#if defined(FLASHMOE_COMBINE_ATOMIC_TWO_WARPGROUPS)
+  static constexpr bool kAtomicCombineWithoutProducer = true;
+#else
+  static constexpr bool kAtomicCombineWithoutProducer = false;
+#endif
 #if defined(FLASHMOE_COMBINE_TASKS) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 900
   static constexpr bool kAtomicCombine = false;
 #else
   static constexpr bool kAtomicCombine = K <= 2 && kRanksV == 1 && kDTypeV != DType::fp32 && kTileNV == 256 &&
-                                         kTileMV == 128 && kThreadsV == (kProducer ? 384 : 256);
+                                         kTileMV == 128 &&
+                                         (kProducer ? kThreadsV == 384 : kAtomicCombineWithoutProducer && kThreadsV == 256);
 #endif
   static constexpr int kMathWarpgroups = kMathThreads / 128;
   static constexpr int kMathOffset = kProducer ? 128 : 0;  // the first computing thread
