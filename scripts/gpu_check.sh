@@ -78,6 +78,34 @@ ab_define() {
   done
 }
 
+# The single-GPU battery with FLASHMOE_NVRTC_DEFINES=$2 (seed $1); two rounds at 8K over the define
+# sets "" and the rest (the first round traced); 4K / 16K without and with $2; torch_moe.py at 8K.
+battery_and_rounds() {
+  local seed=$1 X=$2 D i
+  shift 2
+  local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  step 220 env FLASHMOE_NVRTC_DEFINES="$X" $B verify --backend cuda --seed $seed --repeats 2
+  for i in 1 2; do
+    for D in "" "$@"; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" "$X"; do
+    echo "## defines '$D'"
+    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  done
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+}
+
+# Experts 8 / 32 / 128 at 16K tokens on one GPU (issue #5's spread), once; E = $1 traced if given.
+experts_at_16k() {
+  local E
+  for E in 8 32 128; do
+    step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384 $([ "$E" = "${1:-}" ] && echo --trace)
+  done
+}
+
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
 if [ "$MODE" = gate ]; then
@@ -574,24 +602,11 @@ if [ "$MODE" = sched ]; then
   exit 0
 fi
 if [ "$MODE" = atomic ]; then
-  # Thirteenth session (one GPU): Combine done by GEMM1's epilogue as red.add of w · y into the
-  # zeroed output (FLASHMOE_COMBINE_ATOMIC; k <= 2, one GPU, the producer warpgroup). The battery
+  # Thirteenth session, call 1 (one GPU): Combine done by GEMM1's epilogue as red.add of w · y into
+  # the zeroed output (FLASHMOE_COMBINE_ATOMIC; k <= 2, one GPU, the producer warpgroup). The battery
   # with it, then against the default at 8K (two rounds, the first traced), 4K and 16K, and
-  # torch_moe.py at 8K for the ratio.
-  X=FLASHMOE_COMBINE_ATOMIC
-  step 220 env FLASHMOE_NVRTC_DEFINES=$X $B verify --backend cuda --seed ${SEED:-20261129} --repeats 2
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
-  for i in 1 2; do
-    for D in "" $X; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" $X; do
-    echo "## defines '$D'"
-    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  done
-  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  # torch_moe.py at 8K for the ratio. (The define became the default: run this at f5e0fec.)
+  battery_and_rounds ${SEED:-20261129} FLASHMOE_COMBINE_ATOMIC FLASHMOE_COMBINE_ATOMIC
   exit 0
 fi
 if [ "$MODE" = session13 ]; then
@@ -607,23 +622,20 @@ if [ "$MODE" = session13 ]; then
     done
   done
   step 50 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  for E in 8 32 128; do
-    step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384
-  done
+  experts_at_16k
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = session13b ]; then
-  # Thirteenth session, call 4 (two GPUs): the expert-parallel battery after Params grew (rowWeight)
-  # and the trace's words per Processor (14); 2 GPUs at 8K (the first traced), experts 8 / 32 / 128
-  # at 16K on one GPU (a second round of call 3's), torch_moe.py on 2 GPUs.
+  # Thirteenth session (two GPUs; prepared, not run: no two-GPU machine was lent when asked for):
+  # the expert-parallel battery after Params grew (rowWeight) and the trace's words per Processor
+  # (14); 2 GPUs at 8K (the first traced), experts 8 / 32 / 128 at 16K on one GPU, torch_moe.py on
+  # 2 GPUs.
   step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261331} --repeats 30
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
   step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192 --trace
   step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --sweep-tokens 8192
-  for E in 8 32 128; do
-    step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384
-  done
+  experts_at_16k
   step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
@@ -631,9 +643,7 @@ if [ "$MODE" = session13c ]; then
   # Thirteenth session, call 4 (one GPU; no two-GPU machine was lent): experts 8 / 32 / 128 at 16K
   # (a second round of call 3's, E = 128 traced), then the early bias and three mailbox slots
   # against the default at 8K now that no Combine phase follows GEMM1 (two rounds).
-  for E in 8 32 128; do
-    step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384 $([ $E = 128 ] && echo --trace)
-  done
+  experts_at_16k 128
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
   for i in 1 2; do
     for D in "" FLASHMOE_BIAS_EARLY FLASHMOE_MAILBOX_DEPTH=3; do
@@ -648,11 +658,8 @@ if [ "$MODE" = gatepass ]; then
   # each x chunk (one pass up to 128 experts; at 16K and E = 128 four passes of 32 took 160 µs). The
   # battery, then experts 8 / 32 / 128 at 16K in two rounds (E = 128 traced in the first), 8K.
   step 220 $B verify --backend cuda --seed ${SEED:-20261429} --repeats 2
-  for i in 1 2; do
-    for E in 8 32 128; do
-      step 60 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts $E --topk 2 --quiet --runs 100 --sweep-tokens 16384 $([ $E$i = 1281 ] && echo --trace)
-    done
-  done
+  experts_at_16k 128
+  experts_at_16k
   step 40 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192
   exit 0
 fi
@@ -682,21 +689,10 @@ if [ "$MODE" = atomic2 ]; then
   # warpgroups during the gate (call 1 zeroed it after the scan: the first task 13 µs later); the
   # battery with it, then three-way rounds at 8K (the first traced) against the default and against
   # plain stores instead of the reductions (FLASHMOE_EXP_COMBINE_STORE, wrong results: what the
-  # reductions cost), then 4K / 16K and torch_moe.py at 8K.
+  # reductions cost), then 4K / 16K and torch_moe.py at 8K. (FLASHMOE_COMBINE_ATOMIC became the
+  # default after it: run this at 32959f1.)
   X=FLASHMOE_COMBINE_ATOMIC
-  step 220 env FLASHMOE_NVRTC_DEFINES=$X $B verify --backend cuda --seed ${SEED:-20261229} --repeats 2
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
-  for i in 1 2; do
-    for D in "" $X "$X FLASHMOE_EXP_COMBINE_STORE"; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" $X; do
-    echo "## defines '$D'"
-    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  done
-  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  battery_and_rounds ${SEED:-20261229} $X $X "$X FLASHMOE_EXP_COMBINE_STORE"
   exit 0
 fi
 if [ "$MODE" = fused ]; then
