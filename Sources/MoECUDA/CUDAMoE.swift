@@ -388,6 +388,18 @@ public final class CUDAMoE: @unchecked Sendable {
     return 0
   }
 
+  /// The kernel reads token rows and writes (or, with the atomic combine, adds into) output rows in
+  /// 16-byte vectors, and takes x's rows by TMA: both buffers must be device addresses aligned to 16
+  /// bytes. Checked before anything is launched, so that a bad address is an error naming it, not
+  /// a misaligned-address fault that leaves the context unusable.
+  static func checkTokenBuffers(input: UInt64, output: UInt64) throws {
+    for (field, address) in [("input", input), ("output", output)] where address == 0 || address % 16 != 0 {
+      throw ConfigError(
+        field: field, value: "0x" + String(address, radix: 16),
+        expected: "a nonzero device address aligned to 16 bytes (the kernel moves 16-byte vectors)")
+    }
+  }
+
   /// Launches one forward on `stream` with `tokens` rows of `input`, writing `output`; returns at
   /// once (no host synchronisation). Call `checkStatus` after the stream is synchronised.
   public func launch(input: UInt64, output: UInt64, tokens: Int, stream: Stream? = nil) throws {
@@ -399,6 +411,7 @@ public final class CUDAMoE: @unchecked Sendable {
     guard tokens >= 1, tokens <= maxTokens else {
       throw ConfigError(field: "tokens", value: tokens, expected: "1...\(maxTokens) (the layer's maximum)")
     }
+    try Self.checkTokenBuffers(input: input, output: output)
     let epoch = state.withLock { epoch -> UInt32 in
       if let forced { epoch = forced } else { epoch = epoch == UInt32.max ? 1 : epoch + 1 }
       return epoch
