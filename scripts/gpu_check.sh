@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -682,6 +682,23 @@ if [ "$MODE" = final13 ]; then
   # producer warpgroup by default) through the battery, then 8K and 4K / 16K once.
   step 220 $B verify --backend cuda --seed ${SEED:-20261629} --repeats 2
   step 50 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 4096 16384
+  exit 0
+fi
+if [ "$MODE" = next13 ]; then
+  # Prepared in the thirteenth session for the next (not run): the trace's split of the epilogue
+  # (staging against storing, new at the end of the session) at 8K on one GPU, traced twice; then,
+  # where two GPUs are there, the expert-parallel battery and 2 GPUs at 8K (the first traced).
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
+  step 220 $B verify --backend cuda --seed ${SEED:-20261729} --repeats 2
+  step 40 $B bench --backend cuda --dtype bf16 $A --trace
+  step 40 $B bench --backend cuda --dtype bf16 $A --trace
+  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+    step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261730} --repeats 30
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --trace
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A
+    step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  fi
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = atomic2 ]; then

@@ -2,7 +2,7 @@
 /// (Sources/MoEKernels/cuda/trace.cuh): when each phase was last (or first) reached, in
 /// microseconds from the first block's start, and how busy the Processors were.
 public struct KernelTrace: Sendable {
-  static let eventWords = 16, perProcessor = 14
+  static let eventWords = 16, perProcessor = 16
   /// Events recorded with atomicMin start at the largest value; the others at 0 ("not reached").
   static let earliestEvents: Set<Int> = [0, 8, 9, 12, 15]
   static let names: [Int: String] = [
@@ -39,6 +39,9 @@ public struct KernelTrace: Sendable {
   /// lead having issued its epilogue stores, and µs of its signal that the task is done. The rest
   /// of a task outside its k loop is the lead waiting for the other warps' stores.
   public let epilogueMicroseconds: Double, signalMicroseconds: Double
+  /// With a producer warpgroup, that epilogue split (µs, summed over Processors): staging the
+  /// tile's halves in shared memory (their values, then the barrier), and storing them.
+  public let stagingMicroseconds: Double, storingMicroseconds: Double
   /// When Processors finished their last task (µs since start): earliest, median, latest.
   public let lastTaskEnd: (earliest: Double, median: Double, latest: Double)
   /// The first block's start and the last block's end by this GPU's %globaltimer (ns): comparable
@@ -65,7 +68,7 @@ public struct KernelTrace: Sendable {
     self.processors = processors
     var busy = [0.0, 0.0, 0.0], tasks = [0, 0, 0], loop = [0.0, 0.0]
     var ends: [Double] = []
-    var between = 0.0, fetch = 0.0, producerFetch = 0.0, epilogue = 0.0, signal = 0.0
+    var between = 0.0, fetch = 0.0, producerFetch = 0.0, epilogue = 0.0, signal = 0.0, staging = 0.0, storing = 0.0
     for i in 0..<processors {
       let base = Self.eventWords + i * Self.perProcessor
       var taskBusy = 0.0
@@ -80,6 +83,8 @@ public struct KernelTrace: Sendable {
       producerFetch += Double(w[base + 11]) / 1e3
       epilogue += Double(w[base + 12]) / 1e3
       signal += Double(w[base + 13]) / 1e3
+      staging += Double(w[base + 14]) / 1e3
+      storing += Double(w[base + 15]) / 1e3
       for t in 0..<2 { loop[t] += Double(w[base + 8 + t]) / 1e3 }
       if w[base + 1] != 0 { ends.append(us(w[base + 1])) }
     }
@@ -90,6 +95,8 @@ public struct KernelTrace: Sendable {
     producerFetchMicroseconds = producerFetch
     epilogueMicroseconds = epilogue
     signalMicroseconds = signal
+    stagingMicroseconds = staging
+    storingMicroseconds = storing
     self.tasks = tasks
     ends.sort()
     lastTaskEnd = ends.isEmpty ? (0, 0, 0) : (ends[0], ends[ends.count / 2], ends[ends.count - 1])
@@ -125,7 +132,9 @@ public struct KernelTrace: Sendable {
     if gemmTasks > 0, epilogueMicroseconds + signalMicroseconds > 0 {
       let outside = busyMicroseconds[0] + busyMicroseconds[1] - loopMicroseconds[0] - loopMicroseconds[1]
       let waiting = outside - epilogueMicroseconds - signalMicroseconds
-      out.append("  per GEMM task outside its k loop: epilogue \(f(epilogueMicroseconds / gemmTasks)) µs, waiting for the other warps' stores \(f(waiting / gemmTasks)) µs, signal \(f(signalMicroseconds / gemmTasks)) µs")
+      let split = stagingMicroseconds + storingMicroseconds > 0
+        ? " (staging \(f(stagingMicroseconds / gemmTasks)), storing \(f(storingMicroseconds / gemmTasks)))" : ""
+      out.append("  per GEMM task outside its k loop: epilogue \(f(epilogueMicroseconds / gemmTasks)) µs\(split), waiting for the other warps' stores \(f(waiting / gemmTasks)) µs, signal \(f(signalMicroseconds / gemmTasks)) µs")
     }
     out.append("  Processors' last task ended: earliest \(f(lastTaskEnd.earliest)) µs, median \(f(lastTaskEnd.median)) µs, latest \(f(lastTaskEnd.latest)) µs")
     return out

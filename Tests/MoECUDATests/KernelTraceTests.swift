@@ -72,15 +72,21 @@ struct KernelTraceTests {
     w[10] = Self.start + 1_000_000
     // Processor 0: first 10 µs, last 900 µs, 400 µs GEMM0 (4 tasks, 320 of them in the k loop),
     // 300 µs GEMM1 (3, 270 in the loop), 0 Combine; 150 µs reading the mailbox, its producer 40;
-    // of the 110 µs outside the k loops, 56 of epilogue and 21 of signals.
-    w[16 ..< 30] = [Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0, 320_000, 270_000, 150_000, 40_000, 56_000, 21_000]
+    // of the 110 µs outside the k loops, 56 of epilogue (21 staging, 35 storing) and 21 of signals.
+    w[16 ..< 32] = [
+      Self.start + 10_000, Self.start + 900_000, 400_000, 300_000, 0, 4, 3, 0, 320_000, 270_000, 150_000, 40_000, 56_000, 21_000,
+      21_000, 35_000,
+    ]
     // Processor 1: 100 µs of Combine (2 tasks) from 800 to 1000 µs; 50 µs reading the mailbox.
-    w[30 ..< 44] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2, 0, 0, 50_000, 0, 0, 0]
+    w[32 ..< 48] = [Self.start + 800_000, Self.start + 1_000_000, 0, 0, 100_000, 0, 0, 2, 0, 0, 50_000, 0, 0, 0, 0, 0]
     let t = KernelTrace(words: w, gpu: 0, processors: 2)
-    #expect(KernelTrace.words(processors: 2) == 16 + 2 * 14)
-    // Per GEMM task (7): 8 µs of epilogue, 3 of signal, (110 − 56 − 21) / 7 = 4.7 waiting.
+    #expect(KernelTrace.words(processors: 2) == 16 + 2 * 16)
+    // Per GEMM task (7): 8 µs of epilogue (3 staging, 5 storing), 3 of signal, (110 − 56 − 21) / 7 = 4.7 waiting.
     #expect(t.epilogueMicroseconds == 56 && t.signalMicroseconds == 21)
-    #expect(t.lines.contains { $0.contains("epilogue 8.0 µs, waiting for the other warps' stores 4.7 µs, signal 3.0 µs") })
+    #expect(t.stagingMicroseconds == 21 && t.storingMicroseconds == 35)
+    #expect(t.lines.contains {
+      $0.contains("epilogue 8.0 µs (staging 3.0, storing 5.0), waiting for the other warps' stores 4.7 µs, signal 3.0 µs")
+    })
     // (890 − 700) + (200 − 100) µs outside tasks, over two Processors.
     #expect(t.betweenTasksMicroseconds == 290 && t.fetchMicroseconds == 200 && t.producerFetchMicroseconds == 40)
     #expect(t.lines.contains { $0.contains("per Processor: 145.0 µs between") && $0.contains("mailbox: 100.0 µs, its producer 20.0 µs") })

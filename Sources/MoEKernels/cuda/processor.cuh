@@ -508,7 +508,7 @@ __device__ void gemm1_produce(const Params& p, ProcessorShared<S>& sh, StageRing
 template <class S, bool kGemm0>
 __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring,
                                            unsigned& g, const Task& task, const Watchdog& dog, unsigned long long t0,
-                                           bool timed) {
+                                           bool timed, ProcessorTrace& tally) {
   constexpr int TN = kGemm0 ? S::kGemm0N : S::kTileN;
   using G = TileGemm<S, 1, TN>;
   using T = typename G::T;
@@ -529,6 +529,10 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
   else gemm.template consume<K, true>(sh.gemm1, ring, g, &dog);
   g += K / G::TK;
   const unsigned long long loop = timed ? ptx::globaltimer() - t0 : 0;
+  if (timed) tally.markedAt = t0 + loop;
+  auto mark = [&](int point) {
+    if (timed) tally.mark(point, ptx::globaltimer());
+  };
   const int e = task.expert, row0 = task.rowTile * S::kTileM, n0 = task.colTile * TN;
   const T* bias = static_cast<const T*>(kGemm0 ? p.b1 : p.b2);
   auto value = [&](int c, int i) {
@@ -542,7 +546,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return v;
   };
   if constexpr (!kGemm0 && S::kAtomicCombine) {
-    gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0));
+    gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0), mark);
     return loop;
   }
   if constexpr (!kGemm0 && S::kRanks > 1) {
@@ -554,7 +558,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     const int tiles = p.cellRows / S::kTileM, cell = task.rowTile / tiles, t = task.rowTile % tiles;
     const int source = cell / EL, expert = p.rank * EL + cell % EL;
     T* home = static_cast<T*>(p.peers[source].combineIn) + ((size_t)expert * p.cellRows + t * S::kTileM) * N + n0;
-    gemm.store_halves_via(sh.staging, value, home, N, (int)task.rows);
+    gemm.store_halves_via(sh.staging, value, home, N, (int)task.rows, mark);
     math_sync<S>();
     if (threadIdx.x == S::kMathOffset) {
       __threadfence_system();
@@ -563,7 +567,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return loop;
   }
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
-  gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM);
+  gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM, mark);
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();
   return loop;
@@ -652,9 +656,9 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
     unsigned long long loop = 0;
     if (task.type == kTaskGEMM0) {
-      loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed, tally);
     } else if (task.type == kTaskGEMM1) {
-      loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed);
+      loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed, tally);
     } else {
       combine_task<S>(p, sh.combine, task);
     }

@@ -430,20 +430,32 @@ struct TileGemm {
   static constexpr int kStagingBytes = (int)sizeof(T) * (TM / 2) * kCRow;
   template <class Value>
   __device__ void store_halves_via(void* area, Value value, T* out, size_t ld, int rows) const {
-    stage_halves_via(area, value, rows, [&](int r, int c, const uint4& chunk) {
-      *reinterpret_cast<uint4*>(out + r * ld + c) = chunk;
-    });
+    store_halves_via(area, value, out, ld, rows, [](int) {});
+  }
+  template <class Value, class Mark>
+  __device__ void store_halves_via(void* area, Value value, T* out, size_t ld, int rows, Mark mark) const {
+    stage_halves_via(
+        area, value, rows, [&](int r, int c, const uint4& chunk) { *reinterpret_cast<uint4*>(out + r * ld + c) = chunk; }, mark);
   }
   // The two passes, with each staged 16-byte chunk (tile row r, columns c ..< c + kVec) handed to
-  // `emit`. Thread mt() emits chunk mt() + j · kMathThreads of each half, j = 0, 1, …
+  // `emit`. Thread mt() emits chunk mt() + j · kMathThreads of each half, j = 0, 1, … Every thread
+  // calls mark(0) once half 0 is staged, mark(1) once every thread has emitted it, and mark(2) once
+  // half 1 is staged (a traced forward's split of the epilogue).
   template <class Value, class Emit>
   __device__ void stage_halves_via(void* area, Value value, int rows, Emit emit) const {
+    stage_halves_via(area, value, rows, emit, [](int) {});
+  }
+  template <class Value, class Emit, class Mark>
+  __device__ void stage_halves_via(void* area, Value value, int rows, Emit emit, Mark mark) const {
     static_assert(kWG, "rows r and r + 8 of a fragment lie in the same half only on wgmma");
     T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
     constexpr int kPerRow = BN / kVec, kHalf = TM / 2;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      if (h > 0) math_sync<S>();
+      if (h > 0) {
+        math_sync<S>();
+        mark(1);
+      }
       // Fragments hold column pairs (c even): one 4-byte store per pair.
       struct alignas(2 * sizeof(T)) Pair { T v[2]; };
       for_each([&](int r, int c, int i) {
@@ -451,6 +463,7 @@ struct TileGemm {
           *reinterpret_cast<Pair*>(&tile[r - h * kHalf][c]) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
       });
       math_sync<S>();
+      mark(2 * h);
       const int n = min(rows - h * kHalf, kHalf) * kPerRow;
       for (int i = (int)mt(); i < n; i += S::kMathThreads) {
         const int r = i / kPerRow, c = (i % kPerRow) * kVec;

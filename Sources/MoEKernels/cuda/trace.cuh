@@ -34,8 +34,10 @@ enum TraceEvent : int {
 // mailbox for the next task: by the computing threads' lead, and by the producer warpgroup's
 // thread 0 (which reads ahead; 0 without a producer); then, over GEMM tasks, the ns from the end
 // of the k loop to the lead's last store of the epilogue, and the ns of its signal that the task
-// is done (what is left of a task: the lead waiting for the other warps' stores).
-constexpr int kTracePerProcessor = 14;
+// is done (what is left of a task: the lead waiting for the other warps' stores); and, with a
+// producer warpgroup, that epilogue split into staging the tile's halves in shared memory (their
+// values, then the barrier) and storing them (until the next barrier, or the lead's last store).
+constexpr int kTracePerProcessor = 16;
 
 __device__ __forceinline__ void trace_last(const Params& p, int event) {
   if (p.trace) atomicMax(&p.trace[event], ptx::globaltimer());
@@ -47,17 +49,26 @@ __device__ __forceinline__ void trace_first(const Params& p, int event) {
 // One Processor's tally, kept by its thread 0 in shared memory (registers are the GEMM's) and
 // written once at Stop.
 struct ProcessorTrace {
-  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1, fetch, epilogue, signal;
+  unsigned long long first, last, busy0, busy1, busyC, loop0, loop1, fetch, epilogue, signal, staging, storing;
+  unsigned long long markedAt;  // the epilogue's last mark (its start: the k loop's end)
   unsigned count0, count1, countC;
   __device__ void reset() {
-    first = last = busy0 = busy1 = busyC = loop0 = loop1 = fetch = epilogue = signal = 0;
+    first = last = busy0 = busy1 = busyC = loop0 = loop1 = fetch = epilogue = signal = staging = storing = markedAt = 0;
     count0 = count1 = countC = 0;
+  }
+  // The epilogue's marks (TileGemm::stage_halves_via): `point` 0 and 2 end a half's staging, 1 its
+  // stores; the interval since the last mark goes to the one it ends.
+  __device__ void mark(int point, unsigned long long now) {
+    (point == 1 ? storing : staging) += now - markedAt;
+    markedAt = now;
   }
   // A GEMM task's epilogue ended (the lead's stores issued) at `stored`; its signal took t1 − signalled.
   __device__ void add_tail(unsigned long long t0, unsigned long long loop, unsigned long long stored,
                            unsigned long long signalled, unsigned long long t1) {
     epilogue += stored - t0 - loop;
     signal += t1 - signalled;
+    if (markedAt != 0) storing += stored - markedAt;  // half 1's stores
+    markedAt = 0;
   }
   __device__ void add(unsigned type, unsigned long long t0, unsigned long long t1, unsigned long long loop) {
     if (first == 0) first = t0;
@@ -74,6 +85,7 @@ struct ProcessorTrace {
     w[8] = loop0; w[9] = loop1;
     w[10] = fetch;  // w[11]: the producer's own (trace_producer_fetch)
     w[12] = epilogue; w[13] = signal;
+    w[14] = staging; w[15] = storing;
   }
 };
 
