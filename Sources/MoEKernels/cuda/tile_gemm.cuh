@@ -426,12 +426,8 @@ struct TileGemm {
   // The same in two passes of TM / 2 rows through a tile of its own (`area`: kStagingBytes), so
   // that a producer warpgroup keeps four stages (a whole tile's staging would leave room for three)
   // and fills the next task's stages meanwhile. The caller syncs the math warps before `area` is
-  // written again.
+  // written again. `mark`: as stage_halves_via's.
   static constexpr int kStagingBytes = (int)sizeof(T) * (TM / 2) * kCRow;
-  template <class Value>
-  __device__ void store_halves_via(void* area, Value value, T* out, size_t ld, int rows) const {
-    store_halves_via(area, value, out, ld, rows, [](int) {});
-  }
   template <class Value, class Mark>
   __device__ void store_halves_via(void* area, Value value, T* out, size_t ld, int rows, Mark mark) const {
     stage_halves_via(
@@ -441,10 +437,6 @@ struct TileGemm {
   // `emit`. Thread mt() emits chunk mt() + j · kMathThreads of each half, j = 0, 1, … Every thread
   // calls mark(0) once half 0 is staged, mark(1) once every thread has emitted it, and mark(2) once
   // half 1 is staged (a traced forward's split of the epilogue).
-  template <class Value, class Emit>
-  __device__ void stage_halves_via(void* area, Value value, int rows, Emit emit) const {
-    stage_halves_via(area, value, rows, emit, [](int) {});
-  }
   template <class Value, class Emit, class Mark>
   __device__ void stage_halves_via(void* area, Value value, int rows, Emit emit, Mark mark) const {
     static_assert(kWG, "rows r and r + 8 of a fragment lie in the same half only on wgmma");
