@@ -67,7 +67,7 @@ let package = Package(
     // The CUDA backend: one persistent cooperative kernel per forward on one GPU.
     .target(name: "MoECUDA", dependencies: ["CUDADriver", "MoEJIT", "MoECore", "MoEKernels"]),
     .testTarget(name: "MoEJITTests", dependencies: ["TestSupport", "MoEJIT", "MoEKernels", "CUDADriver", "MoECore", "SHA256"]),
-    .testTarget(name: "MoECUDATests", dependencies: ["TestSupport", "MoECUDA", "MoEJIT", "CUDADriver", "MoECore"]),
+    .testTarget(name: "MoECUDATests", dependencies: ["TestSupport", "MoECUDA", "MoEJIT", "MoEKernels", "CUDADriver", "MoECore"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import MoEKernels
 import Testing
 @testable import MoECUDA
 
@@ -7,6 +8,19 @@ struct KernelTraceTests {
   static let start: UInt64 = 5_000_000_000
 
   static func words(processors: Int) -> [UInt64] { KernelTrace.initialWords(processors: processors) }
+
+  /// The words the host sizes and decodes are the ones the kernel writes: trace.cuh's counts, read
+  /// from the embedded source (a mismatch would decode one Processor's words as the next one's).
+  @Test("KernelTrace's word counts are trace.cuh's")
+  func wordCountsMatchTheKernel() throws {
+    let text = try #require(KernelSources.contents(of: "trace.cuh"))
+    func constant(_ declaration: String) -> Int? {
+      guard let range = text.range(of: declaration) else { return nil }
+      return Int(text[range.upperBound...].prefix { $0.isNumber })
+    }
+    #expect(constant("kTraceEvents = ") == KernelTrace.eventWords)
+    #expect(constant("constexpr int kTracePerProcessor = ") == KernelTrace.perProcessor)
+  }
 
   @Test("events come out in time order, µs from the start; unreached ones are left out")
   func events() {
