@@ -2,8 +2,10 @@
 // tile, the Subscriber's published arrivals, the Processors' finished counters — and hands ready
 // tasks to Processors with free mailbox slots, all 32 lanes at once (a warp prefix sum over free
 // slots), so no Processor waits while a task is ready (work-conserving). Priority: GEMM1 of
-// completed row tiles, then GEMM0, then Combine. When every task has been handed out it sends each
-// Processor Stop (the interrupt).
+// completed row tiles, then GEMM0, then Combine; except that on one GPU the last round of GEMM0
+// tasks (at most one per Processor left) goes before GEMM1, so that no row tile's GEMM0 finishes
+// so late that its GEMM1 tasks run alone at the end (the critical path: kGemm0LastRounds). When
+// every task has been handed out it sends each Processor Stop (the interrupt).
 //
 // What the tasks are comes from a "book": LocalBook on one GPU (every row tile known after the
 // gate), PeerBook with expert parallelism (cells arrive from peers; the task bound grows until
@@ -15,6 +17,19 @@
 namespace flashmoe {
 
 constexpr unsigned kFull = 0xffffffffu;
+
+// GEMM1 first keeps each row tile's GEMM0 results and its expert's W2 in L2 (its GEMM1 tasks follow
+// its GEMM0 tasks), but starves GEMM0 at the end: with it the last GEMM0 tasks were handed out
+// behind every ready GEMM1 task, and their row tiles' GEMM1 tasks ran 40–75 µs past the median
+// Processor's end at 8K tokens (fourteenth session's traces; a simulation of the hand-out in
+// docs/PERFORMANCE.md). So once at most this many rounds (× Processors) of GEMM0 tasks are left,
+// GEMM0 goes first. FLASHMOE_GEMM0_LAST_ROUNDS=0 restores GEMM1 always first (for A/B).
+#if defined(FLASHMOE_GEMM0_LAST_ROUNDS)
+constexpr int kGemm0LastRounds = FLASHMOE_GEMM0_LAST_ROUNDS;
+#else
+constexpr int kGemm0LastRounds = 1;
+#endif
+static_assert(kGemm0LastRounds >= 0, "FLASHMOE_GEMM0_LAST_ROUNDS: rounds of GEMM0 tasks, 0 or more");
 
 // Releases every pending row tile whose GEMM0 tiles are all done into p.readyRows, in order.
 // `pending(i)` gives the i-th row tile that can exist; rows past the window wait for a later sweep.
@@ -75,6 +90,7 @@ struct LocalBook {
   __device__ int availG0() const { return os.gemm0Total - g0Next; }
   __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
   __device__ bool g0Done() const { return g0Next == os.gemm0Total; }
+  __device__ bool g0First(int processors) const { return availG0() <= kGemm0LastRounds * processors; }
   __device__ void tookG0(int n) { g0Next += n; }
   __device__ int g0Handed() const { return g0Next; }
   __device__ Task gemm0At(int j) const { return gemm0(g0Next + j); }
@@ -156,6 +172,8 @@ struct PeerBook {
   __device__ int availG0() const { return peerAvail() + ownEnd() - ownNext; }
   __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
   __device__ bool g0Done() const { return availG0() == 0; }
+  // Peers' cells arrive over time, so "the last round" is not known here: GEMM1 always first.
+  __device__ bool g0First(int) const { return false; }
   __device__ void tookG0(int n) {
     const int fromPeers = min(n, peerAvail());
     peerTaken += fromPeers;
@@ -205,6 +223,9 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
     bool progress = book.refresh();
     const int availG1 = book.availG1(), availG0 = book.availG0(), availC = book.availC();
     const int avail = availG1 + availG0 + availC;
+    // The two GEMM kinds in hand-out order: [first, second), then Combine.
+    const bool g0First = book.g0First(processors);
+    const int availFirst = g0First ? availG0 : availG1, availGemm = availG1 + availG0;
     const bool draining = book.allKnown() && book.g0Done() && book.g1Next == book.g1Total()
                           && book.cNext == book.cTotal();
 
@@ -237,10 +258,11 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
           task = Task{kTaskStop, 0, 0, 0, 0};
         } else {
           const int idx = handed + before + s;
-          if (idx < availG1) task = book.gemm1(book.g1Next + idx);
-          else if (idx < availG1 + availG0) task = book.gemm0At(idx - availG1);
+          if (idx < availFirst) task = g0First ? book.gemm0At(idx) : book.gemm1(book.g1Next + idx);
+          else if (idx < availGemm)
+            task = g0First ? book.gemm1(book.g1Next + idx - availFirst) : book.gemm0At(idx - availFirst);
           else {
-            const int j = book.cNext + idx - availG1 - availG0;
+            const int j = book.cNext + idx - availGemm;
             task = Task{kTaskCombine, (unsigned)(j / cPerRow), (unsigned)(j % cPerRow), 0u, 0u};
           }
         }
@@ -262,10 +284,11 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
     }
     __syncwarp();
     if (draining && stopped == processors) return;
-    const int n1 = min(handed, availG1), n0 = min(handed - n1, availG0);
+    const int nFirst = min(handed, availFirst), nSecond = min(handed - nFirst, availGemm - availFirst);
+    const int n1 = g0First ? nSecond : nFirst, n0 = g0First ? nFirst : nSecond;
     book.g1Next += n1;
     book.tookG0(n0);
-    book.cNext += handed - n1 - n0;
+    book.cNext += handed - nFirst - nSecond;
     progress |= handed > 0;
 
     const unsigned long long now = ptx::globaltimer();
