@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -684,12 +684,32 @@ if [ "$MODE" = final13 ]; then
   step 50 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 4096 16384
   exit 0
 fi
+if [ "$MODE" = s14b ]; then
+  # Fourteenth session, call 3: the epilogues without staging (results from the accumulators by
+  # quad shuffles): the battery with both, then 8K rounds (the first traced) and 4K / 16K against
+  # the default.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  BOTH="FLASHMOE_COMBINE_REGISTERS FLASHMOE_GEMM0_REGISTERS"
+  step 220 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20261802} --repeats 2
+  for i in 1 2 3; do
+    for D in "" FLASHMOE_COMBINE_REGISTERS "$BOTH"; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" "$BOTH"; do
+    echo "## defines '$D'"
+    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  done
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
 if [ "$MODE" = s14a ]; then
   # Fourteenth session, call 2: the Scheduler hands the last round of GEMM0 tasks out before GEMM1
   # (default now) against GEMM1 always first (FLASHMOE_GEMM0_LAST_ROUNDS=0), two rounds, and deeper
   # mailboxes on top; the battery on the new default first; 4K / 16K both ways; the expert spread.
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
-  step 220 $B verify --backend cuda --seed ${SEED:-20261801} --repeats 1
+  step 220 $B verify --backend cuda --seed ${SEED:-20261801} --repeats 2
   for i in 1 2; do
     for D in "" FLASHMOE_GEMM0_LAST_ROUNDS=0 FLASHMOE_GEMM0_LAST_ROUNDS=2 FLASHMOE_MAILBOX_DEPTH=3; do
       echo "## defines '$D'"
