@@ -114,34 +114,6 @@ struct CombineRoute {
   }
 };
 
-// The atomic combine from registers (TileGemm::emit_quads, FLASHMOE_COMBINE_REGISTERS): the
-// weights of the four tile rows whose values this thread holds (rows r, r + 8 of each 64-row
-// half: slot 2 · half + (r + 8?)), and the tokens of the two rows whose chunks it adds (row r + 8
-// where t is odd), read before the k loop. Each product w · (y + b) is rounded once.
-template <class S>
-struct QuadRoute {
-  float weight[4];
-  int token[2];
-  __device__ void load(const Params& p, unsigned rowTile, unsigned mathThread) {
-    const int lane = (int)(mathThread & 31), w = (int)(mathThread >> 5) & 3, g = lane >> 2, t = lane & 3;
-    const int base = (int)rowTile * S::kTileM + w * 16 + g;
-#pragma unroll
-    for (int mh = 0; mh < 2; ++mh) {
-      weight[2 * mh] = __ldcg(&p.rowWeight[base + 64 * mh]);
-      weight[2 * mh + 1] = __ldcg(&p.rowWeight[base + 64 * mh + 8]);
-      token[mh] = __ldcg(&p.rowToken[base + 64 * mh + 8 * (t & 1)]);
-    }
-  }
-  __device__ auto adder(const Params& p, int n0) const {
-    using T = typename Storage<S::kDType>::T;
-    T* out = static_cast<T*>(p.out) + n0;
-    return [=, *this](int slot, int, int c, const uint4& chunk) {
-      const int tk = token[slot >> 1];
-      if (tk >= 0) ptx::red_add_x8<S::kDType == DType::bf16>(out + (size_t)tk * S::kHidden + c, chunk);
-    };
-  }
-};
-
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 // GEMM0 and GEMM1 return, in thread 0 of a traced forward, the ns their k loop took (else 0).
@@ -552,16 +524,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN);
 #endif
   [[maybe_unused]] CombineRoute<S> route;
-#if defined(FLASHMOE_COMBINE_REGISTERS)
-  [[maybe_unused]] QuadRoute<S> quads;
-  [[maybe_unused]] typename G::BiasFragment quadBias{};
-  if constexpr (!kGemm0 && S::kAtomicCombine) {
-    quads.load(p, task.rowTile, G::mt());
-    if constexpr (S::kBiases) quadBias = gemm.load_bias(static_cast<const T*>(p.b2) + task.expert * N + task.colTile * TN);
-  }
-#else
   if constexpr (!kGemm0 && S::kAtomicCombine) route.load(p, task.rowTile, G::mt());
-#endif
   if constexpr (kGemm0) gemm.template consume<K, false>(sh.gemm0, ring, g, &dog);
   else gemm.template consume<K, true>(sh.gemm1, ring, g, &dog);
   g += K / G::TK;
@@ -583,21 +546,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return v;
   };
   if constexpr (!kGemm0 && S::kAtomicCombine) {
-#if defined(FLASHMOE_COMBINE_REGISTERS)
-    gemm.emit_quads(
-        [&](int slot, int, int i) {
-          float v = gemm.acc[0][i];
-          if constexpr (S::kBiases) v += G::bias_at(quadBias, i);
-          return __fmul_rn(quads.weight[slot], v);
-        },
-        quads.adder(p, n0));
-    // No staging: the trace's split puts the whole epilogue under staging.
-    mark(0);
-    mark(1);
-    mark(2);
-#else
     gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0), mark);
-#endif
     return loop;
   }
   if constexpr (!kGemm0 && S::kRanks > 1) {
@@ -618,27 +567,6 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return loop;
   }
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
-#if defined(FLASHMOE_GEMM0_REGISTERS)
-  if constexpr (kGemm0) {
-    // GEMM0's results straight from the accumulators into `hidden`: no staging either. (Its bias
-    // values loaded before the k loop spilled: the bias waits here.)
-    [[maybe_unused]] typename G::BiasFragment g0Bias{};
-    if constexpr (S::kBiases) g0Bias = gemm.load_bias(bias + e * N + n0);
-    T* tile = out + (size_t)row0 * N + n0;
-    gemm.emit_quads(
-        [&](int, int, int i) {
-          float v = gemm.acc[0][i];
-          if constexpr (S::kBiases) v += G::bias_at(g0Bias, i);
-          return activate<S::kAct>(v);
-        },
-        [&](int, int r, int c, const uint4& chunk) { *reinterpret_cast<uint4*>(tile + (size_t)r * N + c) = chunk; });
-    mark(0);
-    mark(1);
-    mark(2);
-    ptx::fence_proxy_async_global();
-    return loop;
-  }
-#endif
   gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM, mark);
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();

@@ -464,48 +464,9 @@ struct TileGemm {
     }
   }
 
-  // The atomic combine straight from the accumulators (FLASHMOE_COMBINE_REGISTERS, producer path):
-  // no staging tile, no barriers. In the wgmma layout the four lanes of a quad (t = 0..3) hold
-  // columns 8j + 2t and the next of rows r and r + 8: for two neighbouring j, four 16-byte chunks
-  // (rows r, r + 8 × column blocks j, j + 1), each spread over the quad a word per lane. A 4 × 4
-  // transpose of those words by three shuffles gives each lane one whole chunk. value(slot, c, i) is accumulator i's result, slot =
-  // 2 · (64-row half) + (row r + 8?); emit(slot, r, c, chunk) gets eight values of tile row r,
-  // columns c ..< c + 8, slot as value's for that row.
-  template <class Value, class Emit>
-  __device__ void emit_quads(Value value, Emit emit) const {
-    static_assert(kWG && kMMA16 && kVec == 8 && (kBNw / 8) % 2 == 0, "16-bit wgmma fragments, column pairs of 8");
-    const int lane = mt() & 31, warp = mt() >> 5, g = lane >> 2, t = lane & 3, w = warp & 3, n0 = (warp >> 2) * kBNw;
-    auto pack = [](float a, float b) {
-      T v[2] = {St::store(a), St::store(b)};
-      unsigned u;
-      memcpy(&u, v, sizeof u);
-      return u;
-    };
-    auto pick = [](const unsigned (&a)[4], int k) { return k == 0 ? a[0] : k == 1 ? a[1] : k == 2 ? a[2] : a[3]; };
-#pragma unroll
-    for (int mh = 0; mh < 2; ++mh)
-#pragma unroll
-      for (int j = 0; j < kBNw / 8; j += 2) {
-        const int r = mh * 64 + w * 16 + g, c = n0 + 8 * j + 2 * t, i = mh * (kBNw / 2) + 4 * j;
-        // Word q of each lane belongs to chunk q: row r or r + 8 (q & 1), column block j or j + 1.
-        const unsigned word[4] = {pack(value(2 * mh, c, i), value(2 * mh, c + 1, i + 1)),
-                                  pack(value(2 * mh + 1, c, i + 2), value(2 * mh + 1, c + 1, i + 3)),
-                                  pack(value(2 * mh, c + 8, i + 4), value(2 * mh, c + 9, i + 5)),
-                                  pack(value(2 * mh + 1, c + 8, i + 6), value(2 * mh + 1, c + 9, i + 7))};
-        // Round k: lane t takes word t of lane t ^ k, which sends its word (t ^ k) ^ k.
-        unsigned got[4];
-        got[0] = pick(word, t);
-#pragma unroll
-        for (int k = 1; k < 4; ++k) got[k] = __shfl_xor_sync(0xffffffffu, pick(word, t ^ k), k);
-        // Lane t's chunk t holds, in column order, the words of lanes 0..3: got[s ^ t] for lane s.
-        const uint4 chunk{pick(got, t), pick(got, 1 ^ t), pick(got, 2 ^ t), pick(got, 3 ^ t)};
-        emit(2 * mh + (t & 1), r + 8 * (t & 1), n0 + 8 * (j + (t >> 1)), chunk);
-      }
-  }
-
-  // The bias values of this thread's accumulator columns (wgmma layout: columns n0 + 8j + 2t and
-  // the next), two per word, loaded before the k loop (FLASHMOE_BIAS_EARLY, an experiment, and
-  // emit_quads' caller); bias_at(i) is accumulator i's.
+  // FLASHMOE_BIAS_EARLY (an experiment, producer path): the bias values of this thread's
+  // accumulator columns (wgmma layout: columns n0 + 8j + 2t and the next), two per word, loaded
+  // before the k loop; bias_at(i) is accumulator i's.
   struct BiasFragment {
     unsigned w[kBNw / 8];
   };
