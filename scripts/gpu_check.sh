@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -682,6 +682,26 @@ if [ "$MODE" = final13 ]; then
   # producer warpgroup by default) through the battery, then 8K and 4K / 16K once.
   step 220 $B verify --backend cuda --seed ${SEED:-20261629} --repeats 2
   step 50 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 4096 16384
+  exit 0
+fi
+if [ "$MODE" = s14c ]; then
+  # Fourteenth session, call 4: the OS block hands tasks out without waiting for the slots
+  # (default now; FLASHMOE_OS_AFTER_SLOTS restores the wait) and GEMM1's atomic combine by bulk
+  # reductions (FLASHMOE_COMBINE_BULK): the battery with both, 8K rounds (the first traced) and
+  # 4K / 16K.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_BULK $B verify --backend cuda --seed ${SEED:-20261803} --repeats 2
+  for i in 1 2 3; do
+    for D in "" FLASHMOE_OS_AFTER_SLOTS FLASHMOE_COMBINE_BULK; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+  for D in "" FLASHMOE_COMBINE_BULK; do
+    echo "## defines '$D'"
+    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  done
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = s14b ]; then

@@ -69,8 +69,19 @@ __device__ __forceinline__ void forward(const Params& p) {
   if constexpr (S::kAtomicCombine && !S::kProducer) zero_output<S>(p, threadIdx.x, S::kThreads);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
   row_bases<S>(p, rowBase);
-  gate_slots<S>(p, rowBase);
-  if (!grid_barrier(p, kPhaseSlots, &blockOk)) return;
+  // One GPU: every task follows from the row bases, so the OS block takes no share of the slots
+  // and does not wait for them: its Scheduler hands the first tasks out while the others write
+  // the slots (the first task started 5 µs earlier at 8K). The Processors read their tasks only
+  // past the slots' barrier; a GEMM1 task's reads of the slots' tables follow a GEMM0 task's
+  // signal. FLASHMOE_OS_AFTER_SLOTS restores the OS block's wait (for A/B).
+#if defined(FLASHMOE_OS_AFTER_SLOTS)
+  constexpr bool kOSEarly = false;
+#else
+  constexpr bool kOSEarly = S::kRanks == 1;
+#endif
+  const bool osBlock = blockIdx.x + 1 == gridDim.x;
+  if (!(kOSEarly && osBlock)) gate_slots<S>(p, rowBase, kOSEarly ? gridDim.x - 1 : gridDim.x);
+  if (!grid_barrier(p, kPhaseSlots, &blockOk, !(kOSEarly && osBlock))) return;
   if constexpr (S::kRanks > 1) dispatch<S>(p);
 
   if (blockIdx.x + 1 < gridDim.x) {

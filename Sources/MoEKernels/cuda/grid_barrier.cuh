@@ -7,8 +7,9 @@
 
 namespace flashmoe {
 
-// Returns false (in every thread of the block) when the watchdog gave up.
-__device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk) {
+// Returns false (in every thread of the block) when the watchdog gave up. A block that passes
+// `wait` false arrives and goes on at once (the OS block at the slots barrier on one GPU).
+__device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk, bool wait = true) {
   __syncthreads();
   if (threadIdx.x == 0) {
     Watchdog dog{p};
@@ -24,7 +25,7 @@ __device__ bool grid_barrier(const Params& p, unsigned phase, bool* blockOk) {
       atomicExch(count, 0u);
       __threadfence();
       ptx::st_release(generation, gen + 1);
-    } else {
+    } else if (wait) {
       ok = dog.wait(kRoleBarrier, phase, gen + 1,
                     [&] { return (unsigned long long)ptx::ld_acquire(generation); },
                     [&](unsigned long long g) { return (unsigned)g != gen; });

@@ -114,6 +114,30 @@ struct CombineRoute {
   }
 };
 
+// The atomic combine by bulk reductions (FLASHMOE_COMBINE_BULK, TileGemm::stage_halves_bulk):
+// the weights of the four tile rows whose values this thread holds (wgmma layout: rows r, r + 8
+// of each 64-row half, r = 16 · warp + lane / 4; accumulator i's is weight[slot(i)]) and, for
+// math thread t < 64, the tokens of rows t and t + 64 (the rows it issues), read before the k
+// loop. Each product w · (y + b) is rounded once, then added by the TMA unit.
+template <class S>
+struct BulkRoute {
+  static constexpr int kHalfI = S::kTileN / S::kMathWarpgroups / 2;  // accumulators per 64-row half
+  float weight[4];
+  int token[2];
+  __device__ void load(const Params& p, unsigned rowTile, unsigned mathThread) {
+    const int lane = (int)(mathThread & 31), w = (int)(mathThread >> 5) & 3;
+    const int row0 = (int)rowTile * S::kTileM, r = row0 + w * 16 + (lane >> 2);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      weight[2 * h] = __ldcg(&p.rowWeight[r + 64 * h]);
+      weight[2 * h + 1] = __ldcg(&p.rowWeight[r + 64 * h + 8]);
+      token[h] = (int)mathThread < 64 ? __ldcg(&p.rowToken[row0 + 64 * h + (int)mathThread]) : -1;
+    }
+  }
+  // Accumulator i of the wgmma fragment: half i / kHalfI, row r + 8 where i & 2.
+  __device__ float weight_of(int i) const { return weight[2 * (i / kHalfI) + ((i >> 1) & 1)]; }
+};
+
 // GEMM0: a = φ(x·W1ᵀ + b1) [⊙ (x·W3ᵀ + b3)] for one row tile and tileN columns of D, rounded to
 // the storage dtype. Rows are gathered from x through the routing table.
 // GEMM0 and GEMM1 return, in thread 0 of a traced forward, the ns their k loop took (else 0).
@@ -523,7 +547,11 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
   if constexpr (S::kBiases)
     early = gemm.load_bias(static_cast<const T*>(kGemm0 ? p.b1 : p.b2) + task.expert * N + task.colTile * TN);
 #endif
+#if defined(FLASHMOE_COMBINE_BULK)
+  [[maybe_unused]] BulkRoute<S> route;
+#else
   [[maybe_unused]] CombineRoute<S> route;
+#endif
   if constexpr (!kGemm0 && S::kAtomicCombine) route.load(p, task.rowTile, G::mt());
   if constexpr (kGemm0) gemm.template consume<K, false>(sh.gemm0, ring, g, &dog);
   else gemm.template consume<K, true>(sh.gemm1, ring, g, &dog);
@@ -546,7 +574,18 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return v;
   };
   if constexpr (!kGemm0 && S::kAtomicCombine) {
+#if defined(FLASHMOE_COMBINE_BULK)
+    T* outCols = static_cast<T*>(p.out) + n0;
+    gemm.stage_halves_bulk(
+        sh.staging, [&](int c, int i) { return __fmul_rn(route.weight_of(i), value(c, i)); },
+        [&](int h, const T* row) {
+          const int token = route.token[h];
+          if (token >= 0) ptx::bulk_reduce_add<S::kDType == DType::bf16>(outCols + (size_t)token * S::kHidden, row, TN * sizeof(T));
+        },
+        mark);
+#else
     gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0), mark);
+#endif
     return loop;
   }
   if constexpr (!kGemm0 && S::kRanks > 1) {
@@ -649,6 +688,10 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     const Task task = *mine;
     if (task.type == kTaskStop) {
       if (lead) tally.write(p, me);
+#if defined(FLASHMOE_COMBINE_BULK)
+      // The last bulk reductions complete before the kernel ends.
+      if constexpr (S::kAtomicCombine) ptx::bulk_wait();
+#endif
       return;
     }
     const bool timed = p.trace && lead;

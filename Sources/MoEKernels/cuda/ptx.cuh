@@ -63,6 +63,24 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// Bulk reductions from shared memory into global memory (FLASHMOE_COMBINE_BULK): `bytes` (a
+// multiple of 16, both addresses 16-byte aligned) of packed 16-bit values added element-wise by
+// the TMA unit; completion by bulk groups of the issuing thread.
+template <bool kBF16>
+__device__ __forceinline__ void bulk_reduce_add(void* gmem, const void* smem, unsigned bytes) {
+  if constexpr (kBF16)
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.noftz.bf16 [%0], [%1], %2;" ::"l"(gmem),
+                 "r"(smem_addr(smem)), "r"(bytes) : "memory");
+  else
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.noftz.f16 [%0], [%1], %2;" ::"l"(gmem),
+                 "r"(smem_addr(smem)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+// Until every committed bulk group of this thread has read its source (shared memory reusable).
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
+// Until every committed bulk group of this thread is complete (its writes performed).
+__device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
+
 // 16-byte asynchronous copy; `bytes` < 16 zero-fills the rest (0 gives a zero chunk).
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(smem)), "l"(gmem), "r"(bytes) : "memory");

@@ -58,11 +58,12 @@ __device__ void row_bases(const Params& p, int* rowBase) {
 
 // Every pair's slot and row; on one GPU the padding rows are marked and each row tile's expert
 // recorded, with peers this GPU's own cells get their token map.
+// `blocks`: the first `blocks` blocks share the work (on one GPU all but the OS block).
 template <class S>
-__device__ void gate_slots(const Params& p, const int* rowBase) {
+__device__ void gate_slots(const Params& p, const int* rowBase, int blocks) {
   constexpr int E = S::kExperts, K = S::kTopK, TM = S::kTileM, EL = E / S::kRanks;
   const int pairs = p.tokens * K;
-  const int stride = gridDim.x * S::kThreads;
+  const int stride = blocks * S::kThreads;
   for (int q = blockIdx.x * S::kThreads + threadIdx.x; q < pairs; q += stride) {
     const int e = __ldcg(&p.pairExpert[q]);
     const int tile = (q / K) / S::kGateTokens;
@@ -90,7 +91,7 @@ __device__ void gate_slots(const Params& p, const int* rowBase) {
     }
   }
   if constexpr (S::kRanks == 1) {
-    for (int e = blockIdx.x; e < E; e += gridDim.x) {
+    for (int e = blockIdx.x; e < E; e += blocks) {
       for (int r = rowBase[e] + __ldcg(&p.expertCount[e]) + threadIdx.x; r < rowBase[e + 1]; r += S::kThreads) p.rowToken[r] = -1;
       for (int rt = rowBase[e] / TM + threadIdx.x; rt < rowBase[e + 1] / TM; rt += S::kThreads) p.rowTileExpert[rt] = e;
     }

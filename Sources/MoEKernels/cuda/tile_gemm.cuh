@@ -464,6 +464,42 @@ struct TileGemm {
     }
   }
 
+  // The two passes with each staged half leaving by bulk copies issued by a few threads
+  // (FLASHMOE_COMBINE_BULK: GEMM1's atomic combine), instead of every thread's 16-byte stores:
+  // math thread hr < TM / 2 calls issue(h, staged row hr of half h) once half h is staged, and
+  // the caller's copy reads it asynchronously. The issuers wait for those reads before the area
+  // is written again (half 1, and the next task's epilogue). `mark`: as stage_halves_via's.
+  template <class Value, class Issue, class Mark>
+  __device__ void stage_halves_bulk(void* area, Value value, Issue issue, Mark mark) const {
+    static_assert(kWG, "rows r and r + 8 of a fragment lie in the same half only on wgmma");
+    static_assert(kCRow * sizeof(T) % 16 == 0 && BN * sizeof(T) % 16 == 0, "bulk copies: 16-byte rows");
+    T (*tile)[kCRow] = reinterpret_cast<T (*)[kCRow]>(area);
+    constexpr int kHalf = TM / 2;
+    const bool issuer = (int)mt() < kHalf;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if (h > 0) {
+        if (issuer) ptx::bulk_wait_read();
+        math_sync<S>();
+        mark(1);
+      }
+      struct alignas(2 * sizeof(T)) Pair { T v[2]; };
+      for_each([&](int r, int c, int i) {
+        if (r / kHalf == h && c % 2 == 0)
+          *reinterpret_cast<Pair*>(&tile[r - h * kHalf][c]) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
+      });
+      // Each thread's st.shared before the async proxy's reads of them.
+      ptx::fence_proxy_async();
+      math_sync<S>();
+      mark(2 * h);
+      if (issuer) {
+        issue(h, &tile[mt()][0]);
+        ptx::bulk_commit();
+      }
+    }
+    if (issuer) ptx::bulk_wait_read();
+  }
+
   // FLASHMOE_BIAS_EARLY (an experiment, producer path): the bias values of this thread's
   // accumulator columns (wgmma layout: columns n0 + 8j + 2t and the next), two per word, loaded
   // before the k loop; bias_at(i) is accumulator i's.
