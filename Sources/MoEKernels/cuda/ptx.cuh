@@ -33,6 +33,12 @@ __device__ __forceinline__ unsigned long long globaltimer() {
 FLASHMOE_ACQUIRE_RELEASE(, "gpu")
 FLASHMOE_ACQUIRE_RELEASE(_sys, "sys")
 #undef FLASHMOE_ACQUIRE_RELEASE
+// A relaxed load at GPU scope (its value may be stale but not torn; no ordering of its own).
+__device__ __forceinline__ unsigned ld_relaxed(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
 // A release fence without sequential consistency (__threadfence is fence.sc.gpu), and the
 // relaxed store that, after it, makes a release pattern.
 __device__ __forceinline__ void fence_acq_rel_gpu() { asm volatile("fence.acq_rel.gpu;" ::: "memory"); }

@@ -33,13 +33,51 @@ static_assert(kGemm0LastRounds >= 0, "FLASHMOE_GEMM0_LAST_ROUNDS: rounds of GEMM
 
 // Releases every pending row tile whose GEMM0 tiles are all done into p.readyRows, in order.
 // `pending(i)` gives the i-th row tile that can exist; rows past the window wait for a later sweep.
+// A window of at most 256 is read at once, by relaxed loads with one acquire fence after them
+// where any tile is ready: its eight acquire loads one after another (what a larger window, and
+// FLASHMOE_SCHED_ACQUIRE_EACH, still do) each waited a round trip to L2 before the next could
+// start, and the Scheduler's every sweep with them.
+#if defined(FLASHMOE_SCHED_ACQUIRE_EACH)
+constexpr bool kReleaseWindowAtOnce = false;
+#else
+constexpr bool kReleaseWindowAtOnce = true;
+#endif
 template <int kWindow, class Pending>
 __device__ bool release_rows(const Params& p, unsigned char* released, int& scanFrom, int pendingCount,
                              int& rowsReleased, int g0PerRow, Pending pending) {
   const int lane = threadIdx.x & 31;
   bool progress = false;
   const int scanTo = min(pendingCount, scanFrom + kWindow);
-  for (int base = scanFrom; base < scanTo; base += 32) {
+  if constexpr (kReleaseWindowAtOnce && kWindow <= 256) {
+    constexpr int kChunks = kWindow / 32;
+    int rt[kChunks];
+    bool open[kChunks], ready[kChunks];
+    unsigned done[kChunks];
+#pragma unroll
+    for (int k = 0; k < kChunks; ++k) {
+      const int i = scanFrom + 32 * k + lane;
+      rt[k] = i < scanTo ? pending(i) : 0;
+      open[k] = i < scanTo && !released[rt[k]];
+      done[k] = open[k] ? ptx::ld_relaxed(&p.rowDone[rt[k]]) : 0u;  // all issued before any is used
+    }
+    bool any = false;
+#pragma unroll
+    for (int k = 0; k < kChunks; ++k) {
+      ready[k] = open[k] && done[k] == (unsigned)g0PerRow;
+      any |= ready[k];
+    }
+    if (__any_sync(kFull, any)) ptx::fence_acq_rel_gpu();
+#pragma unroll
+    for (int k = 0; k < kChunks; ++k) {
+      const unsigned m = __ballot_sync(kFull, ready[k]);
+      if (ready[k]) {
+        p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt[k];
+        released[rt[k]] = 1;
+      }
+      rowsReleased += __popc(m);
+      progress |= m != 0;
+    }
+  } else for (int base = scanFrom; base < scanTo; base += 32) {
     const int i = base + lane;
     const int rt = i < scanTo ? pending(i) : 0;
     const bool ready = i < scanTo && !released[rt] && ptx::ld_acquire(&p.rowDone[rt]) == (unsigned)g0PerRow;
@@ -220,7 +258,8 @@ __device__ void schedule(const Params& p, Book& book, int* assigned) {
   bool traced = false;
   unsigned long long lastProgress = ptx::globaltimer();
   for (unsigned spin = 0;; ++spin) {
-    bool progress = book.refresh();
+    // The first sweep hands out GEMM0 only: no row tile can be done before a task has run.
+    bool progress = spin > 0 && book.refresh();
     const int availG1 = book.availG1(), availG0 = book.availG0(), availC = book.availC();
     const int avail = availG1 + availG0 + availC;
     // The two GEMM kinds in hand-out order: [first, second), then Combine.
