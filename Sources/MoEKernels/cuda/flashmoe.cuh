@@ -71,9 +71,9 @@ __device__ __forceinline__ void forward(const Params& p) {
   row_bases<S>(p, rowBase);
   // One GPU: every task follows from the row bases, so the OS block takes no share of the slots
   // and does not wait for them: its Scheduler hands the first tasks out while the others write
-  // the slots (the first task started 5 µs earlier at 8K). The Processors read their tasks only
-  // past the slots' barrier; a GEMM1 task's reads of the slots' tables follow a GEMM0 task's
-  // signal. FLASHMOE_OS_AFTER_SLOTS restores the OS block's wait (for A/B).
+  // the slots (at 8K the first task started 2.5 µs earlier; fourteenth session). The Processors
+  // read their tasks only past the slots' barrier; a GEMM1 task's reads of the slots' tables
+  // follow a GEMM0 task's signal. FLASHMOE_OS_AFTER_SLOTS restores the OS block's wait (for A/B).
 #if defined(FLASHMOE_OS_AFTER_SLOTS)
   constexpr bool kOSEarly = false;
 #else

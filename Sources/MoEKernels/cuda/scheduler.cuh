@@ -21,9 +21,10 @@ constexpr unsigned kFull = 0xffffffffu;
 // GEMM1 first keeps each row tile's GEMM0 results and its expert's W2 in L2 (its GEMM1 tasks follow
 // its GEMM0 tasks), but starves GEMM0 at the end: with it the last GEMM0 tasks were handed out
 // behind every ready GEMM1 task, and their row tiles' GEMM1 tasks ran 40–75 µs past the median
-// Processor's end at 8K tokens (fourteenth session's traces; a simulation of the hand-out in
-// docs/PERFORMANCE.md). So once at most this many rounds (× Processors) of GEMM0 tasks are left,
-// GEMM0 goes first. FLASHMOE_GEMM0_LAST_ROUNDS=0 restores GEMM1 always first (for A/B).
+// Processor's end at 8K tokens (fourteenth session's traces; scripts/handout_sim.py models it).
+// So once at most this many rounds (× Processors) of GEMM0 tasks are left, GEMM0 goes first: 8K
+// 0.531–0.543 ms against 0.564–0.567 on an H200. FLASHMOE_GEMM0_LAST_ROUNDS=0 restores GEMM1
+// always first (for A/B).
 #if defined(FLASHMOE_GEMM0_LAST_ROUNDS)
 constexpr int kGemm0LastRounds = FLASHMOE_GEMM0_LAST_ROUNDS;
 #else
