@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -96,6 +96,27 @@ battery_and_rounds() {
     step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
   done
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+}
+
+# One GPU at the benchmark's bf16 layer: $1 alternating rounds at 8K over the define sets "$2"…
+# (the first round traced).
+rounds_at_8k() {
+  local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100" n=$1 D i
+  shift
+  for i in $(seq 1 $n); do
+    for D in "$@"; do
+      echo "## defines '$D'"
+      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
+    done
+  done
+}
+# The same layer at 4K and 16K tokens for each define set.
+at_4k_16k() {
+  local A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100" D
+  for D in "$@"; do
+    echo "## defines '$D'"
+    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  done
 }
 
 # Experts 8 / 32 / 128 at 16K tokens on one GPU (issue #5's spread), once; E = $1 traced if given.
@@ -684,19 +705,30 @@ if [ "$MODE" = final13 ]; then
   step 50 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 4096 16384
   exit 0
 fi
+if [ "$MODE" = next14 ]; then
+  # Prepared in the fourteenth session for the next: where two GPUs are there, the expert-parallel
+  # battery first (not run since the thirteenth session's Params change and the fourteenth's
+  # Scheduler changes), 2 GPUs at 8K (the first traced) and torch_moe.py --gpus 2; then one GPU's
+  # battery and 8K rounds against the old hand-out order.
+  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
+  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+    step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261901} --repeats 30
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A --trace
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A
+    step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  fi
+  step 220 $B verify --backend cuda --seed ${SEED:-20261902} --repeats 2
+  rounds_at_8k 2 "" FLASHMOE_GEMM0_LAST_ROUNDS=0
+  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  exit 0
+fi
 if [ "$MODE" = final14 ]; then
   # Fourteenth session, last call: the battery on the session's last build; the Scheduler's window
   # read at once against one acquire after another (FLASHMOE_SCHED_ACQUIRE_EACH), 8K in three
   # rounds (the first traced); 4K / 16K; experts 8 / 32 / 128 at 16K; torch_moe.py at 4K, 8K, 16K.
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
   step 220 $B verify --backend cuda --seed ${SEED:-20261804} --repeats 2
-  for i in 1 2 3; do
-    for D in "" FLASHMOE_SCHED_ACQUIRE_EACH; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  step 50 $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
+  rounds_at_8k 3 "" FLASHMOE_SCHED_ACQUIRE_EACH
+  at_4k_16k ""
   experts_at_16k
   for T in 4096 8192 16384; do
     step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
@@ -708,38 +740,20 @@ if [ "$MODE" = s14c ]; then
   # (default now; FLASHMOE_OS_AFTER_SLOTS restores the wait) and GEMM1's atomic combine by bulk
   # reductions (FLASHMOE_COMBINE_BULK): the battery with both, 8K rounds (the first traced) and
   # 4K / 16K.
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
   step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_BULK $B verify --backend cuda --seed ${SEED:-20261803} --repeats 2
-  for i in 1 2 3; do
-    for D in "" FLASHMOE_OS_AFTER_SLOTS FLASHMOE_COMBINE_BULK; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" FLASHMOE_COMBINE_BULK; do
-    echo "## defines '$D'"
-    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  done
+  rounds_at_8k 3 "" FLASHMOE_OS_AFTER_SLOTS FLASHMOE_COMBINE_BULK
+  at_4k_16k "" FLASHMOE_COMBINE_BULK
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
 if [ "$MODE" = s14b ]; then
   # Fourteenth session, call 3: the epilogues without staging (results from the accumulators by
-  # quad shuffles): the battery with both, then 8K rounds (the first traced) and 4K / 16K against
-  # the default.
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
+  # quad shuffles; removed after it: run at 4a116c2): the battery with both, then 8K rounds (the
+  # first traced) and 4K / 16K against the default.
   BOTH="FLASHMOE_COMBINE_REGISTERS FLASHMOE_GEMM0_REGISTERS"
   step 220 env FLASHMOE_NVRTC_DEFINES="$BOTH" $B verify --backend cuda --seed ${SEED:-20261802} --repeats 2
-  for i in 1 2 3; do
-    for D in "" FLASHMOE_COMBINE_REGISTERS "$BOTH"; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" "$BOTH"; do
-    echo "## defines '$D'"
-    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  done
+  rounds_at_8k 3 "" FLASHMOE_COMBINE_REGISTERS "$BOTH"
+  at_4k_16k "" "$BOTH"
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi
@@ -747,18 +761,9 @@ if [ "$MODE" = s14a ]; then
   # Fourteenth session, call 2: the Scheduler hands the last round of GEMM0 tasks out before GEMM1
   # (default now) against GEMM1 always first (FLASHMOE_GEMM0_LAST_ROUNDS=0), two rounds, and deeper
   # mailboxes on top; the battery on the new default first; 4K / 16K both ways; the expert spread.
-  A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100"
   step 220 $B verify --backend cuda --seed ${SEED:-20261801} --repeats 2
-  for i in 1 2; do
-    for D in "" FLASHMOE_GEMM0_LAST_ROUNDS=0 FLASHMOE_GEMM0_LAST_ROUNDS=2 FLASHMOE_MAILBOX_DEPTH=3; do
-      echo "## defines '$D'"
-      step 40 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 $([ $i = 1 ] && echo --trace)
-    done
-  done
-  for D in "" FLASHMOE_GEMM0_LAST_ROUNDS=0 FLASHMOE_MAILBOX_DEPTH=3; do
-    echo "## defines '$D'"
-    step 50 env FLASHMOE_NVRTC_DEFINES="$D" $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384
-  done
+  rounds_at_8k 2 "" FLASHMOE_GEMM0_LAST_ROUNDS=0 FLASHMOE_GEMM0_LAST_ROUNDS=2 FLASHMOE_MAILBOX_DEPTH=3
+  at_4k_16k "" FLASHMOE_GEMM0_LAST_ROUNDS=0 FLASHMOE_MAILBOX_DEPTH=3
   experts_at_16k
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
