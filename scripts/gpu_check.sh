@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14|apart]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -703,6 +703,15 @@ if [ "$MODE" = final13 ]; then
   # producer warpgroup by default) through the battery, then 8K and 4K / 16K once.
   step 220 $B verify --backend cuda --seed ${SEED:-20261629} --repeats 2
   step 50 $B bench --backend cuda --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 4096 16384
+  exit 0
+fi
+if [ "$MODE" = apart ]; then
+  # Fourteenth session, call 6: the computing warpgroups apart (FLASHMOE_WG_APART: each its own
+  # epilogue, barrier and staging region; the second to finish signals the task): the battery
+  # with it, three rounds at 8K against the default (the first traced), 4K / 16K.
+  step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART $B verify --backend cuda --seed ${SEED:-20261805} --repeats 2
+  rounds_at_8k 3 "" FLASHMOE_WG_APART
+  at_4k_16k FLASHMOE_WG_APART
   exit 0
 fi
 if [ "$MODE" = next14 ]; then

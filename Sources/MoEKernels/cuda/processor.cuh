@@ -114,6 +114,40 @@ struct CombineRoute {
   }
 };
 
+// FLASHMOE_WG_APART: computing warpgroups that finish their epilogues apart, each through its own
+// staging region (TileGemm::stage_halves_apart). One GPU, the producer path.
+#if defined(FLASHMOE_WG_APART)
+template <class S>
+constexpr bool kWarpgroupsApart = S::kRanks == 1;
+#else
+template <class S>
+constexpr bool kWarpgroupsApart = false;
+#endif
+
+// The atomic combine's route where the warpgroups emit apart: warp w of a warpgroup emits the
+// rows r with r % 4 == w (stage_halves_apart), so lane r / 4 of warp r % 4 holds row r's token and
+// weight, read before the k loop.
+template <class S>
+struct CombineRouteApart {
+  int token = -1;
+  float weight = 0.f;
+  __device__ void load(const Params& p, unsigned rowTile, unsigned mathThread) {
+    const int lane = (int)(mathThread & 31), w = (int)((mathThread >> 5) & 3);
+    const int row = (int)rowTile * S::kTileM + 4 * lane + w;
+    token = __ldcg(&p.rowToken[row]);
+    weight = __ldcg(&p.rowWeight[row]);
+  }
+  __device__ auto adder(const Params& p, int n0) const {
+    using T = typename Storage<S::kDType>::T;
+    T* out = static_cast<T*>(p.out);
+    return [=, *this](int r, int c, const uint4& chunk) {
+      const int t = __shfl_sync(0xffffffffu, token, r >> 2);
+      const float w = __shfl_sync(0xffffffffu, weight, r >> 2);
+      if (t >= 0) add_weighted<S>(out + (size_t)t * S::kHidden + n0 + c, chunk, w);
+    };
+  }
+};
+
 // The atomic combine by bulk reductions (FLASHMOE_COMBINE_BULK, TileGemm::stage_halves_bulk):
 // the weights of the four tile rows whose values this thread holds (wgmma layout: rows r, r + 8
 // of each 64-row half, r = 16 · warp + lane / 4; accumulator i's is weight[slot(i)]) and, for
@@ -549,6 +583,8 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
 #endif
 #if defined(FLASHMOE_COMBINE_BULK)
   [[maybe_unused]] BulkRoute<S> route;
+#elif defined(FLASHMOE_WG_APART)
+  [[maybe_unused]] typename Pick<kWarpgroupsApart<S>, CombineRouteApart<S>, CombineRoute<S>>::type route;
 #else
   [[maybe_unused]] CombineRoute<S> route;
 #endif
@@ -584,7 +620,10 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
         },
         mark);
 #else
-    gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0), mark);
+    if constexpr (kWarpgroupsApart<S>)
+      gemm.stage_halves_apart(sh.staging, value, route.adder(p, n0), mark, [] { warpgroup_sync(G::mt() >> 7); });
+    else
+      gemm.stage_halves_via(sh.staging, value, S::kTileM, route.adder(p, n0), mark);
 #endif
     return loop;
   }
@@ -606,7 +645,14 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
     return loop;
   }
   T* out = static_cast<T*>(kGemm0 ? p.hidden : p.expertOut);
-  gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM, mark);
+  if constexpr (kWarpgroupsApart<S>) {
+    T* tile = out + (size_t)row0 * N + n0;
+    gemm.stage_halves_apart(
+        sh.staging, value, [&](int r, int c, const uint4& chunk) { *reinterpret_cast<uint4*>(tile + (size_t)r * N + c) = chunk; },
+        mark, [] { warpgroup_sync(G::mt() >> 7); });
+  } else {
+    gemm.store_halves_via(sh.staging, value, out + (size_t)row0 * N + n0, N, S::kTileM, mark);
+  }
   // GEMM1 reads GEMM0's rows by TMA (the async proxy): each thread orders its stores first.
   if constexpr (kGemm0) ptx::fence_proxy_async_global();
   return loop;
@@ -646,6 +692,54 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
   }
 }
 
+// FLASHMOE_WG_APART: the computing warpgroups' loop with each warpgroup on its own: its lead
+// reads the task, its own barrier, its own epilogue; the second to finish a task signals it (a
+// count per sequence parity in shared memory). The ring lets one run up to kStages − 1 k tiles
+// ahead of the other, so one's epilogue overlaps the other's last k tiles and the first of the
+// next task. The trace follows warpgroup 0.
+template <class S>
+__device__ void math_loop_apart(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
+                                Task (&slots)[2][2], unsigned (&finishedHalves)[2], ProcessorTrace& tally) {
+  const int me = blockIdx.x;
+  const int wg = (int)((threadIdx.x - S::kMathOffset) >> 7);
+  const bool lead = ((threadIdx.x - S::kMathOffset) & 127) == 0;
+  const bool traced = lead && wg == 0;
+  unsigned g = 0;
+  for (unsigned seq = 1;; ++seq) {
+    Task* mine = &slots[wg][seq & 1];
+    if (lead) {
+      if (seq == 1 && me == 0 && wg == 0) dog.stall_if(kRoleProcessor);
+      const unsigned long long asked = p.trace ? ptx::globaltimer() : 0;
+      fetch_task(p, me, seq, dog, mine);
+      if (p.trace && traced) tally.fetch += ptx::globaltimer() - asked;
+    }
+    warpgroup_sync(wg);
+    const Task task = *mine;
+    if (task.type == kTaskStop) {
+      if (traced) tally.write(p, me);
+      return;
+    }
+    const bool timed = p.trace && traced;
+    const unsigned long long t0 = timed ? ptx::globaltimer() : 0;
+    if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
+    unsigned long long loop = 0;
+    if (task.type == kTaskGEMM0) loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed, tally);
+    else loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed, tally);
+    const unsigned long long stored = timed ? ptx::globaltimer() : 0;
+    warpgroup_sync(wg);
+    if (lead) {
+      const unsigned long long signalled = p.trace ? ptx::globaltimer() : 0;
+      // This warpgroup's stores (ordered by its barrier) before the count the other one reads.
+      __threadfence();
+      if (atomicAdd(&finishedHalves[seq & 1], 1u) == 1u) {
+        atomicExch(&finishedHalves[seq & 1], 0u);
+        signal_finished(p, me, seq, task.type, task.rowTile);
+      }
+      if (timed) tally_task(tally, task.type, t0, loop, stored, signalled, ptx::globaltimer());
+    }
+  }
+}
+
 template <class S>
 __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh) {
   static_assert(S::kDType != DType::fp32 && !S::kGated,
@@ -655,6 +749,8 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
 #endif
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
+  [[maybe_unused]] __shared__ Task apartTasks[2][2];        // FLASHMOE_WG_APART: [warpgroup][parity]
+  [[maybe_unused]] __shared__ unsigned finishedHalves[2];  // FLASHMOE_WG_APART: per parity
   __shared__ ProcessorTrace tally;
   const int me = blockIdx.x;
   const Watchdog dog{p};
@@ -665,6 +761,7 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
     }
     ptx::fence_mbarrier_init();
     tally.reset();
+    if constexpr (kWarpgroupsApart<S>) finishedHalves[0] = finishedHalves[1] = 0;
   }
   __syncthreads();
 
@@ -674,6 +771,10 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   }
 
   ptx::setmaxnreg_inc<S::kMathRegisters>();
+  if constexpr (kWarpgroupsApart<S>) {
+    math_loop_apart<S>(p, sh, ring, dog, apartTasks, finishedHalves, tally);
+    return;
+  }
   const bool lead = threadIdx.x == S::kMathOffset;
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {

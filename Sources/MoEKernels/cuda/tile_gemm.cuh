@@ -464,6 +464,51 @@ struct TileGemm {
     }
   }
 
+  // FLASHMOE_WG_APART: the two passes with each computing warpgroup staging and emitting only its
+  // own kBNw columns, through its own half of `area` and behind its own barrier (`sync`), so that
+  // one warpgroup can start the next task's k loop while the other is still in this epilogue. A
+  // region's rows are unpadded, their 16-byte chunks XOR-swizzled by row (fragment writes stay
+  // conflict-free, and both regions fit in kStagingBytes). Warp w of a warpgroup emits, at each
+  // of its 8 steps j, rows 4 · (2j + lane / 16) + w of the half, lanes % 16 covering a row:
+  // emit(r, c, chunk) as stage_halves_via's (r a row of the tile, c a column of the whole tile).
+  // `mark`: as stage_halves_via's, for the calling warpgroup only.
+  static constexpr int kApartChunks = kBNw / kVec;  // 16-byte chunks in a region's row
+  template <class Value, class Emit, class Mark, class Sync>
+  __device__ void stage_halves_apart(void* area, Value value, Emit emit, Mark mark, Sync sync) const {
+    static_assert(kWG && S::kMathWarpgroups == 2 && kApartChunks == 16 && TM == 128,
+                  "two computing warpgroups of 128 16-bit columns each, 128-row tiles");
+    static_assert(2 * (TM / 2) * kBNw * (int)sizeof(T) <= kStagingBytes, "both regions fit the staging tile");
+    constexpr int kHalf = TM / 2;
+    const int wg = (int)(mt() >> 7), lane = (int)(mt() & 31), w = (int)((mt() >> 5) & 3), n0w = wg * kBNw;
+    T* region = static_cast<T*>(area) + wg * kHalf * kBNw;
+    // The XOR is computed where each address is used (an opaque instruction): left to the compiler,
+    // GEMM0's epilogue kept sixteen swizzled offsets live through GELU and spilled.
+    auto at = [&](int r, int c) {
+      unsigned chunk;
+      asm volatile("xor.b32 %0, %1, %2;" : "=r"(chunk) : "r"((unsigned)(c / kVec)), "r"((unsigned)(r & 7)));
+      return region + r * kBNw + (int)chunk * kVec + c % kVec;
+    };
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if (h > 0) {
+        sync();
+        mark(1);
+      }
+      struct alignas(2 * sizeof(T)) Pair { T v[2]; };
+      for_each([&](int r, int c, int i) {
+        if (r / kHalf == h && c % 2 == 0)
+          *reinterpret_cast<Pair*>(at(r - h * kHalf, c - n0w)) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
+      });
+      sync();
+      mark(2 * h);
+#pragma unroll 1
+      for (int j = 0; j < kHalf * kApartChunks / 128; ++j) {
+        const int r = 4 * (2 * j + lane / 16) + w, cc = lane % 16;
+        emit(h * kHalf + r, n0w + cc * kVec, *reinterpret_cast<const uint4*>(at(r, cc * kVec)));
+      }
+    }
+  }
+
   // The two passes with each staged half leaving by bulk copies issued by a few threads
   // (FLASHMOE_COMBINE_BULK: GEMM1's atomic combine), instead of every thread's 16-byte stores:
   // math thread hr < TM / 2 calls issue(h, staged row hr of half h) once half h is staged, and
