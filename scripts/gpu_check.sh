@@ -717,8 +717,9 @@ fi
 if [ "$MODE" = next14 ]; then
   # Prepared in the fourteenth session for the next: where two GPUs are there, the expert-parallel
   # battery first (not run since the thirteenth session's Params change and the fourteenth's
-  # Scheduler changes), 2 GPUs at 8K (the first traced) and torch_moe.py --gpus 2; then one GPU's
-  # battery and 8K rounds against the old hand-out order.
+  # Scheduler changes), 2 GPUs at 8K (the first traced) and torch_moe.py --gpus 2; then on one GPU
+  # the battery with the warpgroups apart (its Combine-task fix after call 6 not yet run), three
+  # rounds at 8K against the default, 4K / 16K both ways.
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
   if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
     step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261901} --repeats 30
@@ -726,8 +727,9 @@ if [ "$MODE" = next14 ]; then
     step 60 $B bench --backend cuda --gpus 2 --dtype bf16 $A
     step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   fi
-  step 220 $B verify --backend cuda --seed ${SEED:-20261902} --repeats 2
-  rounds_at_8k 2 "" FLASHMOE_GEMM0_LAST_ROUNDS=0
+  step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART $B verify --backend cuda --seed ${SEED:-20261902} --repeats 2
+  rounds_at_8k 3 "" FLASHMOE_WG_APART
+  at_4k_16k "" FLASHMOE_WG_APART
   step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
   exit 0
 fi

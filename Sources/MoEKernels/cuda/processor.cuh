@@ -723,8 +723,19 @@ __device__ void math_loop_apart(const Params& p, ProcessorShared<S>& sh, StageRi
     const unsigned long long t0 = timed ? ptx::globaltimer() : 0;
     if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
     unsigned long long loop = 0;
-    if (task.type == kTaskGEMM0) loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed, tally);
-    else loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed, tally);
+    if (task.type == kTaskGEMM0) {
+      loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed, tally);
+    } else if (task.type == kTaskGEMM1) {
+      loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed, tally);
+    } else {
+      // Combine (k > 2) runs on both warpgroups together, in shared memory that aliases the staging
+      // tile: both are out of their last epilogue before it starts, and out of it before either
+      // stages again. (The first GPU run treated it as GEMM1 and waited for stages that never
+      // came: the watchdog stopped k = 3 and 4; fourteenth session, call 6.)
+      math_sync<S>();
+      combine_task<S>(p, sh.combine, task);
+      math_sync<S>();
+    }
     const unsigned long long stored = timed ? ptx::globaltimer() : 0;
     warpgroup_sync(wg);
     if (lead) {
