@@ -37,7 +37,8 @@ static_assert(kGemm0LastRounds >= 0, "FLASHMOE_GEMM0_LAST_ROUNDS: rounds of GEMM
 // A window of at most 256 is read at once, by relaxed loads with one acquire fence after them
 // where any tile is ready: its eight acquire loads one after another (what a larger window, and
 // FLASHMOE_SCHED_ACQUIRE_EACH, still do) each waited a round trip to L2 before the next could
-// start, and the Scheduler's every sweep with them.
+// start, and the Scheduler's every sweep with them. (No difference in the forward measured at 8K:
+// BENCHMARKS.md, fourteenth session, call 5.)
 #if defined(FLASHMOE_SCHED_ACQUIRE_EACH)
 constexpr bool kReleaseWindowAtOnce = false;
 #else
