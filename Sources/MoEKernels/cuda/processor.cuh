@@ -116,6 +116,9 @@ struct CombineRoute {
 
 // FLASHMOE_WG_APART: computing warpgroups that finish their epilogues apart, each through its own
 // staging region (TileGemm::stage_halves_apart). One GPU, the producer path.
+#if defined(FLASHMOE_WG_APART) && defined(FLASHMOE_COMBINE_BULK)
+#error "FLASHMOE_WG_APART and FLASHMOE_COMBINE_BULK do not combine: the bulk combine's barriers and its last wait span both warpgroups"
+#endif
 #if defined(FLASHMOE_WG_APART)
 template <class S>
 constexpr bool kWarpgroupsApart = S::kRanks == 1;
