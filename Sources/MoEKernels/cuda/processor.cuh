@@ -86,17 +86,21 @@ __device__ __forceinline__ void add_weighted(typename Storage<S::kDType>::T* dst
 // Atomic combine: the token and weight of the rows whose chunks this thread adds, read before the
 // k loop so that the epilogue does not wait for them. Both epilogues (TileGemm::stage_via and
 // stage_halves_via) hand warp w the rows r with r % 8 == w, a whole row of 256 16-bit columns per
-// warp and step, so lane r / 8 of each warp holds row r's.
-template <class S>
+// warp and step, so lane r / 8 of each warp holds row r's. With the warpgroups apart
+// (stage_halves_apart, kWarps = 4) warp w of each warpgroup emits the rows r with r % 4 == w, so
+// lane r / 4 of its warp r % 4 holds row r's.
+template <class S, int kWarps = 8>
 struct CombineRoute {
   static_assert(!S::kAtomicCombine || (S::kMathThreads == 256 && S::kTileN == 256 && S::kTileM == 128 && S::kDType != DType::fp32),
                 "eight computing warps, 16-byte chunks of 256 16-bit columns: one row per warp");
+  static_assert(kWarps == 8 || kWarps == 4, "the rows' holders: all eight computing warps, or each warpgroup's four");
+  static constexpr int kShift = kWarps == 8 ? 3 : 2;  // row r's holder lane: r >> kShift
   int token = -1;
   float weight = 0.f;
   __device__ void load(const Params& p, unsigned rowTile, unsigned mathThread) {
     const int lane = (int)(mathThread & 31), warp = (int)(mathThread >> 5);
-    if (lane < S::kTileM / 8) {
-      const int row = (int)rowTile * S::kTileM + 8 * lane + warp;
+    if (lane < S::kTileM / kWarps) {
+      const int row = (int)rowTile * S::kTileM + kWarps * lane + (kWarps == 8 ? warp : warp & 3);
       token = __ldcg(&p.rowToken[row]);
       weight = __ldcg(&p.rowWeight[row]);
     }
@@ -107,8 +111,8 @@ struct CombineRoute {
     using T = typename Storage<S::kDType>::T;
     T* out = static_cast<T*>(p.out);
     return [=, *this](int r, int c, const uint4& chunk) {
-      const int t = __shfl_sync(0xffffffffu, token, r >> 3);
-      const float w = __shfl_sync(0xffffffffu, weight, r >> 3);
+      const int t = __shfl_sync(0xffffffffu, token, r >> kShift);
+      const float w = __shfl_sync(0xffffffffu, weight, r >> kShift);
       if (t >= 0) add_weighted<S>(out + (size_t)t * S::kHidden + n0 + c, chunk, w);
     };
   }
@@ -126,30 +130,6 @@ constexpr bool kWarpgroupsApart = S::kRanks == 1;
 template <class S>
 constexpr bool kWarpgroupsApart = false;
 #endif
-
-// The atomic combine's route where the warpgroups emit apart: warp w of a warpgroup emits the
-// rows r with r % 4 == w (stage_halves_apart), so lane r / 4 of warp r % 4 holds row r's token and
-// weight, read before the k loop.
-template <class S>
-struct CombineRouteApart {
-  int token = -1;
-  float weight = 0.f;
-  __device__ void load(const Params& p, unsigned rowTile, unsigned mathThread) {
-    const int lane = (int)(mathThread & 31), w = (int)((mathThread >> 5) & 3);
-    const int row = (int)rowTile * S::kTileM + 4 * lane + w;
-    token = __ldcg(&p.rowToken[row]);
-    weight = __ldcg(&p.rowWeight[row]);
-  }
-  __device__ auto adder(const Params& p, int n0) const {
-    using T = typename Storage<S::kDType>::T;
-    T* out = static_cast<T*>(p.out);
-    return [=, *this](int r, int c, const uint4& chunk) {
-      const int t = __shfl_sync(0xffffffffu, token, r >> 2);
-      const float w = __shfl_sync(0xffffffffu, weight, r >> 2);
-      if (t >= 0) add_weighted<S>(out + (size_t)t * S::kHidden + n0 + c, chunk, w);
-    };
-  }
-};
 
 // The atomic combine by bulk reductions (FLASHMOE_COMBINE_BULK, TileGemm::stage_halves_bulk):
 // the weights of the four tile rows whose values this thread holds (wgmma layout: rows r, r + 8
@@ -587,7 +567,7 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
 #if defined(FLASHMOE_COMBINE_BULK)
   [[maybe_unused]] BulkRoute<S> route;
 #elif defined(FLASHMOE_WG_APART)
-  [[maybe_unused]] typename Pick<kWarpgroupsApart<S>, CombineRouteApart<S>, CombineRoute<S>>::type route;
+  [[maybe_unused]] CombineRoute<S, kWarpgroupsApart<S> ? 4 : 8> route;
 #else
   [[maybe_unused]] CombineRoute<S> route;
 #endif
