@@ -719,7 +719,8 @@ if [ "$MODE" = next14 ]; then
   # battery first (not run since the thirteenth session's Params change and the fourteenth's
   # Scheduler changes), 2 GPUs at 8K (the first traced) and torch_moe.py --gpus 2; then on one GPU
   # the battery with the warpgroups apart (its Combine-task fix after call 6 not yet run), three
-  # rounds at 8K against the default, 4K / 16K both ways.
+  # rounds at 8K against the default, 4K / 16K both ways, experts 8 / 32 / 128 at 16K with it, and
+  # torch_moe.py at 4K / 8K / 16K: all a decision to make it the default needs.
   A="--hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192"
   if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
     step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20261901} --repeats 30
@@ -730,7 +731,10 @@ if [ "$MODE" = next14 ]; then
   step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART $B verify --backend cuda --seed ${SEED:-20261902} --repeats 2
   rounds_at_8k 3 "" FLASHMOE_WG_APART
   at_4k_16k "" FLASHMOE_WG_APART
-  step 60 python3 .device/torch_moe.py --gpus 1 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART experts_at_16k
+  for T in 4096 8192 16384; do
+    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
+  done
   exit 0
 fi
 if [ "$MODE" = final14 ]; then
