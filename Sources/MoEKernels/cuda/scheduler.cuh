@@ -50,6 +50,16 @@ __device__ bool release_rows(const Params& p, unsigned char* released, int& scan
   const int lane = threadIdx.x & 31;
   bool progress = false;
   const int scanTo = min(pendingCount, scanFrom + kWindow);
+  // One chunk of 32 tiles, each lane's ready or not, into readyRows in order.
+  auto publish = [&](bool ready, int rt) {
+    const unsigned m = __ballot_sync(kFull, ready);
+    if (ready) {
+      p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt;
+      released[rt] = 1;
+    }
+    rowsReleased += __popc(m);
+    progress |= m != 0;
+  };
   if constexpr (kReleaseWindowAtOnce && kWindow <= 256) {
     constexpr int kChunks = kWindow / 32;
     int rt[kChunks];
@@ -70,26 +80,11 @@ __device__ bool release_rows(const Params& p, unsigned char* released, int& scan
     }
     if (__any_sync(kFull, any)) ptx::fence_acq_rel_gpu();
 #pragma unroll
-    for (int k = 0; k < kChunks; ++k) {
-      const unsigned m = __ballot_sync(kFull, ready[k]);
-      if (ready[k]) {
-        p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt[k];
-        released[rt[k]] = 1;
-      }
-      rowsReleased += __popc(m);
-      progress |= m != 0;
-    }
+    for (int k = 0; k < kChunks; ++k) publish(ready[k], rt[k]);
   } else for (int base = scanFrom; base < scanTo; base += 32) {
     const int i = base + lane;
     const int rt = i < scanTo ? pending(i) : 0;
-    const bool ready = i < scanTo && !released[rt] && ptx::ld_acquire(&p.rowDone[rt]) == (unsigned)g0PerRow;
-    const unsigned m = __ballot_sync(kFull, ready);
-    if (ready) {
-      p.readyRows[rowsReleased + __popc(m & ((1u << lane) - 1u))] = rt;
-      released[rt] = 1;
-    }
-    rowsReleased += __popc(m);
-    progress |= m != 0;
+    publish(i < scanTo && !released[rt] && ptx::ld_acquire(&p.rowDone[rt]) == (unsigned)g0PerRow, rt);
   }
   __syncwarp();
   if (lane == 0) while (scanFrom < pendingCount && released[pending(scanFrom)]) ++scanFrom;

@@ -423,6 +423,19 @@ struct TileGemm {
     }
   }
 
+  // Half h of the fragments (tile rows h · TM / 2 ..< (h + 1) · TM / 2) into shared memory for the
+  // two-pass epilogues: value(c, i) rounded to T at at(row within the half, c). Fragments hold
+  // column pairs (c even): one 4-byte store per pair.
+  template <class Value, class At>
+  __device__ void stage_half(int h, Value value, At at) const {
+    constexpr int kHalf = TM / 2;
+    struct alignas(2 * sizeof(T)) Pair { T v[2]; };
+    for_each([&](int r, int c, int i) {
+      if (r / kHalf == h && c % 2 == 0)
+        *reinterpret_cast<Pair*>(at(r - h * kHalf, c)) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
+    });
+  }
+
   // The same in two passes of TM / 2 rows through a tile of its own (`area`: kStagingBytes), so
   // that a producer warpgroup keeps four stages (a whole tile's staging would leave room for three)
   // and fills the next task's stages meanwhile. The caller syncs the math warps before `area` is
@@ -448,12 +461,7 @@ struct TileGemm {
         math_sync<S>();
         mark(1);
       }
-      // Fragments hold column pairs (c even): one 4-byte store per pair.
-      struct alignas(2 * sizeof(T)) Pair { T v[2]; };
-      for_each([&](int r, int c, int i) {
-        if (r / kHalf == h && c % 2 == 0)
-          *reinterpret_cast<Pair*>(&tile[r - h * kHalf][c]) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
-      });
+      stage_half(h, value, [&](int r, int c) { return &tile[r][c]; });
       math_sync<S>();
       mark(2 * h);
       const int n = min(rows - h * kHalf, kHalf) * kPerRow;
@@ -494,11 +502,7 @@ struct TileGemm {
         sync();
         mark(1);
       }
-      struct alignas(2 * sizeof(T)) Pair { T v[2]; };
-      for_each([&](int r, int c, int i) {
-        if (r / kHalf == h && c % 2 == 0)
-          *reinterpret_cast<Pair*>(at(r - h * kHalf, c - n0w)) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
-      });
+      stage_half(h, value, [&](int r, int c) { return at(r, c - n0w); });
       sync();
       mark(2 * h);
 #pragma unroll 1
@@ -528,11 +532,7 @@ struct TileGemm {
         math_sync<S>();
         mark(1);
       }
-      struct alignas(2 * sizeof(T)) Pair { T v[2]; };
-      for_each([&](int r, int c, int i) {
-        if (r / kHalf == h && c % 2 == 0)
-          *reinterpret_cast<Pair*>(&tile[r - h * kHalf][c]) = Pair{{St::store(value(c, i)), St::store(value(c + 1, i + 1))}};
-      });
+      stage_half(h, value, [&](int r, int c) { return &tile[r][c]; });
       // Each thread's st.shared before the async proxy's reads of them.
       ptx::fence_proxy_async();
       math_sync<S>();
