@@ -715,9 +715,13 @@ __device__ void math_loop_apart(const Params& p, ProcessorShared<S>& sh, StageRi
       // tile: both are out of their last epilogue before it starts, and out of it before either
       // stages again. (The first GPU run treated it as GEMM1 and waited for stages that never
       // came: the watchdog stopped k = 3 and 4; fourteenth session, call 6.)
-      math_sync<S>();
-      combine_task<S>(p, sh.combine, task);
-      math_sync<S>();
+      // With the atomic combine (k ≤ 2) no Combine task exists. Leaving the branch out keeps those
+      // kernels free of spills: with it, three k = 2 layers spilled 8–40 bytes (fifteenth session).
+      if constexpr (!S::kAtomicCombine) {
+        math_sync<S>();
+        combine_task<S>(p, sh.combine, task);
+        math_sync<S>();
+      }
     }
     const unsigned long long stored = timed ? ptx::globaltimer() : 0;
     warpgroup_sync(wg);
