@@ -118,17 +118,17 @@ struct CombineRoute {
   }
 };
 
-// FLASHMOE_WG_APART: computing warpgroups that finish their epilogues apart, each through its own
-// staging region (TileGemm::stage_halves_apart). One GPU, the producer path.
-#if defined(FLASHMOE_WG_APART) && defined(FLASHMOE_COMBINE_BULK)
-#error "FLASHMOE_WG_APART and FLASHMOE_COMBINE_BULK do not combine: the bulk combine's barriers and its last wait span both warpgroups"
-#endif
-#if defined(FLASHMOE_WG_APART)
-template <class S>
-constexpr bool kWarpgroupsApart = S::kRanks == 1;
-#else
+// The computing warpgroups finish their epilogues apart, each through its own staging region
+// (TileGemm::stage_halves_apart): one GPU, the producer path. Measured on an H200 at 8K against
+// both warpgroups together: 3.5 % faster (fourteenth session, call 6), 0.2–3.8 % in three rounds
+// (fifteenth, call 2). FLASHMOE_WG_TOGETHER restores the shared epilogue (for A/B); the bulk
+// combine (FLASHMOE_COMBINE_BULK) uses it too, as its barriers and last wait span both warpgroups.
+#if defined(FLASHMOE_WG_TOGETHER) || defined(FLASHMOE_COMBINE_BULK)
 template <class S>
 constexpr bool kWarpgroupsApart = false;
+#else
+template <class S>
+constexpr bool kWarpgroupsApart = S::kRanks == 1;
 #endif
 
 // The atomic combine by bulk reductions (FLASHMOE_COMBINE_BULK, TileGemm::stage_halves_bulk):
@@ -566,10 +566,8 @@ __device__ unsigned long long consume_task(const Params& p, ProcessorShared<S>& 
 #endif
 #if defined(FLASHMOE_COMBINE_BULK)
   [[maybe_unused]] BulkRoute<S> route;
-#elif defined(FLASHMOE_WG_APART)
-  [[maybe_unused]] CombineRoute<S, kWarpgroupsApart<S> ? 4 : 8> route;
 #else
-  [[maybe_unused]] CombineRoute<S> route;
+  [[maybe_unused]] CombineRoute<S, kWarpgroupsApart<S> ? 4 : 8> route;
 #endif
   if constexpr (!kGemm0 && S::kAtomicCombine) route.load(p, task.rowTile, G::mt());
   if constexpr (kGemm0) gemm.template consume<K, false>(sh.gemm0, ring, g, &dog);
@@ -675,7 +673,7 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
   }
 }
 
-// FLASHMOE_WG_APART: the computing warpgroups' loop with each warpgroup on its own: its lead
+// The computing warpgroups' loop with each warpgroup on its own (kWarpgroupsApart): its lead
 // reads the task, its own barrier, its own epilogue; the second to finish a task signals it (a
 // count per sequence parity in shared memory). The ring lets one run up to kStages − 1 k tiles
 // ahead of the other, so one's epilogue overlaps the other's last k tiles and the first of the
@@ -747,8 +745,8 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
 #endif
   __shared__ StageRing<S::kStages> ring;
   __shared__ Task tasks[2][2];  // [producer, math][sequence parity]
-  [[maybe_unused]] __shared__ Task apartTasks[2][2];        // FLASHMOE_WG_APART: [warpgroup][parity]
-  [[maybe_unused]] __shared__ unsigned finishedHalves[2];  // FLASHMOE_WG_APART: per parity
+  [[maybe_unused]] __shared__ Task apartTasks[2][2];        // kWarpgroupsApart: [warpgroup][parity]
+  [[maybe_unused]] __shared__ unsigned finishedHalves[2];  // kWarpgroupsApart: per parity
   __shared__ ProcessorTrace tally;
   const int me = blockIdx.x;
   const Watchdog dog{p};

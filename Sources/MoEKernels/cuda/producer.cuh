@@ -41,7 +41,7 @@ __device__ __forceinline__ void math_sync() {
 }
 template <class S>
 __device__ __forceinline__ void producer_sync() { ptx::named_barrier<S::kProducerThreads>(2); }
-// One computing warpgroup's own barrier (FLASHMOE_WG_APART: hardware barriers 3 and 4).
+// One computing warpgroup's own barrier (warpgroups apart, processor.cuh's kWarpgroupsApart: hardware barriers 3 and 4).
 __device__ __forceinline__ void warpgroup_sync(int wg) { ptx::named_barrier<128>(3 + wg); }
 
 // The ring's barriers, persistent for the whole forward (outside the shared-storage union).

@@ -472,14 +472,15 @@ struct TileGemm {
     }
   }
 
-  // FLASHMOE_WG_APART: the two passes with each computing warpgroup staging and emitting only its
-  // own kBNw columns, through its own half of `area` and behind its own barrier (`sync`), so that
-  // one warpgroup can start the next task's k loop while the other is still in this epilogue. A
-  // region's rows are unpadded, their 16-byte chunks XOR-swizzled by row (fragment writes stay
-  // conflict-free, and both regions fit in kStagingBytes). Warp w of a warpgroup emits, at each
-  // of its 8 steps j, rows 4 · (2j + lane / 16) + w of the half, lanes % 16 covering a row:
-  // emit(r, c, chunk) as stage_halves_via's (r a row of the tile, c a column of the whole tile).
-  // `mark`: as stage_halves_via's, for the calling warpgroup only.
+  // The warpgroups apart (processor.cuh, kWarpgroupsApart): the two passes with each computing
+  // warpgroup staging and emitting only its own kBNw columns, through its own half of `area` and
+  // behind its own barrier (`sync`), so that one warpgroup can start the next task's k loop while
+  // the other is still in this epilogue. A region's rows are unpadded, their 16-byte chunks
+  // XOR-swizzled by row (fragment writes stay conflict-free, and both regions fit in
+  // kStagingBytes). Warp w of a warpgroup emits, at each of its 8 steps j, rows
+  // 4 · (2j + lane / 16) + w of the half, lanes % 16 covering a row: emit(r, c, chunk) as
+  // stage_halves_via's (r a row of the tile, c a column of the whole tile). `mark`: as
+  // stage_halves_via's, for the calling warpgroup only.
   static constexpr int kApartChunks = kBNw / kVec;  // 16-byte chunks in a region's row
   template <class Value, class Emit, class Mark, class Sync>
   __device__ void stage_halves_apart(void* area, Value value, Emit emit, Mark mark, Sync sync) const {
