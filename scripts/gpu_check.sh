@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14|apart|s15a]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14|apart|s15a|s15b]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -712,6 +712,25 @@ if [ "$MODE" = apart ]; then
   step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART $B verify --backend cuda --seed ${SEED:-20261805} --repeats 2
   rounds_at_8k 3 "" FLASHMOE_WG_APART
   at_4k_16k FLASHMOE_WG_APART
+  exit 0
+fi
+if [ "$MODE" = s15b ]; then
+  # Fifteenth session, call 3: the new default (the warpgroups apart; the capacity scan's and the
+  # slots' loads batched). On two GPUs first the expert-parallel battery, 8K and torch_moe.py.
+  # Then on one GPU the battery, three rounds at 8K against FLASHMOE_WG_TOGETHER (the first traced:
+  # the scan's phase), 4K / 16K both ways, experts 8 / 32 / 128 at 16K, torch_moe.py at 4K / 8K / 16K.
+  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+    step 120 $B verify --backend cuda --gpus 2 --seed ${SEED:-20262101} --repeats 30
+    step 60 $B bench --backend cuda --gpus 2 --dtype bf16 --hidden 2048 --ffn 2048 --experts 32 --topk 2 --quiet --runs 100 --sweep-tokens 8192 --trace
+    step 60 python3 .device/torch_moe.py --gpus 2 --tokens 8192 --dtype bf16 --warmup 16 --iters 32
+  fi
+  step 220 $B verify --backend cuda --seed ${SEED:-20262102} --repeats 2
+  rounds_at_8k 3 "" FLASHMOE_WG_TOGETHER
+  at_4k_16k "" FLASHMOE_WG_TOGETHER
+  experts_at_16k
+  for T in 4096 8192 16384; do
+    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
+  done
   exit 0
 fi
 if [ "$MODE" = s15a ]; then

@@ -65,9 +65,12 @@ __device__ void gate_slots(const Params& p, const int* rowBase, int blocks) {
   const int pairs = p.tokens * K;
   const int stride = blocks * S::kThreads;
   for (int q = blockIdx.x * S::kThreads + threadIdx.x; q < pairs; q += stride) {
-    const int e = __ldcg(&p.pairExpert[q]);
+    // The loads that do not depend on the expert go out with its, not after this pair's stores.
+    const int e = __ldcg(&p.pairExpert[q]), rank = __ldcg(&p.pairRank[q]);
+    [[maybe_unused]] float weight = 0.f;
+    if constexpr (S::kAtomicCombine) weight = __ldcg(&p.pairWeight[q]);
     const int tile = (q / K) / S::kGateTokens;
-    const int slot = __ldcg(&p.chunkOffset[tile * E + e]) + __ldcg(&p.pairRank[q]);
+    const int slot = __ldcg(&p.chunkOffset[tile * E + e]) + rank;
     if (slot >= p.capacity) {
       p.pairRow[q] = -1;
       continue;
@@ -87,7 +90,7 @@ __device__ void gate_slots(const Params& p, const int* rowBase, int blocks) {
       const int row = rowBase[e] + slot;
       p.pairRow[q] = row;
       p.rowToken[row] = q / K;
-      if constexpr (S::kAtomicCombine) p.rowWeight[row] = __ldcg(&p.pairWeight[q]);
+      if constexpr (S::kAtomicCombine) p.rowWeight[row] = weight;
     }
   }
   if constexpr (S::kRanks == 1) {
