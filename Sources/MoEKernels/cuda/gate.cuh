@@ -422,35 +422,25 @@ __device__ void gate_tiles(const Params& p, GateShared<S>& sh) {
   }
 }
 
-// Phase 2: per expert, exclusive prefix of the tiles' counts; kept = min(total, C). A warp's
-// counts are loaded kBatch × 32 at a time before any is scanned: one load, shuffle scan and store
-// after another took 5.5 µs at 8K tokens (256 tiles, eight rounds of an L2 round trip).
+// Phase 2: per expert, exclusive prefix of the tiles' counts; kept = min(total, C).
 template <class S>
 __device__ void gate_scan(const Params& p) {
-  constexpr int E = S::kExperts, kBatch = 8;
+  constexpr int E = S::kExperts;
   const int lane = threadIdx.x & 31;
   const int warps = gridDim.x * S::kWarps;
   const int tiles = (p.tokens + S::kGateTokens - 1) / S::kGateTokens;
   for (int e = blockIdx.x * S::kWarps + (threadIdx.x >> 5); e < E; e += warps) {
     int running = 0;
-    for (int base = 0; base < tiles; base += 32 * kBatch) {
-      int v[kBatch];
-#pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int c = base + b * 32 + lane;
-        v[b] = c < tiles ? __ldcg(&p.chunkCount[c * E + e]) : 0;
+    for (int base = 0; base < tiles; base += 32) {
+      int c = base + lane;
+      int v = c < tiles ? __ldcg(&p.chunkCount[c * E + e]) : 0;
+      int incl = v;
+      for (int o = 1; o < 32; o <<= 1) {
+        int n = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += n;
       }
-#pragma unroll
-      for (int b = 0; b < kBatch; ++b) {
-        const int c = base + b * 32 + lane;
-        int incl = v[b];
-        for (int o = 1; o < 32; o <<= 1) {
-          const int n = __shfl_up_sync(0xffffffffu, incl, o);
-          if (lane >= o) incl += n;
-        }
-        if (c < tiles) p.chunkOffset[c * E + e] = running + incl - v[b];
-        running += __shfl_sync(0xffffffffu, incl, 31);
-      }
+      if (c < tiles) p.chunkOffset[c * E + e] = running + incl - v;
+      running += __shfl_sync(0xffffffffu, incl, 31);
     }
     if (lane == 0) p.expertCount[e] = min(running, p.capacity);
   }

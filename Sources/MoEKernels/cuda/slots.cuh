@@ -33,6 +33,10 @@ __device__ void reset_counters(const Params& p) {
 // counts from 0 in each block, `threads` per block.
 template <class S>
 __device__ void zero_output(const Params& p, int thread, int threads) {
+#if defined(FLASHMOE_EXP_SKIP_ZERO)
+  // A timing experiment (wrong results on purpose): what the zeroing costs the gate's phase.
+  return;
+#endif
   using T = typename Storage<S::kDType>::T;
   static_assert(S::kHidden * sizeof(T) % 16 == 0, "whole 16-byte chunks per token row");
   uint4* out = static_cast<uint4*>(p.out);
@@ -65,12 +69,9 @@ __device__ void gate_slots(const Params& p, const int* rowBase, int blocks) {
   const int pairs = p.tokens * K;
   const int stride = blocks * S::kThreads;
   for (int q = blockIdx.x * S::kThreads + threadIdx.x; q < pairs; q += stride) {
-    // The loads that do not depend on the expert go out with its, not after this pair's stores.
-    const int e = __ldcg(&p.pairExpert[q]), rank = __ldcg(&p.pairRank[q]);
-    [[maybe_unused]] float weight = 0.f;
-    if constexpr (S::kAtomicCombine) weight = __ldcg(&p.pairWeight[q]);
+    const int e = __ldcg(&p.pairExpert[q]);
     const int tile = (q / K) / S::kGateTokens;
-    const int slot = __ldcg(&p.chunkOffset[tile * E + e]) + rank;
+    const int slot = __ldcg(&p.chunkOffset[tile * E + e]) + __ldcg(&p.pairRank[q]);
     if (slot >= p.capacity) {
       p.pairRow[q] = -1;
       continue;
@@ -90,7 +91,7 @@ __device__ void gate_slots(const Params& p, const int* rowBase, int blocks) {
       const int row = rowBase[e] + slot;
       p.pairRow[q] = row;
       p.rowToken[row] = q / K;
-      if constexpr (S::kAtomicCombine) p.rowWeight[row] = weight;
+      if constexpr (S::kAtomicCombine) p.rowWeight[row] = __ldcg(&p.pairWeight[q]);
     }
   }
   if constexpr (S::kRanks == 1) {
