@@ -120,9 +120,10 @@ struct CombineRoute {
 
 // The computing warpgroups finish their epilogues apart, each through its own staging region
 // (TileGemm::stage_halves_apart): one GPU, the producer path. Measured on an H200 at 8K against
-// both warpgroups together: 3.5 % faster (fourteenth session, call 6), 0.2–3.8 % in three rounds
-// (fifteenth, call 2). FLASHMOE_WG_TOGETHER restores the shared epilogue (for A/B); the bulk
-// combine (FLASHMOE_COMBINE_BULK) uses it too, as its barriers and last wait span both warpgroups.
+// both warpgroups together in nine alternating pairs over three calls: about 1 % faster on average
+// (faster in six, slower in two; BENCHMARKS.md, fifteenth session). FLASHMOE_WG_TOGETHER
+// restores the shared epilogue (for A/B); the bulk combine (FLASHMOE_COMBINE_BULK) uses it too,
+// as its barriers and last wait span both warpgroups.
 #if defined(FLASHMOE_WG_TOGETHER) || defined(FLASHMOE_COMBINE_BULK)
 template <class S>
 constexpr bool kWarpgroupsApart = false;
