@@ -53,7 +53,8 @@ __device__ __forceinline__ void forward(const Params& p) {
   // The gate runs on the computing warpgroups (with a producer warpgroup, the first two).
   if constexpr (S::kProducer) {
     if (threadIdx.x < S::kMathThreads) gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
-    else if constexpr (S::kAtomicCombine) zero_output<S>(p, threadIdx.x - S::kMathThreads, S::kThreads - S::kMathThreads);
+    else if constexpr (S::kAtomicCombine && !kZeroLate<S>)
+      zero_output<S>(p, threadIdx.x - S::kMathThreads, S::kThreads - S::kMathThreads, blockIdx.x, gridDim.x);
   } else {
     gate_tiles<S>(p, shared.gate[threadIdx.x / 128]);
   }
@@ -66,7 +67,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   gate_scan<S>(p);
   // Without a producer warpgroup the output is zeroed here, where most blocks wait on the few
   // that scan (with one, during the gate: slots.cuh, zero_output).
-  if constexpr (S::kAtomicCombine && !S::kProducer) zero_output<S>(p, threadIdx.x, S::kThreads);
+  if constexpr (S::kAtomicCombine && !S::kProducer) zero_output<S>(p, threadIdx.x, S::kThreads, blockIdx.x, gridDim.x);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
   row_bases<S>(p, rowBase);
   // One GPU: every task follows from the row bases, so the OS block takes no share of the slots

@@ -94,7 +94,7 @@ struct Params {
   void* expertOut;    // [maxRows, H] expert outputs y, storage dtype
   // Actor signals.
   unsigned* rowDone;             // [maxRows / tileM] GEMM0 tiles finished per row tile
-  unsigned* gemm1Done;           // [1] GEMM1 tasks finished
+  unsigned* gemm1Done;           // [2] GEMM1 tasks finished; [1] FLASHMOE_ZERO_LATE: output shares zeroed
   MailboxSlot* mailbox;          // [processors][kMailboxDepth]
   unsigned long long* finished;  // [processors] epoch << 32 | tasks finished
   unsigned* barrier;             // [2] arrivals, generation (persist across forwards)

@@ -482,6 +482,18 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
 
 // ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
 
+// FLASHMOE_ZERO_LATE: the producer warpgroup zeroes this Processor's share of the output, then
+// counts it with a release (its threads' stores ordered by their barrier before the fence).
+template <class S>
+__device__ void zero_share(const Params& p) {
+  zero_output<S>(p, threadIdx.x, S::kProducerThreads, blockIdx.x, (unsigned)p.processors);
+  producer_sync<S>();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    atomicAdd(p.gemm1Done + 1, 1u);
+  }
+}
+
 // The producer warpgroup's GEMM0: this task's token rows (gathered) and W1 slice into the ring.
 template <class S>
 __device__ void gemm0_produce(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, unsigned g,
@@ -763,6 +775,11 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __syncthreads();
 
   if (threadIdx.x < 128) {
+    // FLASHMOE_ZERO_LATE: this Processor's share of the output before its first fetch (and before
+    // the producer gives up its registers). Inside the loop, after the first task's loads, the
+    // zeroing's state spilled the producer's 40 registers; and with fewer GEMM0 tasks than
+    // Processors a Processor's first task could wait for the zeroing itself.
+    if constexpr (kZeroLate<S>) zero_share<S>(p);
     producer_loop<S>(p, sh, ring, dog, tasks[0]);
     return;
   }

@@ -100,6 +100,7 @@ struct LocalBook {
   unsigned char* released;
   int g0Next = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0;
   bool combineOpen = false;
+  bool zeroed = !kZeroLate<S>;  // FLASHMOE_ZERO_LATE: every Processor's share of the output zeroed
 
   __device__ void start() {
     for (int i = threadIdx.x & 31; i < os.rowTiles; i += 32) released[i] = 0;
@@ -114,6 +115,13 @@ struct LocalBook {
     // Row tiles finish roughly in order here (GEMM0 is handed out in row-tile order per expert):
     // a window of 256 keeps each sweep short.
     bool progress = release_rows<256>(p, released, scanFrom, os.rowTiles, rowsReleased, os.gemm0PerRow, [](int i) { return i; });
+    if constexpr (kZeroLate<S>) {
+      // Every lane acquires the count itself: each hands out GEMM1 tasks whose adds follow the zeros.
+      if (!zeroed) {
+        zeroed = __all_sync(kFull, ptx::ld_acquire(p.gemm1Done + 1) >= (unsigned)p.processors);
+        progress |= zeroed;
+      }
+    }
     if (!combineOpen && g1Next == os.gemm1Total) {
       const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
       combineOpen = __shfl_sync(kFull, done, 0) == os.gemm1Total;
@@ -121,7 +129,10 @@ struct LocalBook {
     }
     return progress;
   }
-  __device__ int availG1() const { return rowsReleased * os.gemm1PerRow - g1Next; }
+  __device__ int availG1() const {
+    if constexpr (kZeroLate<S>) if (!zeroed) return 0;
+    return rowsReleased * os.gemm1PerRow - g1Next;
+  }
   __device__ int availG0() const { return os.gemm0Total - g0Next; }
   __device__ int availC() const { return combineOpen ? os.combineTotal - cNext : 0; }
   __device__ bool g0Done() const { return g0Next == os.gemm0Total; }

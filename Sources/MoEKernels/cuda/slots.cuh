@@ -7,6 +7,18 @@
 
 namespace flashmoe {
 
+// FLASHMOE_ZERO_LATE (an experiment): the producer warpgroups zero the output after the slots,
+// before their first task, instead of during the gate, where the 32 MB of stores held the gate's
+// loads back 6.5 µs at 8K (fifteenth session, FLASHMOE_EXP_SKIP_ZERO); the Scheduler hands out no
+// GEMM1 task before every Processor has counted its share done (gemm1Done[1]).
+#if defined(FLASHMOE_ZERO_LATE)
+template <class S>
+constexpr bool kZeroLate = S::kAtomicCombine && S::kProducer;
+#else
+template <class S>
+constexpr bool kZeroLate = false;
+#endif
+
 // Before the first grid barrier: zero this forward's counters. Nothing of this forward can touch
 // them yet (Processors start after the barriers; a peer sends results only for rows this GPU
 // dispatched, after the barriers), and the previous forward ended with the previous kernel.
@@ -16,6 +28,7 @@ __device__ void reset_counters(const Params& p) {
   const int rowTiles = p.maxRows / S::kTileM;
   for (int rt = first; rt < rowTiles; rt += stride) p.rowDone[rt] = 0;
   if (first == 0) *p.gemm1Done = 0;
+  if constexpr (kZeroLate<S>) if (first == 0) p.gemm1Done[1] = 0;
   if constexpr (S::kRanks > 1) {
     const int counters = S::kExperts * (p.cellRows / S::kTileM);
     unsigned* combineCount = p.peers[p.rank].combineCount;
@@ -30,9 +43,9 @@ __device__ void reset_counters(const Params& p) {
 // zero. The producer warpgroups store the zeros while the computing ones run the gate (after the
 // scan instead, the forward's first task started 13 µs later); without them, every thread does
 // after the scan. The barriers order these stores before any GEMM1 task is handed out. `thread`
-// counts from 0 in each block, `threads` per block.
+// counts from 0 in each block, `threads` per block; `block` of `blocks` share the rows.
 template <class S>
-__device__ void zero_output(const Params& p, int thread, int threads) {
+__device__ void zero_output(const Params& p, int thread, int threads, unsigned block, unsigned blocks) {
 #if defined(FLASHMOE_EXP_SKIP_ZERO)
   // A timing experiment (wrong results on purpose): what the zeroing costs the gate's phase.
   return;
@@ -41,7 +54,7 @@ __device__ void zero_output(const Params& p, int thread, int threads) {
   static_assert(S::kHidden * sizeof(T) % 16 == 0, "whole 16-byte chunks per token row");
   uint4* out = static_cast<uint4*>(p.out);
   const size_t chunks = (size_t)p.tokens * S::kHidden * sizeof(T) / 16;
-  for (size_t i = (size_t)blockIdx.x * threads + thread; i < chunks; i += (size_t)gridDim.x * threads)
+  for (size_t i = (size_t)block * threads + thread; i < chunks; i += (size_t)blocks * threads)
     out[i] = make_uint4(0u, 0u, 0u, 0u);
 }
 
