@@ -11,7 +11,7 @@ struct KernelParams {
   var chunkCount: UInt64 = 0, chunkOffset: UInt64 = 0, expertCount: UInt64 = 0
   var rowToken: UInt64 = 0, rowTileExpert: UInt64 = 0, readyRows: UInt64 = 0
   var hidden: UInt64 = 0, expertOut: UInt64 = 0
-  var rowDone: UInt64 = 0, gemm1Done: UInt64 = 0, mailbox: UInt64 = 0, finished: UInt64 = 0
+  var rowDone: UInt64 = 0, counters: UInt64 = 0, mailbox: UInt64 = 0, finished: UInt64 = 0
   var barrier: UInt64 = 0, abortEpoch: UInt64 = 0, error: UInt64 = 0
   var rank: Int32 = 0, cellRows: Int32 = 0, ranks: Int32 = 1, dispatchers: Int32 = 0
   var peers: UInt64 = 0
@@ -33,7 +33,7 @@ struct KernelParams {
     b.u64(timeoutNs)
     for p in [pairExpert, pairWeight, pairRank, pairRow, chunkCount, chunkOffset, expertCount,
               rowToken, rowTileExpert, readyRows, hidden, expertOut,
-              rowDone, gemm1Done, mailbox, finished, barrier, abortEpoch, error] { b.u64(p) }
+              rowDone, counters, mailbox, finished, barrier, abortEpoch, error] { b.u64(p) }
     for v in [rank, cellRows, ranks, dispatchers] { b.i32(v) }
     b.u64(peers)
     b.u64(trace)

@@ -17,7 +17,7 @@ final class Workspace: @unchecked Sendable {
   let chunkCount, chunkOffset, expertCount: DeviceBuffer
   let rowToken, rowWeight, rowTileExpert, readyRows, rowDone: DeviceBuffer
   let hidden, expertOut: DeviceBuffer
-  let gemm1Done, mailbox, finished, barrier, abortEpoch, error: DeviceBuffer
+  let counters, mailbox, finished, barrier, abortEpoch, error: DeviceBuffer
   /// The timeline of a traced forward (trace.cuh; KernelTrace decodes it).
   let trace: DeviceBuffer
   /// Expert parallelism (P > 1): rows of one cell of the symmetric tensor, and this GPU's incoming
@@ -58,7 +58,7 @@ final class Workspace: @unchecked Sendable {
       ("chunkCount", chunks * e * 4), ("chunkOffset", chunks * e * 4), ("expertCount", e * 4),
       ("rowToken", rows * 4), ("rowWeight", rows * 4), ("rowTileExpert", rowTiles * 4), ("readyRows", rowTiles * 4), ("rowDone", rowTiles * 4),
       ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
-      ("gemm1Done", 8), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
+      ("counters", 2 * 4 /* kCounters, layout.cuh */), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
       ("xRounded", config.math == .tf32 ? maxTokens * config.hidden * 4 : 8),
     ]
@@ -120,7 +120,7 @@ final class Workspace: @unchecked Sendable {
     combineArrive = made["combineArrive"]
     stageOut = made["stageOut"]
     xRounded = take("xRounded")
-    gemm1Done = take("gemm1Done")
+    counters = take("counters")
     mailbox = take("mailbox")
     finished = take("finished")
     barrier = take("barrier")
@@ -152,7 +152,7 @@ final class Workspace: @unchecked Sendable {
     p.stageOut = stageOut?.address ?? 0
     p.xRounded = xRounded.address
     p.rowDone = rowDone.address
-    p.gemm1Done = gemm1Done.address
+    p.counters = counters.address
     p.mailbox = mailbox.address
     p.finished = finished.address
     p.barrier = barrier.address

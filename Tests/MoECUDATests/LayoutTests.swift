@@ -59,7 +59,7 @@ struct LayoutTests {
     fields.append(("timeoutNs", offset, 8)); offset += 8
     for name in ["pairExpert", "pairWeight", "pairRank", "pairRow", "chunkCount", "chunkOffset", "expertCount",
                  "rowToken", "rowTileExpert", "readyRows", "hidden", "expertOut",
-                 "rowDone", "gemm1Done", "mailbox", "finished", "barrier", "abortEpoch", "error"] {
+                 "rowDone", "counters", "mailbox", "finished", "barrier", "abortEpoch", "error"] {
       fields.append((name, offset, 8)); offset += 8
     }
     // Expert parallelism: rank, cellRows, ranks, dispatchers, the peer table pointer.
@@ -117,7 +117,7 @@ struct LayoutTests {
     p.chunkCount = pointer("chunkCount"); p.chunkOffset = pointer("chunkOffset"); p.expertCount = pointer("expertCount")
     p.rowToken = pointer("rowToken"); p.rowTileExpert = pointer("rowTileExpert"); p.readyRows = pointer("readyRows")
     p.hidden = pointer("hidden"); p.expertOut = pointer("expertOut")
-    p.rowDone = pointer("rowDone"); p.gemm1Done = pointer("gemm1Done"); p.mailbox = pointer("mailbox"); p.finished = pointer("finished")
+    p.rowDone = pointer("rowDone"); p.counters = pointer("counters"); p.mailbox = pointer("mailbox"); p.finished = pointer("finished")
     p.barrier = pointer("barrier"); p.abortEpoch = pointer("abortEpoch"); p.error = pointer("error")
     p.peers = pointer("peers")
     p.trace = pointer("trace")

@@ -59,6 +59,13 @@ struct PeerTable {
   unsigned* abortEpoch;               // the peer's abort word
 };
 
+// The per-forward counts in Params::counters, reset by reset_counters (slots.cuh).
+enum Counter : int {
+  kGemm1Done = 0,     // GEMM1 tasks finished
+  kSharesZeroed = 1,  // Processors whose share of the output is zeroed (kZeroLate, slots.cuh)
+  kCounters = 2,
+};
+
 struct Params {
   // Tensors, in the storage dtype (PyTorch nn.Linear layout, expert outermost).
   const void* x;      // [S, H]
@@ -94,7 +101,7 @@ struct Params {
   void* expertOut;    // [maxRows, H] expert outputs y, storage dtype
   // Actor signals.
   unsigned* rowDone;             // [maxRows / tileM] GEMM0 tiles finished per row tile
-  unsigned* gemm1Done;           // [2] GEMM1 tasks finished; [1] FLASHMOE_ZERO_LATE: output shares zeroed
+  unsigned* counters;            // [kCounters] per-forward counts (Counter)
   MailboxSlot* mailbox;          // [processors][kMailboxDepth]
   unsigned long long* finished;  // [processors] epoch << 32 | tasks finished
   unsigned* barrier;             // [2] arrivals, generation (persist across forwards)

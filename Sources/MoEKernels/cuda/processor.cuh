@@ -57,7 +57,7 @@ __device__ __forceinline__ bool own_row_tile(const Params& p, unsigned rowTile) 
 __device__ __forceinline__ void signal_finished(const Params& p, int me, unsigned seq, unsigned type, unsigned rowTile) {
   ptx::fence_acq_rel_gpu();
   if (type == kTaskGEMM0) atomicAdd(&p.rowDone[rowTile], 1u);
-  else if (type == kTaskGEMM1) atomicAdd(p.gemm1Done, 1u);
+  else if (type == kTaskGEMM1) atomicAdd(&p.counters[kGemm1Done], 1u);
   ptx::st_relaxed(&p.finished[me], ((unsigned long long)p.epoch << 32) | seq);
 }
 
@@ -482,7 +482,7 @@ __device__ void processor(const Params& p, ProcessorShared<S>& sh, Task* current
 
 // ---- Processors with a producer warpgroup (FLASHMOE_PRODUCER, producer.cuh) ----
 
-// FLASHMOE_ZERO_LATE: the producer warpgroup zeroes this Processor's share of the output, then
+// kZeroLate (slots.cuh): the producer warpgroup zeroes this Processor's share of the output, then
 // counts it with a release (its threads' stores ordered by their barrier before the fence).
 template <class S>
 __device__ void zero_share(const Params& p) {
@@ -490,7 +490,7 @@ __device__ void zero_share(const Params& p) {
   producer_sync<S>();
   if (threadIdx.x == 0) {
     __threadfence();
-    atomicAdd(p.gemm1Done + 1, 1u);
+    atomicAdd(&p.counters[kSharesZeroed], 1u);
   }
 }
 
@@ -775,7 +775,7 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // FLASHMOE_ZERO_LATE: this Processor's share of the output before its first fetch (and before
+    // kZeroLate (slots.cuh): this Processor's share of the output before its first fetch (and before
     // the producer gives up its registers). Inside the loop, after the first task's loads, the
     // zeroing's state spilled the producer's 40 registers; and with fewer GEMM0 tasks than
     // Processors a Processor's first task could wait for the zeroing itself.

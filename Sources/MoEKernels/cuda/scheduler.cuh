@@ -100,7 +100,7 @@ struct LocalBook {
   unsigned char* released;
   int g0Next = 0, g1Next = 0, cNext = 0, rowsReleased = 0, scanFrom = 0;
   bool combineOpen = false;
-  bool zeroed = !kZeroLate<S>;  // FLASHMOE_ZERO_LATE: every Processor's share of the output zeroed
+  bool zeroed = !kZeroLate<S>;  // kZeroLate (slots.cuh): every Processor's share of the output zeroed
 
   __device__ void start() {
     for (int i = threadIdx.x & 31; i < os.rowTiles; i += 32) released[i] = 0;
@@ -118,12 +118,12 @@ struct LocalBook {
     if constexpr (kZeroLate<S>) {
       // Every lane acquires the count itself: each hands out GEMM1 tasks whose adds follow the zeros.
       if (!zeroed) {
-        zeroed = __all_sync(kFull, ptx::ld_acquire(p.gemm1Done + 1) >= (unsigned)p.processors);
+        zeroed = __all_sync(kFull, ptx::ld_acquire(&p.counters[kSharesZeroed]) >= (unsigned)p.processors);
         progress |= zeroed;
       }
     }
     if (!combineOpen && g1Next == os.gemm1Total) {
-      const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(p.gemm1Done) : 0;
+      const int done = (threadIdx.x & 31) == 0 ? (int)ptx::ld_acquire(&p.counters[kGemm1Done]) : 0;
       combineOpen = __shfl_sync(kFull, done, 0) == os.gemm1Total;
       if (combineOpen && (threadIdx.x & 31) == 0) trace_last(p, kTraceResultsIn);
     }

@@ -7,16 +7,19 @@
 
 namespace flashmoe {
 
-// FLASHMOE_ZERO_LATE (an experiment): the producer warpgroups zero the output after the slots,
-// before their first task, instead of during the gate, where the 32 MB of stores held the gate's
-// loads back 6.5 µs at 8K (fifteenth session, FLASHMOE_EXP_SKIP_ZERO); the Scheduler hands out no
-// GEMM1 task before every Processor has counted its share done (gemm1Done[1]).
-#if defined(FLASHMOE_ZERO_LATE)
-template <class S>
-constexpr bool kZeroLate = S::kAtomicCombine && S::kProducer;
-#else
+// With the atomic combine and a producer warpgroup, the producer warpgroups zero the output after
+// the slots, before their first task, not during the gate, where the 32 MB of stores held the
+// gate's loads back 6.5 µs at 8K (FLASHMOE_EXP_SKIP_ZERO); the Scheduler hands out no GEMM1 task
+// before every Processor has counted its share (counters[kSharesZeroed]). On an H200 (fifteenth
+// session, calls 5–7): 16K 6 % faster, experts 8 / 32 / 128 at 16K faster in five pairs of six,
+// 8K 1.4 % faster on average over six pairs (three faster, one equal, two slower), 4K the same.
+// FLASHMOE_ZERO_EARLY restores the zeroing during the gate (for A/B).
+#if defined(FLASHMOE_ZERO_EARLY)
 template <class S>
 constexpr bool kZeroLate = false;
+#else
+template <class S>
+constexpr bool kZeroLate = S::kAtomicCombine && S::kProducer;
 #endif
 
 // Before the first grid barrier: zero this forward's counters. Nothing of this forward can touch
@@ -27,8 +30,8 @@ __device__ void reset_counters(const Params& p) {
   const int stride = gridDim.x * S::kThreads, first = blockIdx.x * S::kThreads + threadIdx.x;
   const int rowTiles = p.maxRows / S::kTileM;
   for (int rt = first; rt < rowTiles; rt += stride) p.rowDone[rt] = 0;
-  if (first == 0) *p.gemm1Done = 0;
-  if constexpr (kZeroLate<S>) if (first == 0) p.gemm1Done[1] = 0;
+  if (first == 0) p.counters[kGemm1Done] = 0;
+  if constexpr (kZeroLate<S>) if (first == 0) p.counters[kSharesZeroed] = 0;
   if constexpr (S::kRanks > 1) {
     const int counters = S::kExperts * (p.cellRows / S::kTileM);
     unsigned* combineCount = p.peers[p.rank].combineCount;
@@ -40,10 +43,11 @@ __device__ void reset_counters(const Params& p) {
 }
 
 // Atomic combine (Spec::kAtomicCombine): GEMM1's epilogues add into the output, so it starts at
-// zero. The producer warpgroups store the zeros while the computing ones run the gate (after the
-// scan instead, the forward's first task started 13 µs later); without them, every thread does
-// after the scan. The barriers order these stores before any GEMM1 task is handed out. `thread`
-// counts from 0 in each block, `threads` per block; `block` of `blocks` share the rows.
+// zero. With a producer warpgroup the producers store the zeros before their first task
+// (kZeroLate, processor.cuh's zero_share; FLASHMOE_ZERO_EARLY: while the computing warpgroups run
+// the gate); without one, every thread does after the scan, and the barriers order these stores
+// before any GEMM1 task is handed out. `thread` counts from 0 in each block, `threads` per block;
+// `block` of `blocks` share the rows.
 template <class S>
 __device__ void zero_output(const Params& p, int thread, int threads, unsigned block, unsigned blocks) {
 #if defined(FLASHMOE_EXP_SKIP_ZERO)
