@@ -745,6 +745,8 @@ if [ "$MODE" = s15d ]; then
   # Fifteenth session, call 5: the output zeroed by the producer warpgroups after the slots, before
   # their first task (FLASHMOE_ZERO_LATE; the Scheduler holds GEMM1 back until every share is
   # counted): its battery, three rounds at 8K against the default (the first traced), 4K / 16K.
+  # (Since 19fa1c8 that is the default and FLASHMOE_ZERO_LATE names nothing: s15d, s15e and s15f
+  # now compare the default with itself; FLASHMOE_ZERO_EARLY is the old zeroing.)
   step 330 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_ZERO_LATE $B verify --backend cuda --seed ${SEED:-20262201} --repeats 2
   rounds_at_8k 3 "" FLASHMOE_ZERO_LATE
   at_4k_16k "" FLASHMOE_ZERO_LATE
