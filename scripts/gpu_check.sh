@@ -127,6 +127,14 @@ experts_at_16k() {
   done
 }
 
+# torch_moe.py on one GPU at 4K, 8K and 16K tokens (bf16), for the ratio in the same call.
+torch_at_4k_8k_16k() {
+  local T
+  for T in 4096 8192 16384; do
+    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
+  done
+}
+
 nvidia-smi --query-gpu=index,name,memory.total,clocks.max.sm --format=csv,noheader
 step 60 $B info
 if [ "$MODE" = gate ]; then
@@ -419,9 +427,7 @@ if [ "$MODE" = session10 ]; then
     step 40 env FLASHMOE_NVRTC_DEFINES=$D $B bench --backend cuda --dtype bf16 $A --sweep-tokens 8192 --trace
   done
   for E in 1 0; do step 60 env FLASHMOE_PRODUCER=$E $B bench --backend cuda --dtype bf16 $A --sweep-tokens 4096 16384; done
-  for T in 4096 8192 16384; do
-    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
-  done
+  torch_at_4k_8k_16k
   step 220 $B verify --backend cuda --seed ${SEED:-20262202} --repeats ${REPEATS:-5}
   exit 0
 fi
@@ -775,9 +781,7 @@ if [ "$MODE" = s15b ]; then
   rounds_at_8k 3 "" FLASHMOE_WG_TOGETHER
   at_4k_16k "" FLASHMOE_WG_TOGETHER
   experts_at_16k
-  for T in 4096 8192 16384; do
-    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
-  done
+  torch_at_4k_8k_16k
   exit 0
 fi
 if [ "$MODE" = s15a ]; then
@@ -813,9 +817,7 @@ if [ "$MODE" = next14 ]; then
   rounds_at_8k 3 "" FLASHMOE_WG_APART
   at_4k_16k "" FLASHMOE_WG_APART
   FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART experts_at_16k
-  for T in 4096 8192 16384; do
-    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
-  done
+  torch_at_4k_8k_16k
   exit 0
 fi
 if [ "$MODE" = final14 ]; then
@@ -826,9 +828,7 @@ if [ "$MODE" = final14 ]; then
   rounds_at_8k 3 "" FLASHMOE_SCHED_ACQUIRE_EACH
   at_4k_16k ""
   experts_at_16k
-  for T in 4096 8192 16384; do
-    step 60 python3 .device/torch_moe.py --gpus 1 --tokens $T --dtype bf16 --warmup 16 --iters 32
-  done
+  torch_at_4k_8k_16k
   exit 0
 fi
 if [ "$MODE" = s14c ]; then

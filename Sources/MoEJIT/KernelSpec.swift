@@ -360,6 +360,24 @@ public struct KernelSpec: Hashable, Codable, Sendable, CustomStringConvertible {
       spec.producer = true
       specs.append(spec)
     }
+    // The single-GPU battery's other producer layers (flashmoe verify): k = 1, 3, 4; E = 1, 128;
+    // ReLU without biases; fp16; GELU-tanh at H = 512, D = 1024; SiLU without biases at 2048. A
+    // kernel change or define that spills in one of them fails here (FLASHMOE_NVRTC_DEFINES,
+    // FLASHMOE_CI_VARIANTS=producer), not in the battery on a GPU, where the fifteenth session's
+    // first build of the warpgroups apart lost three layers to 8–40 spilled bytes.
+    let batteryProducers: [(hidden: Int, ffn: Int, experts: Int, topK: Int, dtype: DType, activation: Activation, biases: Bool)] = [
+      (256, 256, 8, 1, .bf16, .gelu, true), (256, 256, 8, 3, .bf16, .gelu, true), (256, 256, 8, 4, .bf16, .gelu, true),
+      (256, 256, 1, 1, .bf16, .gelu, true), (256, 256, 128, 2, .bf16, .gelu, true), (256, 256, 8, 2, .bf16, .relu, false),
+      (256, 256, 8, 2, .fp16, .gelu, true), (512, 1024, 8, 2, .bf16, .geluTanh, true), (2048, 2048, 8, 2, .bf16, .silu, false),
+    ]
+    for l in batteryProducers {
+      var spec = KernelSpec(
+        hidden: l.hidden, ffn: l.ffn, experts: l.experts, topK: l.topK, dtype: l.dtype, form: .plain,
+        activation: l.activation, biases: l.biases, tileN: 256, threads: 384, architecture: "sm_90a")
+      spec.tmaOperands = true
+      spec.producer = true
+      specs.append(spec)
+    }
     // Dispatch in cell order (opt-in): bf16 on two GPUs, and four.
     for ranks in [2, 4] {
       var spec = KernelSpec(

@@ -292,8 +292,8 @@ struct RealKernelTests {
           let rebuilt = result.kernel.rebuiltDrained
           // The second build (wgmma drained per k tile) happens only where the first was serialised:
           // the small variants and the benchmark's layers keep their code; the real-size SiLU ones
-          // needed it (2026-11-28).
-          #expect(rebuilt == (spec.hidden == 2048 && spec.activation == .silu), "\(spec): rebuilt \(rebuilt)")
+          // without a producer warpgroup needed it (2026-11-28), the battery's with one does not.
+          #expect(rebuilt == (spec.hidden == 2048 && spec.activation == .silu && spec.producer != true), "\(spec): rebuilt \(rebuilt)")
           // What ran on the GPU is the SASS: no accumulator of an unwaited wgmma touched anywhere.
           if let nvdisasm = Gate.nvdisasm, spec.architecture == "sm_90a" {
             let hazards = WGMMAHazards.find(inSASS: try SASS.disassemble(result.kernel.cubin, nvdisasm: nvdisasm))

@@ -74,15 +74,17 @@ struct KernelSpecTests {
     #expect(decoded == Self.spec)
   }
 
-  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes, two warpgroups, a producer warpgroup; all valid and distinct")
+  @Test("CI variants: 4 numerics × 2 forms × 2 architectures × (preferred tile, narrow tile), EP, tf32 on wgmma, cell-ordered dispatch, four real sizes, two warpgroups, a producer warpgroup (the benchmark's layers and the battery's); all valid and distinct")
   func ciVariants() throws {
     let every = KernelSpec.ciVariants()
-    #expect(every.count == 59)
-    #expect(Set(every).count == 59)
-    // A producer warpgroup: the benchmark's bf16 layer and a small one, 384 threads, TMA operands,
-    // each valid, each with the define; no other has it; one of them on two GPUs.
+    #expect(every.count == 68)
+    #expect(Set(every).count == 68)
+    // A producer warpgroup: the benchmark's bf16 layer, a small one and the battery's nine other
+    // layers, 384 threads, TMA operands, each valid, each with the define; no other has it; one of
+    // them on two GPUs; k from 1 to 4.
     let producer = every.filter { $0.producer == true }
-    #expect(producer.count == 3 && producer.allSatisfy { $0.threads == 384 && $0.tmaOperands == true && $0.tileN == 256 })
+    #expect(producer.count == 12 && producer.allSatisfy { $0.threads == 384 && $0.tmaOperands == true && $0.tileN == 256 })
+    #expect(Set(producer.map(\.topK)) == [1, 2, 3, 4])
     #expect(producer.filter { $0.ranks == 2 }.count == 1)
     for spec in producer { try spec.validate() }
     #expect(producer.allSatisfy { $0.translationUnit().contains("#define FLASHMOE_PRODUCER 1") && $0.description.contains(" producer") })
