@@ -3,7 +3,7 @@
 # Run from the repository root there, with the static binary and the baseline in .device/:
 #   swift build -c release --static-swift-stdlib --product flashmoe
 #   mkdir -p .device && cp .build/release/flashmoe .device/ && cp ../shared/baselines/torch_moe.py .device/
-#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14|apart|s15a|s15b|s15c|s15d|s15e|s15f|s15g]
+#   scripts/gpu_check.sh [quick|full|ep|scale|gate|suite|tf32|sanitize|nvshmem|nvshmem4|multiproc|rankfaults|cellorder|gated|realsize|drain|weak|tf32round|stalls|wg|wg2|tma|tma2|tmahidden|levers|combine|gemm0|four|tmarows|final|gemm1peers|trace|reliability|ncu|producer|epilogue|session10|gatesplit|gateprefetch|signals|pingpong|gatemma|session11|handout|signal|gatencu|producerpeers|suite2|launch|between|mailbox|sched|fused|espread|atomic|atomic2|session13|session13b|session13c|gatepass|atomic3|final13|next13|s14a|s14b|s14c|final14|next14|apart|s15a|s15b|s15c|s15d|s15e|s15f|s15g|s15h]
 #     scale: every GPU count of the machine (battery, then bf16 at 8K per GPU with torch_moe.py)
 #     ep: expert parallelism on 2 GPUs; trace: timelines; reliability: issue #7's GPU items;
 #     ncu: SM utilisation and tensor-pipe activity of one forward (issue #5)
@@ -718,6 +718,19 @@ if [ "$MODE" = apart ]; then
   step 220 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_WG_APART $B verify --backend cuda --seed ${SEED:-20261805} --repeats 2
   rounds_at_8k 3 "" FLASHMOE_WG_APART
   at_4k_16k FLASHMOE_WG_APART
+  exit 0
+fi
+if [ "$MODE" = s15h ]; then
+  # Fifteenth session, call 9: the computing warpgroups' two loops made one (math_loop); the default
+  # (apart) is SASS-identical, the shared-epilogue builds are not: FLASHMOE_WG_TOGETHER against the
+  # CPU on the quick cases, k = 3 and 4 (Combine tasks) and the benchmark's layer; the bulk combine
+  # on the benchmark's layer.
+  D=FLASHMOE_WG_TOGETHER
+  step 60 env FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --seed ${SEED:-20262401} --repeats 2 --quick
+  for C in "k = 3" "k = 4" "the benchmark's layer"; do
+    step 60 env FLASHMOE_NVRTC_DEFINES=$D $B verify --backend cuda --seed ${SEED:-20262401} --repeats 2 --only "$C"
+  done
+  step 60 env FLASHMOE_NVRTC_DEFINES=FLASHMOE_COMBINE_BULK $B verify --backend cuda --seed ${SEED:-20262402} --repeats 2 --only "the benchmark's layer"
   exit 0
 fi
 if [ "$MODE" = s15g ]; then

@@ -686,31 +686,41 @@ __device__ void producer_loop(const Params& p, ProcessorShared<S>& sh, StageRing
   }
 }
 
-// The computing warpgroups' loop with each warpgroup on its own (kWarpgroupsApart): its lead
-// reads the task, its own barrier, its own epilogue; the second to finish a task signals it (a
-// count per sequence parity in shared memory). The ring lets one run up to kStages − 1 k tiles
-// ahead of the other, so one's epilogue overlaps the other's last k tiles and the first of the
-// next task. The trace follows warpgroup 0.
+// The computing warpgroups' loop. Apart (kWarpgroupsApart), each warpgroup is on its own: its
+// lead reads the task into its own copy, its own barrier, its own epilogue; the second to finish
+// a task signals it (a count per sequence parity in shared memory). The ring lets one run up to
+// kStages − 1 k tiles ahead of the other, so one's epilogue overlaps the other's last k tiles and
+// the first of the next task. The trace follows warpgroup 0. Together: one lead, barriers over
+// both warpgroups, one signal. `slots`: apart, [warpgroup][parity]; together, row 1 is the math's.
 template <class S>
-__device__ void math_loop_apart(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
-                                Task (&slots)[2][2], unsigned (&finishedHalves)[2], ProcessorTrace& tally) {
+__device__ void math_loop(const Params& p, ProcessorShared<S>& sh, StageRing<S::kStages>& ring, const Watchdog& dog,
+                          Task (&slots)[2][2], unsigned (&finishedHalves)[2], ProcessorTrace& tally) {
+  constexpr bool kApart = kWarpgroupsApart<S>;
   const int me = blockIdx.x;
-  const int wg = (int)((threadIdx.x - S::kMathOffset) >> 7);
-  const bool lead = ((threadIdx.x - S::kMathOffset) & 127) == 0;
+  const int wg = kApart ? (int)((threadIdx.x - S::kMathOffset) >> 7) : 0;
+  const bool lead = kApart ? ((threadIdx.x - S::kMathOffset) & 127) == 0 : threadIdx.x == S::kMathOffset;
   const bool traced = lead && wg == 0;
+  auto sync = [&] {
+    if constexpr (kApart) warpgroup_sync(wg);
+    else math_sync<S>();
+  };
   unsigned g = 0;
   for (unsigned seq = 1;; ++seq) {
-    Task* mine = &slots[wg][seq & 1];
+    Task* mine = &slots[kApart ? wg : 1][seq & 1];
     if (lead) {
       if (seq == 1 && me == 0 && wg == 0) dog.stall_if(kRoleProcessor);
       const unsigned long long asked = p.trace ? ptx::globaltimer() : 0;
       fetch_task(p, me, seq, dog, mine);
       if (p.trace && traced) tally.fetch += ptx::globaltimer() - asked;
     }
-    warpgroup_sync(wg);
+    sync();
     const Task task = *mine;
     if (task.type == kTaskStop) {
       if (traced) tally.write(p, me);
+#if defined(FLASHMOE_COMBINE_BULK)
+      // The last bulk reductions complete before the kernel ends.
+      if constexpr (S::kAtomicCombine) ptx::bulk_wait();
+#endif
       return;
     }
     const bool timed = p.trace && traced;
@@ -721,7 +731,7 @@ __device__ void math_loop_apart(const Params& p, ProcessorShared<S>& sh, StageRi
       loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed, tally);
     } else if (task.type == kTaskGEMM1) {
       loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed, tally);
-    } else {
+    } else if constexpr (kApart) {
       // Combine (k > 2) runs on both warpgroups together, in shared memory that aliases the staging
       // tile: both are out of their last epilogue before it starts, and out of it before either
       // stages again. (The first GPU run treated it as GEMM1 and waited for stages that never
@@ -733,15 +743,21 @@ __device__ void math_loop_apart(const Params& p, ProcessorShared<S>& sh, StageRi
         combine_task<S>(p, sh.combine, task);
         math_sync<S>();
       }
+    } else {
+      combine_task<S>(p, sh.combine, task);
     }
     const unsigned long long stored = timed ? ptx::globaltimer() : 0;
-    warpgroup_sync(wg);
+    sync();
     if (lead) {
       const unsigned long long signalled = p.trace ? ptx::globaltimer() : 0;
-      // This warpgroup's stores (ordered by its barrier) before the count the other one reads.
-      __threadfence();
-      if (atomicAdd(&finishedHalves[seq & 1], 1u) == 1u) {
-        atomicExch(&finishedHalves[seq & 1], 0u);
+      if constexpr (kApart) {
+        // This warpgroup's stores (ordered by its barrier) before the count the other one reads.
+        __threadfence();
+        if (atomicAdd(&finishedHalves[seq & 1], 1u) == 1u) {
+          atomicExch(&finishedHalves[seq & 1], 0u);
+          signal_finished(p, me, seq, task.type, task.rowTile);
+        }
+      } else {
         signal_finished(p, me, seq, task.type, task.rowTile);
       }
       if (timed) tally_task(tally, task.type, t0, loop, stored, signalled, ptx::globaltimer());
@@ -761,7 +777,6 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   [[maybe_unused]] __shared__ Task apartTasks[2][2];        // kWarpgroupsApart: [warpgroup][parity]
   [[maybe_unused]] __shared__ unsigned finishedHalves[2];  // kWarpgroupsApart: per parity
   __shared__ ProcessorTrace tally;
-  const int me = blockIdx.x;
   const Watchdog dog{p};
   if (threadIdx.x == 0) {
     for (int s = 0; s < S::kStages; ++s) {
@@ -785,49 +800,8 @@ __device__ void processor_with_producer(const Params& p, ProcessorShared<S>& sh)
   }
 
   ptx::setmaxnreg_inc<S::kMathRegisters>();
-  if constexpr (kWarpgroupsApart<S>) {
-    math_loop_apart<S>(p, sh, ring, dog, apartTasks, finishedHalves, tally);
-    return;
-  }
-  const bool lead = threadIdx.x == S::kMathOffset;
-  unsigned g = 0;
-  for (unsigned seq = 1;; ++seq) {
-    Task* mine = &tasks[1][seq & 1];
-    if (lead) {
-      if (seq == 1 && me == 0) dog.stall_if(kRoleProcessor);
-      const unsigned long long asked = p.trace ? ptx::globaltimer() : 0;
-      fetch_task(p, me, seq, dog, mine);
-      if (p.trace) tally.fetch += ptx::globaltimer() - asked;
-    }
-    math_sync<S>();
-    const Task task = *mine;
-    if (task.type == kTaskStop) {
-      if (lead) tally.write(p, me);
-#if defined(FLASHMOE_COMBINE_BULK)
-      // The last bulk reductions complete before the kernel ends.
-      if constexpr (S::kAtomicCombine) ptx::bulk_wait();
-#endif
-      return;
-    }
-    const bool timed = p.trace && lead;
-    const unsigned long long t0 = timed ? ptx::globaltimer() : 0;
-    if (timed && tally.first == 0) trace_first(p, kTraceFirstTask);
-    unsigned long long loop = 0;
-    if (task.type == kTaskGEMM0) {
-      loop = consume_task<S, true>(p, sh, ring, g, task, dog, t0, timed, tally);
-    } else if (task.type == kTaskGEMM1) {
-      loop = consume_task<S, false>(p, sh, ring, g, task, dog, t0, timed, tally);
-    } else {
-      combine_task<S>(p, sh.combine, task);
-    }
-    const unsigned long long stored = timed ? ptx::globaltimer() : 0;
-    math_sync<S>();
-    if (lead) {
-      const unsigned long long signalled = p.trace ? ptx::globaltimer() : 0;
-      signal_finished(p, me, seq, task.type, task.rowTile);
-      if (p.trace) tally_task(tally, task.type, t0, loop, stored, signalled, ptx::globaltimer());
-    }
-  }
+  if constexpr (kWarpgroupsApart<S>) math_loop<S>(p, sh, ring, dog, apartTasks, finishedHalves, tally);
+  else math_loop<S>(p, sh, ring, dog, tasks, finishedHalves, tally);
 }
 
 }  // namespace flashmoe
