@@ -13,8 +13,10 @@ namespace flashmoe {
 // before every Processor has counted its share (counters[kSharesZeroed]). On an H200 (fifteenth
 // session, calls 5–7): 16K 6 % faster, experts 8 / 32 / 128 at 16K faster in five pairs of six,
 // 8K 1.4 % faster on average over six pairs (three faster, one equal, two slower), 4K the same.
-// FLASHMOE_ZERO_EARLY restores the zeroing during the gate (for A/B).
-#if defined(FLASHMOE_ZERO_EARLY)
+// FLASHMOE_ZERO_EARLY restores the zeroing during the gate (for A/B), and so do the builds with
+// one epilogue for both computing warpgroups (FLASHMOE_WG_TOGETHER, FLASHMOE_COMBINE_BULK:
+// processor.cuh's kWarpgroupsApart), which spilled 20 bytes at H = D = 2048 with the zeroing here.
+#if defined(FLASHMOE_ZERO_EARLY) || defined(FLASHMOE_WG_TOGETHER) || defined(FLASHMOE_COMBINE_BULK)
 template <class S>
 constexpr bool kZeroLate = false;
 #else
