@@ -66,7 +66,7 @@ __device__ __forceinline__ void forward(const Params& p) {
   if (!grid_barrier(p, kPhaseGate, &blockOk)) return;
   gate_scan<S>(p);
   // Without a producer warpgroup the output is zeroed here, where most blocks wait on the few
-  // that scan (with one, during the gate: slots.cuh, zero_output).
+  // that scan (with one, by the producer warpgroups: slots.cuh, kZeroLate).
   if constexpr (S::kAtomicCombine && !S::kProducer) zero_output<S>(p, threadIdx.x, S::kThreads, blockIdx.x, gridDim.x);
   if (!grid_barrier(p, kPhaseScan, &blockOk)) return;
   row_bases<S>(p, rowBase);
