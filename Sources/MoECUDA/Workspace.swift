@@ -11,6 +11,9 @@ final class Workspace: @unchecked Sendable {
   /// Processor cover any depth an experimental build may set (FLASHMOE_MAILBOX_DEPTH ≤ 4).
   static let mailboxDepth = 2, maxMailboxDepth = 4
   static let mailboxSlotSize = 32
+  /// The kernel's per-forward counters (layout.cuh's `kCounters`: GEMM1 tasks finished, output
+  /// shares zeroed); WorkspaceCounterTests reads the kernel's number.
+  static let counterCount = 2
   let maxRows: Int
   let input, output: DeviceBuffer
   let pairExpert, pairWeight, pairRank, pairRow: DeviceBuffer
@@ -58,7 +61,7 @@ final class Workspace: @unchecked Sendable {
       ("chunkCount", chunks * e * 4), ("chunkOffset", chunks * e * 4), ("expertCount", e * 4),
       ("rowToken", rows * 4), ("rowWeight", rows * 4), ("rowTileExpert", rowTiles * 4), ("readyRows", rowTiles * 4), ("rowDone", rowTiles * 4),
       ("hidden", rows * config.ffn * size), ("expertOut", ranks > 1 ? 8 : rows * config.hidden * size),
-      ("counters", 2 * 4 /* kCounters, layout.cuh */), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
+      ("counters", counterCount * 4), ("mailbox", processors * maxMailboxDepth * mailboxSlotSize), ("finished", processors * 8),
       ("barrier", 8), ("abortEpoch", 4), ("error", ErrorRecord.size), ("trace", KernelTrace.words(processors: processors) * 8),
       ("xRounded", config.math == .tf32 ? maxTokens * config.hidden * 4 : 8),
     ]

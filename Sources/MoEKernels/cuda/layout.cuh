@@ -63,7 +63,7 @@ struct PeerTable {
 enum Counter : int {
   kGemm1Done = 0,     // GEMM1 tasks finished
   kSharesZeroed = 1,  // Processors whose share of the output is zeroed (kZeroLate, slots.cuh)
-  kCounters = 2,
+  kCounters = 2,      // Workspace.counterCount on the host (a test reads this line)
 };
 
 struct Params {
