@@ -4,8 +4,10 @@
 // slots), so no Processor waits while a task is ready (work-conserving). Priority: GEMM1 of
 // completed row tiles, then GEMM0, then Combine; except that on one GPU the last round of GEMM0
 // tasks (at most one per Processor left) goes before GEMM1, so that no row tile's GEMM0 finishes
-// so late that its GEMM1 tasks run alone at the end (the critical path: kGemm0LastRounds). When
-// every task has been handed out it sends each Processor Stop (the interrupt).
+// so late that its GEMM1 tasks run alone at the end (the critical path: kGemm0LastRounds). With
+// the output zeroed by the producers (slots.cuh's kZeroLate) no GEMM1 task goes out before every
+// share is counted. When every task has been handed out it sends each Processor Stop (the
+// interrupt).
 //
 // What the tasks are comes from a "book": LocalBook on one GPU (every row tile known after the
 // gate), PeerBook with expert parallelism (cells arrive from peers; the task bound grows until
